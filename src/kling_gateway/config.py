@@ -1,0 +1,121 @@
+"""One typed settings object, read from the environment (``KLING_GATEWAY_*``) and an
+optional TOML file (``KLING_GATEWAY_CONFIG`` or ``--config``).
+
+Precedence: explicit keyword arguments > environment > TOML file > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+ENV_PREFIX = "KLING_GATEWAY_"
+
+
+class Settings(BaseModel):
+    """Everything the gateway can be told. Defaults run the embedded, single-process mode."""
+
+    data_dir: Path = Field(default=Path("./data"), description="SQLite file, results and secrets live here")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite+aiosqlite:///<data_dir>/gateway.sqlite3"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str | None = Field(
+        default=None, description="Base URL clients reach the gateway at; used in result URLs"
+    )
+
+    # workers and life cycle
+    workers: int = Field(default=2, description="in-process task workers (0 = API only)")
+    lease_seconds: float = 60.0
+    poll_interval_seconds: float = 0.5
+    reconcile_interval_seconds: float = 5.0
+    task_timeout_seconds: float = Field(default=1800.0, description="sweeper fails tasks older than this")
+    sweep_interval_seconds: float = 10.0
+    max_attempts: int = 3
+
+    # results
+    url_ttl_seconds: int = 24 * 3600
+    retention_days: float = 30.0
+
+    # input fetching
+    fetch_timeout_seconds: float = 20.0
+    fetch_max_bytes: int = 200 * 1024 * 1024
+    fetch_allow_private: bool = False
+    fetch_allow_hosts: list[str] = Field(
+        default_factory=list, description="hosts or CIDRs opened despite the private-address guard"
+    )
+
+    # reference engine
+    engine_pacing: bool = Field(default=False, description="pace tasks like the real service (slow)")
+    engine_processes: int = Field(default=0, description="render processes; 0 = number of cores")
+
+    # relay channels, as parsed from the TOML file's [[channels]] tables
+    channels: list[dict[str, Any]] = Field(default_factory=list)
+
+    url_secret: str | None = Field(default=None, description="HMAC key for signed result URLs")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'gateway.sqlite3').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def results_dir(self) -> Path:
+        return self.data_dir / "results"
+
+    def secret(self) -> str:
+        """The URL-signing secret; generated once and kept in the data dir when not configured."""
+        if self.url_secret:
+            return self.url_secret
+        path = self.data_dir / "url-secret"
+        if path.exists():
+            self.url_secret = path.read_text().strip()
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            value = secrets.token_urlsafe(32)
+            path.write_text(value)
+            path.chmod(0o600)
+            self.url_secret = value
+        return self.url_secret
+
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+def _coerce_env(field: str, raw: str) -> Any:
+    annotation = Settings.model_fields[field].annotation
+    if annotation in (list[str],):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    if annotation is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return raw
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from file, environment and explicit overrides (``None`` overrides are ignored)."""
+    values: dict[str, Any] = {}
+    path = config_file or os.environ.get(ENV_PREFIX + "CONFIG")
+    if path:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+        gateway = data.get("gateway", {})
+        values.update(gateway)
+        if "channels" in data:
+            values["channels"] = data["channels"]
+    for name in Settings.model_fields:
+        env = os.environ.get(ENV_PREFIX + name.upper())
+        if env is not None and name != "channels":
+            values[name] = _coerce_env(name, env)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)

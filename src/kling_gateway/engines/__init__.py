@@ -1,0 +1,27 @@
+"""Engines fulfil tasks: the offline reference engine and the upstream relay."""
+
+from .base import (
+    STORAGE_SCHEME,
+    Engine,
+    EngineContext,
+    EngineOutcome,
+    EngineTask,
+    SelectionSession,
+    TaskFailure,
+    TransientEngineError,
+    VideoRecord,
+    storage_ref,
+)
+
+__all__ = [
+    "STORAGE_SCHEME",
+    "Engine",
+    "EngineContext",
+    "EngineOutcome",
+    "EngineTask",
+    "SelectionSession",
+    "TaskFailure",
+    "TransientEngineError",
+    "VideoRecord",
+    "storage_ref",
+]

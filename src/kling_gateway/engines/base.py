@@ -1,0 +1,135 @@
+"""The engine interface: given a task, produce its result or a Kling-style failure.
+
+An engine never touches task status itself; the worker that claimed the task records the
+outcome with a compare-and-set. Result files are written to :class:`~kling_gateway.storage.Storage`
+and referenced from ``task_result`` as ``storage:<key>`` strings, which the API turns into signed
+URLs each time the task is shown (so a stored task never holds an expiring URL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+STORAGE_SCHEME = "storage:"
+
+
+def storage_ref(key: str) -> str:
+    """The value stored in ``task_result`` for a file kept in the gateway's storage."""
+    return STORAGE_SCHEME + key
+
+
+@dataclass(frozen=True)
+class EngineTask:
+    """What an engine is given: the validated request exactly as the client sent it."""
+
+    task_id: str
+    account_id: str
+    family: str  # e.g. "videos/text2video", "images/generations", "audio/text-to-audio"
+    request: dict[str, Any]  # wire field names, defaults not filled in
+    external_task_id: str | None = None
+    attempt: int = 1
+
+
+@dataclass
+class EngineOutcome:
+    """A finished task. ``task_result`` and ``task_info_extra`` are in wire shape."""
+
+    task_result: dict[str, Any]
+    task_info_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"parent_video": {...}}
+    final_unit_deduction: str | None = None
+
+
+class TaskFailure(Exception):
+    """The task failed for a reason the client should read in ``task_status_msg``.
+
+    Raised by engines for input problems found while running (unreachable URL, image too
+    small, video too long...). Not retried.
+    """
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+class TransientEngineError(Exception):
+    """A failure worth retrying later (an upstream hiccup); the worker re-queues the task."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        self.message = message
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """A video produced earlier for an account, addressable by its ``video_id``."""
+
+    video_id: str
+    task_id: str
+    account_id: str
+    url: str  # "storage:<key>" for local results, an absolute URL for passthrough relays
+    duration: float
+    channel: str | None = None
+    upstream_video_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SelectionSession:
+    """State of a multi-elements selection session (init-selection ... preview-selection)."""
+
+    session_id: str
+    account_id: str
+    video: VideoRecord | None  # when created from a video_id
+    video_url: str | None  # "storage:<key>" of the normalized source video
+    duration: float
+    width: int
+    height: int
+    fps: float
+    total_frame: int
+    # [{"frame_index": int, "points": [{"x": float, "y": float}, ...]}, ...] in the order added
+    selections: list[dict[str, Any]]
+
+
+class EngineContext(Protocol):
+    """Services the worker hands an engine."""
+
+    async def fetch_input(self, value: str, *, field: str, kind: str) -> bytes:
+        """Bytes of an input given as URL or Base64 (data: prefix tolerated).
+
+        ``kind`` is "image", "video" or "audio" (selects the size cap). Raises TaskFailure
+        naming ``field`` when the input cannot be had (private address, too large, timeout...).
+        """
+        ...
+
+    async def resolve_video(self, video_id: str, *, field: str) -> VideoRecord:
+        """A video of the same account by id; TaskFailure when unknown or foreign."""
+        ...
+
+    async def read_video(self, record: VideoRecord) -> bytes:
+        """The bytes of a video record's file (local storage or mirrored URL)."""
+        ...
+
+    async def put_result(self, key: str, data: bytes | str, content_type: str) -> str:
+        """Store a result file (bytes, or a local path as str) under ``key``; returns ``storage:<key>``."""
+        ...
+
+    async def selection_session(self, session_id: str, *, field: str) -> SelectionSession:
+        """A multi-elements selection session of the same account; TaskFailure when unknown/expired."""
+        ...
+
+    async def mark_processing(self) -> None:
+        """Move the task to ``processing`` (idempotent)."""
+        ...
+
+
+class Engine(Protocol):
+    name: str
+
+    def serves(self, family: str, model_name: str | None) -> bool: ...
+
+    async def run(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome: ...
+
+
+ProgressCallback = Callable[[], Awaitable[None]]

@@ -1,0 +1,47 @@
+"""Identifier formats used on the wire (spec §17.3).
+
+Task and video ids are 18-digit numeric strings; request ids are UUIDs.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+
+_EPOCH_MS = 1_600_000_000_000
+_lock = threading.Lock()
+_last_ms = 0
+_seq = 0
+_node = int.from_bytes(os.urandom(2), "big") & 0x3FF
+
+
+def new_numeric_id() -> str:
+    """An 18-digit, time-ordered, process-unique numeric id (snowflake layout).
+
+    41 bits of milliseconds, 10 bits of random node, 12 bits of sequence. Values for
+    the next several decades have exactly 18 digits.
+    """
+    global _last_ms, _seq
+    with _lock:
+        now = int(time.time() * 1000)
+        if now <= _last_ms:
+            _seq = (_seq + 1) & 0xFFF
+            if _seq == 0:
+                _last_ms += 1
+            now = _last_ms
+        else:
+            _seq = 0
+            _last_ms = now
+        value = ((now - _EPOCH_MS) << 22) | (_node << 12) | _seq
+    text = str(value)
+    return text.rjust(18, "1") if len(text) < 18 else text
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

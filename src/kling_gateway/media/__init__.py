@@ -1,0 +1,1 @@
+"""Media I/O: fetching inputs safely, decoding and measuring them."""
