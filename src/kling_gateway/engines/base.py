@@ -62,6 +62,19 @@ class TransientEngineError(Exception):
         super().__init__(message)
 
 
+class RescheduleTask(Exception):
+    """Not done yet; run this task again after ``delay`` seconds (a relay waiting on its upstream).
+
+    The worker gives the lease back without counting an attempt. ``fields`` are task columns
+    to store meanwhile (``engine``, ``upstream_task_id``).
+    """
+
+    def __init__(self, delay: float, **fields: Any):
+        self.delay = delay
+        self.fields = fields
+        super().__init__(f"reschedule in {delay}s")
+
+
 @dataclass(frozen=True)
 class VideoRecord:
     """A video produced earlier for an account, addressable by its ``video_id``."""

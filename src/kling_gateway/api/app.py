@@ -1,0 +1,60 @@
+"""The ASGI application: Kling routes under ``/v1`` and ``/kling/v1``, files, health."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI
+from starlette.responses import JSONResponse
+
+from .. import __version__
+from ..config import Settings
+from ..gateway import Gateway
+from . import files, handlers, selection, tasks
+from .middleware import RequestIdMiddleware
+
+PREFIXES = ("/v1", "/kling/v1")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    gateway: Gateway | None = None,
+    on_started: Callable[[Gateway], Awaitable[None]] | None = None,
+) -> FastAPI:
+    if gateway is None:
+        gateway = Gateway(settings or Settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await gateway.start()
+        if on_started is not None:
+            await on_started(gateway)
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = FastAPI(
+        title="kling-gateway",
+        version=__version__,
+        description="Kling media-generation API (official `/v1` and CometAPI `/kling/v1` layouts). "
+        "Every error is `{code, message, request_id}` with Kling's official code and HTTP status.",
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    task_routes = tasks.build_router()
+    selection_routes = selection.build_router()
+    for prefix in PREFIXES:
+        app.include_router(task_routes, prefix=prefix)
+        app.include_router(selection_routes, prefix=prefix)
+    app.include_router(files.router)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness and store reachability")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__, "workers": gateway.run_workers})
+
+    handlers.install(app)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,74 @@
+"""Every error leaves in the Kling envelope with the official code and HTTP status."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import Code, KlingError
+from . import envelope
+from .middleware import request_id_of
+
+log = logging.getLogger("kling_gateway.api")
+
+
+def _location(loc: tuple) -> str:
+    parts = [p for p in loc if p != "body"]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def validation_message(exc: RequestValidationError) -> KlingError:
+    errors = exc.errors()
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            return KlingError(Code.INVALID_REQUEST, f"request body is not valid JSON: {err.get('msg', '')}".rstrip(": "))
+    parts = []
+    for err in errors[:3]:
+        loc = _location(tuple(err.get("loc", ())))
+        msg = str(err.get("msg", "invalid"))
+        for prefix in ("Value error, ", "Assertion failed, "):
+            msg = msg.removeprefix(prefix)
+        if err.get("type") == "missing":
+            msg = "is required" if loc else "request body is required"
+        if err.get("type") in ("model_attributes_type", "dict_type") and not loc:
+            msg = "request body must be a JSON object"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    if len(errors) > 3:
+        parts.append(f"and {len(errors) - 3} more")
+    return KlingError(Code.INVALID_PARAMETER, "; ".join(parts))
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(KlingError)
+    async def _kling(request: Request, exc: KlingError) -> Response:
+        return envelope.error(exc, request_id_of(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return envelope.error(validation_message(exc), request_id_of(request))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            err = KlingError(Code.INVALID_METHOD, f"method {request.method} is not allowed for {request.url.path}")
+        elif exc.status_code == 404:
+            err = KlingError(Code.RESOURCE_NOT_FOUND, f"no such route: {request.method} {request.url.path}")
+        elif exc.status_code == 413:
+            err = KlingError(Code.INVALID_REQUEST, "request body too large")
+        else:
+            err = KlingError(Code.INVALID_REQUEST, str(exc.detail))
+        return envelope.error(err, request_id_of(request))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        rid = request_id_of(request)
+        log.exception("unhandled error (request %s)", rid)
+        return envelope.error(KlingError(Code.INTERNAL, f"internal server error (request {rid})"), rid)

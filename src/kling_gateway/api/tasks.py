@@ -1,0 +1,87 @@
+"""Task routes for every family: create, query one (by task id or external_task_id), list.
+
+Served under the official layout ``/v1/...`` and the CometAPI layout ``/kling/v1/...``.
+"""
+
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from starlette.responses import Response
+
+from ..present import created_object, task_object
+from ..schemas import FAMILIES, CreatedEnvelope, ErrorBody, Family, TaskEnvelope, TaskListEnvelope
+from ..store import AccountRow
+from . import envelope
+from .deps import base_url_of, current_account, gateway_of
+from .middleware import request_id_of
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "1200 invalid request / 1201 invalid parameter / 1300–1301 policy"},
+    401: {"model": ErrorBody, "description": "1000–1004 authentication failed"},
+    403: {"model": ErrorBody, "description": "1103 no permission"},
+    404: {"model": ErrorBody, "description": "1202 invalid method / 1203 resource (task, route, model) not found"},
+    429: {"model": ErrorBody, "description": "1100–1102 account / 1302–1304 rate and concurrency limits"},
+    500: {"model": ErrorBody, "description": "5000 internal error"},
+    503: {"model": ErrorBody, "description": "5001 service unavailable"},
+    504: {"model": ErrorBody, "description": "5002 timeout"},
+}
+
+
+def _add_family_routes(router: APIRouter, family: Family) -> None:
+    path = "/" + family.name
+    model = family.request_model
+    tag = family.resource
+
+    async def create(
+        request: Request,
+        body: model = Body(...),  # type: ignore[valid-type]
+        account: AccountRow = Depends(current_account),
+    ) -> Response:
+        gateway = gateway_of(request)
+        raw = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
+        row = await gateway.service.create(account, family.name, raw, validated=True)
+        return envelope.success(created_object(row), request_id_of(request))
+
+    async def get_one(request: Request, task_id: str, account: AccountRow = Depends(current_account)) -> Response:
+        gateway = gateway_of(request)
+        row = await gateway.service.get(account, family.name, task_id)
+        row = await gateway.service.wait_if_asked(account, row, request.headers.get("prefer"))
+        data = task_object(row, gateway.signer, base_url_of(request))
+        return envelope.success(data, request_id_of(request))
+
+    async def list_tasks(
+        request: Request,
+        account: AccountRow = Depends(current_account),
+        page_num: str | None = Query(None, alias="pageNum", description="1–1000, default 1"),
+        page_size: str | None = Query(None, alias="pageSize", description="1–500, default 30"),
+    ) -> Response:
+        gateway = gateway_of(request)
+        rows = await gateway.service.list(account, family.name, page_num, page_size)
+        base = base_url_of(request)
+        data = [task_object(row, gateway.signer, base) for row in rows]
+        return envelope.success(data, request_id_of(request))
+
+    slug = family.name.replace("/", "_").replace("-", "_")
+    router.add_api_route(
+        path, create, methods=["POST"], name=f"create_{slug}", summary=f"Create: {family.summary}",
+        tags=[tag], responses={200: {"model": CreatedEnvelope}, **ERROR_RESPONSES},
+    )
+    router.add_api_route(
+        path, list_tasks, methods=["GET"], name=f"list_{slug}", summary=f"List: {family.summary}",
+        tags=[tag], responses={200: {"model": TaskListEnvelope}, **ERROR_RESPONSES},
+    )
+    router.add_api_route(
+        path + "/{task_id}", get_one, methods=["GET"], name=f"get_{slug}",
+        summary=f"Query one: {family.summary}",
+        description="`task_id` may also be the `external_task_id` given at creation. "
+        "Send `Prefer: wait=N` (N ≤ 60) to long-poll until the status changes.",
+        tags=[tag], responses={200: {"model": TaskEnvelope}, **ERROR_RESPONSES},
+    )
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+    for family in FAMILIES.values():
+        _add_family_routes(router, family)
+    return router

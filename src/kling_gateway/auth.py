@@ -1,0 +1,133 @@
+"""Both authentication schemes on every route: a gateway API key as ``Bearer``, or Kling's
+self-signed HS256 JWT (``iss`` = access key, signed with the secret key; spec §2.1).
+
+Lookups are cached for a few seconds so the polling hot path rarely touches the store; a
+revoked key stops working within that window on every process.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+
+from .errors import Code, KlingError
+from .secrets_box import SecretBox, hash_api_key
+from .store import AccountRow, AccountStore
+
+LEEWAY_SECONDS = 5
+
+
+class _TTLCache:
+    def __init__(self, ttl: float, max_items: int = 10_000):
+        self.ttl = ttl
+        self.max_items = max_items
+        self._items: dict[str, tuple[float, Any]] = {}
+
+    def get(self, key: str) -> Any | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[0] < time.monotonic():
+            self._items.pop(key, None)
+            return None
+        return item[1]
+
+    def put(self, key: str, value: Any) -> None:
+        if len(self._items) >= self.max_items:
+            self._items.clear()
+        self._items[key] = (time.monotonic() + self.ttl, value)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+class Authenticator:
+    def __init__(self, accounts: AccountStore, box: SecretBox, *, cache_seconds: float = 5.0):
+        self.accounts = accounts
+        self.box = box
+        self._by_key = _TTLCache(cache_seconds)
+        self._by_access = _TTLCache(cache_seconds)
+        self._tokens = _TTLCache(cache_seconds)
+
+    def forget(self) -> None:
+        """Drop cached lookups (after a revoke in this process)."""
+        self._by_key.clear()
+        self._by_access.clear()
+        self._tokens.clear()
+
+    async def authenticate(self, header: str | None) -> AccountRow:
+        if header is None or not header.strip():
+            raise KlingError(Code.AUTH_HEADER_EMPTY, "Authorization header is empty")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or " " in token:
+            raise KlingError(Code.AUTH_INVALID, "Authorization must be 'Bearer <api key or JWT>'")
+        if token.count(".") == 2:
+            return await self._jwt(token)
+        return await self._api_key(token)
+
+    async def _api_key(self, token: str) -> AccountRow:
+        key_hash = hash_api_key(token)
+        account = self._by_key.get(key_hash)
+        if account is None:
+            account = await self.accounts.by_api_key_hash(key_hash)
+            if account is not None:
+                self._by_key.put(key_hash, account)
+        if account is None or not account.active:
+            raise KlingError(Code.AUTH_FAILED, "authentication failed: unknown or revoked API key")
+        return account
+
+    async def _jwt(self, token: str) -> AccountRow:
+        cached = self._tokens.get(token)
+        now = time.time()
+        if cached is not None:
+            account, nbf, exp = cached
+            if nbf is not None and now + LEEWAY_SECONDS < nbf:
+                raise KlingError(Code.AUTH_NOT_YET_VALID, "token is not yet valid (nbf is in the future)")
+            if now - LEEWAY_SECONDS >= exp:
+                raise KlingError(Code.AUTH_EXPIRED, "token has expired (exp is in the past)")
+            return account
+        try:
+            header = jwt.get_unverified_header(token)
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise KlingError(Code.AUTH_INVALID, "Authorization token is not a valid JWT") from None
+        if header.get("alg") != "HS256":
+            raise KlingError(Code.AUTH_FAILED, f"JWT algorithm {header.get('alg')!r} is not accepted; use HS256")
+        issuer = claims.get("iss")
+        if not isinstance(issuer, str) or not issuer:
+            raise KlingError(Code.AUTH_INVALID, "JWT has no iss (access key) claim")
+        account = self._by_access.get(issuer)
+        if account is None:
+            account = await self.accounts.by_access_key(issuer)
+            if account is not None:
+                self._by_access.put(issuer, account)
+        if account is None or not account.active:
+            raise KlingError(Code.AUTH_FAILED, "authentication failed: unknown or revoked access key")
+        secret = self.box.open(account.secret_key_enc)
+        try:
+            verified = jwt.decode(
+                token, secret, algorithms=["HS256"], leeway=LEEWAY_SECONDS,
+                options={"require": ["exp"], "verify_iat": False},
+            )
+        except jwt.ExpiredSignatureError:
+            raise KlingError(Code.AUTH_EXPIRED, "token has expired (exp is in the past)") from None
+        except jwt.ImmatureSignatureError:
+            raise KlingError(Code.AUTH_NOT_YET_VALID, "token is not yet valid (nbf is in the future)") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise KlingError(Code.AUTH_INVALID, f"JWT is missing the {exc.claim} claim") from None
+        except jwt.InvalidSignatureError:
+            raise KlingError(Code.AUTH_FAILED, "authentication failed: JWT signature does not match") from None
+        except jwt.PyJWTError as exc:
+            raise KlingError(Code.AUTH_INVALID, f"Authorization token is invalid: {exc}") from None
+        self._tokens.put(token, (account, verified.get("nbf"), float(verified["exp"])))
+        return account
+
+
+def mint_jwt(access_key: str, secret_key: str, *, ttl: int = 1800, now: float | None = None) -> str:
+    """A Kling-style token as the official sample builds it (iss, exp = now+ttl, nbf = now-5)."""
+    now = time.time() if now is None else now
+    payload = {"iss": access_key, "exp": int(now) + ttl, "nbf": int(now) - 5}
+    return jwt.encode(payload, secret_key, algorithm="HS256", headers={"typ": "JWT"})

@@ -1,0 +1,145 @@
+"""The ``kling-gateway`` command: run the server, manage keys (client commands live in client/cli)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .config import Settings, load_settings
+
+app = typer.Typer(help="kling-gateway: a self-hostable Kling API gateway.", no_args_is_help=True,
+                  add_completion=False)
+keys_app = typer.Typer(help="Manage gateway API keys (accounts).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="KLING_GATEWAY_DATA_DIR", help="Where the store, results and secrets live."),
+]
+ConfigFile = Annotated[
+    Path | None, typer.Option("--config", envvar="KLING_GATEWAY_CONFIG", help="TOML settings file.")
+]
+DatabaseUrl = Annotated[
+    str | None, typer.Option("--database-url", envvar="KLING_GATEWAY_DATABASE_URL", help="SQLAlchemy URL.")
+]
+
+
+def _settings(data_dir: Path | None, config: Path | None, database_url: str | None, **extra: Any) -> Settings:
+    return load_settings(config, data_dir=data_dir, database_url=database_url, **extra)
+
+
+async def _with_gateway(settings: Settings, action):  # type: ignore[no-untyped-def]
+    from .gateway import Gateway
+
+    gateway = Gateway(settings, run_workers=False)
+    await gateway.db.migrate()
+    try:
+        return await action(gateway)
+    finally:
+        await gateway.db.dispose()
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="A label for the key's owner.")] = "",
+    data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None,
+) -> None:
+    """Create an account and print its API key, access/secret key pair and webhook secret (shown once)."""
+    from .keys import create_account
+
+    settings = _settings(data_dir, config, database_url)
+    issued = asyncio.run(_with_gateway(settings, lambda gw: create_account(gw.accounts, gw.box, name)))
+    _print_json(issued.as_dict())
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None) -> None:
+    """List accounts (never their secrets)."""
+    from .keys import public_view
+
+    settings = _settings(data_dir, config, database_url)
+    rows = asyncio.run(_with_gateway(settings, lambda gw: gw.accounts.list()))
+    _print_json([public_view(r) for r in rows])
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    account_id: Annotated[str, typer.Argument(help="The account_id printed by 'keys create'.")],
+    data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke an account's keys (every process stops accepting them within seconds)."""
+    from .ids import now_ms
+
+    settings = _settings(data_dir, config, database_url)
+    ok = asyncio.run(_with_gateway(settings, lambda gw: gw.accounts.revoke(account_id, now_ms())))
+    if not ok:
+        typer.echo(f"no active account {account_id}", err=True)
+        raise typer.Exit(2)
+    _print_json({"account_id": account_id, "revoked": True})
+
+
+async def _first_run_banner(gateway) -> None:  # type: ignore[no-untyped-def]
+    """On an empty store, issue a key and show a request that works right away."""
+    from .keys import create_account
+
+    if await gateway.accounts.list():
+        return
+    issued = await create_account(gateway.accounts, gateway.box, "first key")
+    base = gateway.settings.base_url()
+    typer.echo(
+        "\nkling-gateway: no keys yet, so one was created for you (shown once):\n"
+        f"  api_key    = {issued.api_key}\n"
+        f"  access_key = {issued.access_key}\n"
+        f"  secret_key = {issued.secret_key}\n\n"
+        "Create a task:\n"
+        f"  curl -s {base}/kling/v1/videos/text2video \\\n"
+        f"    -H 'Authorization: Bearer {issued.api_key}' -H 'Content-Type: application/json' \\\n"
+        "    -d '{\"prompt\": \"a red fox running through snow\", \"duration\": \"5\"}'\n"
+        "Then poll it:\n"
+        f"  curl -s {base}/kling/v1/videos/text2video/<task_id> -H 'Authorization: Bearer {issued.api_key}'\n",
+        err=False,
+    )
+    sys.stdout.flush()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="In-process task workers.")] = None,
+    no_workers: Annotated[bool, typer.Option("--no-workers", help="API only; run 'worker' elsewhere.")] = False,
+    data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the gateway: SQLite and results under the data dir, migrations on start, in-process workers."""
+    import uvicorn
+
+    from .api import create_app
+
+    settings = _settings(data_dir, config, database_url, host=host, port=port,
+                         workers=0 if no_workers else workers)
+    application = create_app(settings, on_started=_first_run_banner)
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=log_level,
+                proxy_headers=True, server_header=False)
+
+
+def main() -> None:
+    if os.environ.get("KLING_GATEWAY_DEBUG"):
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Wires the parts of one gateway process together: store, storage, engines, workers, push."""
+
+from __future__ import annotations
+
+import logging
+
+from .auth import Authenticator
+from .config import Settings
+from .engines.base import Engine
+from .engines.router import EngineRouter
+from .jobs import Dispatcher, Maintenance
+from .present import UrlSigner
+from .push import ChangeHub
+from .secrets_box import SecretBox, load_master_key
+from .service import TaskService
+from .storage.factory import create_storage
+from .store import AccountStore, Database, TaskStore
+
+log = logging.getLogger("kling_gateway")
+
+
+def default_engines(settings: Settings) -> list[Engine]:
+    """Relay channels first (in their configured priority), the reference engine last."""
+    from .engines.reference import ReferenceEngine
+
+    engines: list[Engine] = []
+    if settings.channels:
+        from .relay import build_channels
+
+        engines.extend(build_channels(settings))
+    engines.append(ReferenceEngine(settings))
+    return engines
+
+
+class Gateway:
+    def __init__(self, settings: Settings, *, router: EngineRouter | None = None, run_workers: bool = True):
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.resolved_database_url)
+        self.accounts = AccountStore(self.db)
+        self.tasks = TaskStore(self.db)
+        self.box = SecretBox(load_master_key(settings.data_dir))
+        self.auth = Authenticator(self.accounts, self.box)
+        self.storage = create_storage(settings)
+        self.hub = ChangeHub()
+        self.signer = UrlSigner(settings.secret(), settings.url_ttl_seconds)
+        self._router = router
+        self.run_workers = run_workers and settings.workers > 0
+        self.router: EngineRouter = router or EngineRouter()
+        self.dispatcher: Dispatcher | None = None
+        self.maintenance: Maintenance | None = None
+        self.service = TaskService(self.tasks, self.router, self.hub, settings, on_created=self._on_created)
+        self.started = False
+
+    def _on_created(self, _row: object) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+
+    async def start(self) -> None:
+        await self.db.migrate()
+        if self._router is None:
+            for engine in default_engines(self.settings):
+                self.router.add(engine)
+        if self.run_workers:
+            self.dispatcher = Dispatcher(self.tasks, self.router, self.storage, self.hub, self.settings)
+            await self.dispatcher.start()
+        self.maintenance = Maintenance(
+            self.tasks, self.storage, self.hub, self.settings,
+            wake_workers=self.dispatcher.wake if self.dispatcher else None,
+        )
+        await self.maintenance.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        if self.maintenance is not None:
+            await self.maintenance.stop()
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        await self.router.close()
+        await self.db.dispose()
+        self.started = False

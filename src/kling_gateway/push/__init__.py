@@ -1,0 +1,5 @@
+"""Telling clients about task changes: notifications hub, callbacks, long-poll, event streams."""
+
+from .hub import ChangeHub, TaskChange
+
+__all__ = ["ChangeHub", "TaskChange"]

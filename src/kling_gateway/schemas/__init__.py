@@ -1,0 +1,61 @@
+"""Wire models shared by the server, the client SDK and the tests."""
+
+from .audio import TextToAudioRequest, VideoToAudioRequest
+from .errors import validation_error
+from .families import FAMILIES, Family, iter_inputs
+from .images import ImageGenerationRequest, VirtualTryOnRequest
+from .selection import InitSelectionRequest, SelectionPointsRequest, SessionRequest
+from .tasks import (
+    TERMINAL_STATUSES,
+    CreatedEnvelope,
+    CreatedTask,
+    Envelope,
+    ErrorBody,
+    Task,
+    TaskEnvelope,
+    TaskInfo,
+    TaskListEnvelope,
+    TaskResult,
+    TaskStatus,
+)
+from .videos import (
+    EffectsRequest,
+    Image2VideoRequest,
+    LipSyncRequest,
+    MultiElementsRequest,
+    MultiImage2VideoRequest,
+    Text2VideoRequest,
+    VideoExtendRequest,
+)
+
+__all__ = [
+    "FAMILIES",
+    "TERMINAL_STATUSES",
+    "CreatedEnvelope",
+    "CreatedTask",
+    "EffectsRequest",
+    "Envelope",
+    "ErrorBody",
+    "Family",
+    "Image2VideoRequest",
+    "ImageGenerationRequest",
+    "InitSelectionRequest",
+    "LipSyncRequest",
+    "MultiElementsRequest",
+    "MultiImage2VideoRequest",
+    "SelectionPointsRequest",
+    "SessionRequest",
+    "Task",
+    "TaskEnvelope",
+    "TaskInfo",
+    "TaskListEnvelope",
+    "TaskResult",
+    "TaskStatus",
+    "Text2VideoRequest",
+    "TextToAudioRequest",
+    "VideoExtendRequest",
+    "VideoToAudioRequest",
+    "VirtualTryOnRequest",
+    "iter_inputs",
+    "validation_error",
+]

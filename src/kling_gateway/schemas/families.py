@@ -1,0 +1,92 @@
+"""The task families the gateway serves: path, request model, and where their media inputs sit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .audio import TextToAudioRequest, VideoToAudioRequest
+from .common import WireModel
+from .images import ImageGenerationRequest, VirtualTryOnRequest
+from .videos import (
+    EffectsRequest,
+    Image2VideoRequest,
+    LipSyncRequest,
+    MultiElementsRequest,
+    MultiImage2VideoRequest,
+    Text2VideoRequest,
+    VideoExtendRequest,
+)
+
+InputKind = Literal["image", "video", "audio"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One task family, e.g. ``videos/text2video``.
+
+    ``inputs`` lists media fields as dotted paths; ``[]`` walks a list (``image_list[].image``).
+    """
+
+    name: str
+    request_model: type[WireModel]
+    result_kind: Literal["video", "image", "audio"]
+    inputs: tuple[tuple[str, InputKind], ...] = ()
+    summary: str = ""
+
+    @property
+    def resource(self) -> str:
+        return self.name.split("/", 1)[0]
+
+    @property
+    def action(self) -> str:
+        return self.name.split("/", 1)[1]
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("images/generations", ImageGenerationRequest, "image", (("image", "image"),),
+               "Text-to-image and image-to-image generation"),
+        Family("images/kolors-virtual-try-on", VirtualTryOnRequest, "image",
+               (("human_image", "image"), ("cloth_image", "image")), "Virtual try-on (Kolors)"),
+        Family("videos/text2video", Text2VideoRequest, "video", (), "Text to video"),
+        Family("videos/image2video", Image2VideoRequest, "video",
+               (("image", "image"), ("image_tail", "image")), "Image to video"),
+        Family("videos/multi-image2video", MultiImage2VideoRequest, "video",
+               (("image_list[].image", "image"),), "Multi-image to video"),
+        Family("videos/multi-elements", MultiElementsRequest, "video",
+               (("image_list[].image", "image"),), "Multimodal video editing (multi-elements)"),
+        Family("videos/video-extend", VideoExtendRequest, "video", (), "Video extension"),
+        Family("videos/lip-sync", LipSyncRequest, "video", (("input.audio_file", "audio"),), "Lip-sync"),
+        Family("videos/effects", EffectsRequest, "video",
+               (("input.image", "image"), ("input.images[]", "image")), "Video effects"),
+        Family("audio/text-to-audio", TextToAudioRequest, "audio", (), "Text to audio (sound effects)"),
+        Family("audio/video-to-audio", VideoToAudioRequest, "audio", (), "Video to audio"),
+    )
+}
+
+
+def iter_inputs(body: dict[str, Any], path: str) -> Iterator[tuple[str, Any]]:
+    """Yield ``(concrete_path, value)`` for every value at ``path`` in a request body."""
+
+    def walk(node: Any, parts: list[str], prefix: str) -> Iterator[tuple[str, Any]]:
+        if not parts:
+            if node not in (None, ""):
+                yield prefix, node
+            return
+        head, rest = parts[0], parts[1:]
+        is_list = head.endswith("[]")
+        key = head[:-2] if is_list else head
+        if not isinstance(node, dict) or key not in node:
+            return
+        child = node[key]
+        here = f"{prefix}.{key}" if prefix else key
+        if is_list:
+            for i, item in enumerate(child if isinstance(child, list) else []):
+                yield from walk(item, rest, f"{here}[{i}]")
+        else:
+            yield from walk(child, rest, here)
+
+    yield from walk(body, path.split("."), "")

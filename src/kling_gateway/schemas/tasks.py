@@ -1,0 +1,110 @@
+"""The task object and the response envelope (spec §5, §6, §10), also used by the SDK."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TaskStatus = Literal["submitted", "processing", "succeed", "failed"]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"succeed", "failed"})
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ParentVideo(_Open):
+    id: str
+    url: str
+    duration: str
+
+
+class TaskInfo(_Open):
+    external_task_id: str | None = None
+    parent_video: ParentVideo | None = None
+
+
+class VideoResult(_Open):
+    id: str
+    url: str
+    duration: str
+    watermark_url: str | None = None
+    session_id: str | None = None
+
+
+class ImageResult(_Open):
+    index: int
+    url: str
+    watermark_url: str | None = None
+
+
+class AudioResult(_Open):
+    id: str
+    url_mp3: str | None = None
+    url_wav: str | None = None
+    duration_mp3: str | None = None
+    duration_wav: str | None = None
+    url: str | None = None
+    duration: str | None = None
+
+
+class TaskResult(_Open):
+    videos: list[VideoResult] | None = None
+    images: list[ImageResult] | None = None
+    audios: list[AudioResult] | None = None
+
+
+class WatermarkState(_Open):
+    enabled: bool = False
+
+
+class Task(_Open):
+    """A task as a query returns it (and, bare, as a callback body)."""
+
+    task_id: str
+    task_status: TaskStatus
+    task_status_msg: str = ""
+    task_info: TaskInfo = Field(default_factory=TaskInfo)
+    task_result: TaskResult = Field(default_factory=TaskResult)
+    watermark_info: WatermarkState | None = None
+    final_unit_deduction: str | None = None
+    created_at: int
+    updated_at: int
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.task_status in TERMINAL_STATUSES
+
+
+class CreatedTask(_Open):
+    task_id: str
+    task_status: TaskStatus
+    task_info: TaskInfo = Field(default_factory=TaskInfo)
+    created_at: int
+    updated_at: int
+
+
+class Envelope(_Open):
+    code: int
+    message: str
+    request_id: str | None = None
+    data: Any = None
+
+
+class TaskEnvelope(Envelope):
+    data: Task
+
+
+class CreatedEnvelope(Envelope):
+    data: CreatedTask
+
+
+class TaskListEnvelope(Envelope):
+    data: list[Task]
+
+
+class ErrorBody(BaseModel):
+    code: int = Field(description="Kling business code (spec §7.1)")
+    message: str
+    request_id: str

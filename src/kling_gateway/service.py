@@ -1,0 +1,201 @@
+"""The task life cycle as the routes see it: create, find, list. Nothing here knows HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from .config import Settings
+from .engines.base import TaskFailure
+from .engines.router import EngineRouter
+from .errors import Code, KlingError, invalid_parameter, not_found
+from .ids import new_numeric_id, now_ms
+from .media.fetch import FetchError, decode_base64_input, is_url
+from .push import ChangeHub, TaskChange
+from .schemas import FAMILIES, TERMINAL_STATUSES, Family, iter_inputs, validation_error
+from .store import AccountRow, DuplicateExternalId, TaskRow, TaskStore
+
+PAGE_NUM_RANGE = (1, 1000)
+PAGE_SIZE_RANGE = (1, 500)
+INPUT_LIMITS = {"image": 10 * 1024 * 1024, "audio": 5 * 1024 * 1024, "video": 200 * 1024 * 1024}
+
+# Requests whose video_id must name a video of the same account, checked before acceptance.
+VIDEO_ID_FIELDS = {
+    "videos/video-extend": ("video_id",),
+    "videos/lip-sync": ("input.video_id",),
+    "audio/video-to-audio": ("video_id",),
+}
+
+
+def family_or_404(name: str) -> Family:
+    family = FAMILIES.get(name)
+    if family is None:
+        raise KlingError(Code.RESOURCE_NOT_FOUND, f"unknown task family '{name}'")
+    return family
+
+
+def _model_name(body: dict[str, Any]) -> str | None:
+    value = body.get("model_name") or body.get("model")
+    if value is None and isinstance(body.get("input"), dict):
+        value = body["input"].get("model_name")
+    return value if isinstance(value, str) else None
+
+
+def check_inline_input(value: str, *, field: str, kind: str) -> None:
+    """Validate a Base64 input up front (URLs are fetched and checked by the worker)."""
+    from .media import validate  # imported late: pulls in PyAV
+
+    if not isinstance(value, str):
+        raise invalid_parameter(f"{field}: must be a string (URL or Base64)")
+    if is_url(value):
+        return
+    try:
+        data = decode_base64_input(value, field=field, max_bytes=INPUT_LIMITS[kind])
+        if kind == "image":
+            validate.validate_image(data, field)
+        elif kind == "audio":
+            validate.validate_audio(data, field)
+    except (FetchError, TaskFailure) as exc:
+        raise invalid_parameter(str(exc)) from None
+
+
+class TaskService:
+    def __init__(
+        self,
+        store: TaskStore,
+        router: EngineRouter,
+        hub: ChangeHub,
+        settings: Settings,
+        on_created: Callable[[TaskRow], None] | None = None,
+    ):
+        self.store = store
+        self.router = router
+        self.hub = hub
+        self.settings = settings
+        self.on_created = on_created
+
+    def validate(self, family: Family, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise KlingError(Code.INVALID_REQUEST, "request body must be a JSON object")
+        try:
+            family.request_model.model_validate(body)
+        except ValidationError as exc:
+            raise validation_error(exc) from None
+        self.check_inputs(family, body)
+        return body
+
+    def check_inputs(self, family: Family, body: dict[str, Any]) -> None:
+        for path, kind in family.inputs:
+            for field, value in iter_inputs(body, path):
+                check_inline_input(value, field=field, kind=kind)
+
+    async def _check_references(self, account: AccountRow, family: Family, body: dict[str, Any]) -> None:
+        for path in VIDEO_ID_FIELDS.get(family.name, ()):
+            for field, video_id in iter_inputs(body, path):
+                if await self.store.video(str(video_id), account.id) is None:
+                    raise invalid_parameter(f"{field}: video '{video_id}' does not exist for this account")
+        if family.name == "videos/multi-elements":
+            session = await self.store.session(str(body["session_id"]), account.id)
+            if session is None or session["expires_at"] < now_ms():
+                raise invalid_parameter(f"session_id: selection session '{body['session_id']}' does not exist or expired")
+
+    async def _check_concurrency(self, account: AccountRow) -> None:
+        limit = account.max_concurrent_tasks
+        if limit and await self.store.count_active(account.id) >= limit:
+            raise KlingError(Code.CONCURRENCY_LIMIT, f"parallel task over resource pack limit ({limit})")
+
+    async def create(self, account: AccountRow, family_name: str, body: Any, *, validated: bool = False) -> TaskRow:
+        """Accept a task. ``validated`` skips the model check the route's body parsing already did."""
+        family = family_or_404(family_name)
+        if validated:
+            self.check_inputs(family, body)
+        else:
+            body = self.validate(family, body)
+        model = _model_name(body)
+        engine = self.router.pick(family.name, model)
+        if engine is None:
+            raise KlingError(Code.RESOURCE_NOT_FOUND, f"no engine serves {family.name} with model {model or 'default'}")
+        await self._check_references(account, family, body)
+        await self._check_concurrency(account)
+        now = now_ms()
+        row = TaskRow(
+            id=new_numeric_id(), account_id=account.id, family=family.name,
+            external_task_id=body.get("external_task_id"), status="submitted", status_msg="",
+            request=json.dumps(body, separators=(",", ":")), result=None, info_extra=None,
+            final_unit_deduction=None, callback_url=body.get("callback_url") or None, engine=engine,
+            upstream_task_id=None, attempts=0, lease_owner=None, lease_expires_at=None, available_at=now,
+            created_at=now, updated_at=now, finished_at=None, files_expired_at=None,
+        )
+        try:
+            await self.store.insert(row)
+        except DuplicateExternalId:
+            raise invalid_parameter(
+                f"external_task_id: '{row.external_task_id}' is already used by another task of this account"
+            ) from None
+        self.hub.publish(TaskChange(row.id, row.account_id, row.status, row.updated_at))
+        if self.on_created is not None:
+            self.on_created(row)
+        return row
+
+    async def get(self, account: AccountRow, family_name: str, task_id: str) -> TaskRow:
+        family = family_or_404(family_name)
+        row = await self.store.find(account.id, family.name, task_id)
+        if row is None:
+            raise not_found(f"task '{task_id}' not found")
+        return row
+
+    async def wait_if_asked(self, account: AccountRow, row: TaskRow, prefer: str | None) -> TaskRow:
+        """Long-poll (``Prefer: wait=N``): hold the answer until the status changes or N seconds pass.
+
+        Waiting costs no store query: the task's own change notification wakes the request.
+        """
+        seconds = parse_prefer_wait(prefer)
+        if not seconds or row.status in TERMINAL_STATUSES:
+            return row
+        seen = row.status
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            change = await self.hub.wait(row.id, remaining)
+            if change is None:
+                break
+            if change.status != seen:
+                fresh = await self.store.get(row.id)
+                return fresh or row
+        return (await self.store.get(row.id)) or row
+
+    async def list(self, account: AccountRow, family_name: str, page_num: Any, page_size: Any) -> list[TaskRow]:
+        family = family_or_404(family_name)
+        num = _int_in_range("pageNum", page_num, 1, PAGE_NUM_RANGE)
+        size = _int_in_range("pageSize", page_size, 30, PAGE_SIZE_RANGE)
+        return await self.store.page(account.id, family.name, num, size)
+
+
+def parse_prefer_wait(prefer: str | None, cap: float = 60.0) -> float:
+    """Seconds asked for by ``Prefer: wait=N`` (RFC 7240), capped; 0 when absent or malformed."""
+    if not prefer:
+        return 0.0
+    for part in prefer.split(","):
+        for token in part.split(";"):
+            name, _, value = token.strip().partition("=")
+            if name.strip().lower() == "wait":
+                try:
+                    return max(0.0, min(cap, float(value.strip().strip('"'))))
+                except ValueError:
+                    return 0.0
+    return 0.0
+
+
+def _int_in_range(name: str, raw: Any, default: int, bounds: tuple[int, int]) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise invalid_parameter(f"{name}: must be an integer") from None
+    if not bounds[0] <= value <= bounds[1]:
+        raise invalid_parameter(f"{name}: must be between {bounds[0]} and {bounds[1]}")
+    return value

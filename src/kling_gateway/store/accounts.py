@@ -1,0 +1,68 @@
+"""Account (API key) queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from .database import Database
+from .tables import accounts
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    id: str
+    name: str
+    api_key_prefix: str
+    access_key: str
+    secret_key_enc: str
+    webhook_secret_enc: str
+    max_concurrent_tasks: int | None
+    created_at: int
+    revoked_at: int | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+_COLUMNS = [accounts.c[name] for name in AccountRow.__dataclass_fields__]
+
+
+class AccountStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def insert(self, row: AccountRow, api_key_hash: str) -> None:
+        values = {**row.__dict__, "api_key_hash": api_key_hash}
+        async with self.db.write.begin() as conn:
+            await conn.execute(accounts.insert().values(**values))
+
+    async def by_api_key_hash(self, key_hash: str) -> AccountRow | None:
+        return await self._one(accounts.c.api_key_hash == key_hash)
+
+    async def by_access_key(self, access_key: str) -> AccountRow | None:
+        return await self._one(accounts.c.access_key == access_key)
+
+    async def by_id(self, account_id: str) -> AccountRow | None:
+        return await self._one(accounts.c.id == account_id)
+
+    async def list(self) -> list[AccountRow]:
+        async with self.db.read.connect() as conn:
+            rows = (await conn.execute(select(*_COLUMNS).order_by(accounts.c.created_at))).all()
+        return [AccountRow(*r) for r in rows]
+
+    async def revoke(self, account_id: str, now_ms: int) -> bool:
+        async with self.db.write.begin() as conn:
+            result = await conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id, accounts.c.revoked_at.is_(None))
+                .values(revoked_at=now_ms)
+            )
+        return result.rowcount == 1
+
+    async def _one(self, condition) -> AccountRow | None:  # type: ignore[no-untyped-def]
+        async with self.db.read.connect() as conn:
+            row = (await conn.execute(select(*_COLUMNS).where(condition))).first()
+        return AccountRow(*row) if row else None

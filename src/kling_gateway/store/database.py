@@ -1,0 +1,81 @@
+"""Engines, connection settings and migrations for SQLite (embedded) and PostgreSQL.
+
+SQLite gets two engines: reads use ordinary deferred transactions (WAL lets them run beside a
+writer), writes use ``BEGIN IMMEDIATE`` so two writers queue on ``busy_timeout`` instead of
+failing with "database is locked" when a read lock would have to be upgraded. On PostgreSQL
+both names point at the same engine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_PG_MIGRATION_LOCK = 7_325_001
+
+
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # Hand transaction control to the "begin" hook below (pysqlite's own is unreliable).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """The gateway's connection to its store."""
+
+    def __init__(self, url: str, *, pool_size: int = 10):
+        self.url = url
+        self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
+        if self.dialect == "sqlite":
+            if "///" in url:
+                Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+            self.read = _sqlite_engine(url, immediate=False, pool_size=pool_size)
+            self.write = _sqlite_engine(url, immediate=True, pool_size=pool_size)
+        else:
+            self.read = self.write = create_async_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    async def migrate(self) -> None:
+        """Apply Alembic migrations up to head (serialised across processes on PostgreSQL)."""
+
+        def upgrade(connection: Connection) -> None:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+
+        async with self.write.begin() as conn:
+            await conn.run_sync(upgrade)
+
+    async def dispose(self) -> None:
+        await self.write.dispose()
+        if self.read is not self.write:
+            await self.read.dispose()

@@ -1,0 +1,100 @@
+"""Table definitions (SQLAlchemy Core). Every query is written to run on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("api_key_hash", String(64), nullable=False, unique=True),
+    Column("api_key_prefix", String(16), nullable=False),
+    Column("access_key", String(64), nullable=False, unique=True),
+    Column("secret_key_enc", Text, nullable=False),
+    Column("webhook_secret_enc", Text, nullable=False),
+    Column("max_concurrent_tasks", Integer, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("family", String(64), nullable=False),
+    Column("external_task_id", String(128), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("status_msg", Text, nullable=False, default=""),
+    Column("request", Text, nullable=False),  # JSON, as the client sent it
+    Column("result", Text, nullable=True),  # JSON task_result with storage: refs
+    Column("info_extra", Text, nullable=True),  # JSON merged into task_info (parent_video)
+    Column("final_unit_deduction", String(32), nullable=True),
+    Column("callback_url", Text, nullable=True),
+    Column("engine", String(64), nullable=True),  # engine or channel that holds the task
+    Column("upstream_task_id", String(128), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Column("available_at", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("files_expired_at", BigInteger, nullable=True),
+    UniqueConstraint("account_id", "external_task_id", name="uq_tasks_account_external"),
+)
+Index("ix_tasks_account_family_created", tasks.c.account_id, tasks.c.family, tasks.c.created_at)
+Index("ix_tasks_claim", tasks.c.status, tasks.c.available_at)
+Index("ix_tasks_finished", tasks.c.finished_at)
+
+task_events = Table(
+    "task_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", String(32), ForeignKey("tasks.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_task_events_task", task_events.c.task_id, task_events.c.id)
+
+videos = Table(
+    "videos",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("task_id", String(32), ForeignKey("tasks.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("duration", Float, nullable=False),
+    Column("channel", String(64), nullable=True),
+    Column("upstream_video_id", String(128), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+selection_sessions = Table(
+    "selection_sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("video_id", String(32), nullable=True),
+    Column("video_url", Text, nullable=False),  # storage: ref of the normalized video
+    Column("info", Text, nullable=False),  # JSON: fps, width, height, duration, total_frame
+    Column("selections", Text, nullable=False),  # JSON list
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)

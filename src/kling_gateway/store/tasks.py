@@ -1,0 +1,295 @@
+"""Task queries. Every status change is a compare-and-set on (id, status[, lease owner]) and
+records a ``task_events`` row in the same transaction, so history and state never disagree."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .database import Database
+from .tables import selection_sessions, task_events, tasks, videos
+
+ACTIVE = ("submitted", "processing")
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: str
+    account_id: str
+    family: str
+    external_task_id: str | None
+    status: str
+    status_msg: str
+    request: str
+    result: str | None
+    info_extra: str | None
+    final_unit_deduction: str | None
+    callback_url: str | None
+    engine: str | None
+    upstream_task_id: str | None
+    attempts: int
+    lease_owner: str | None
+    lease_expires_at: int | None
+    available_at: int
+    created_at: int
+    updated_at: int
+    finished_at: int | None
+    files_expired_at: int | None
+
+    @property
+    def request_body(self) -> dict[str, Any]:
+        return json.loads(self.request)
+
+
+COLUMNS = [tasks.c[name] for name in TaskRow.__dataclass_fields__]
+
+
+class DuplicateExternalId(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class VideoInsert:
+    id: str
+    url: str
+    duration: float
+    channel: str | None = None
+    upstream_video_id: str | None = None
+
+
+class TaskStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    # ---- creation and reads -------------------------------------------------------------
+
+    async def insert(self, row: TaskRow) -> None:
+        """Insert a new task and its first event; DuplicateExternalId on a repeated external id."""
+        try:
+            async with self.db.write.begin() as conn:
+                await conn.execute(insert(tasks).values(**row.__dict__))
+                await _event(conn, row.id, row.status, row.created_at)
+        except IntegrityError as exc:
+            raise DuplicateExternalId(row.external_task_id) from exc
+
+    async def get(self, task_id: str) -> TaskRow | None:
+        async with self.db.read.connect() as conn:
+            found = (await conn.execute(select(*COLUMNS).where(tasks.c.id == task_id))).first()
+        return TaskRow(*found) if found else None
+
+    async def find(self, account_id: str, family: str, id_or_external: str) -> TaskRow | None:
+        """A task of this account and family by task id, else by external_task_id."""
+        query = select(*COLUMNS).where(
+            tasks.c.account_id == account_id,
+            tasks.c.family == family,
+            or_(tasks.c.id == id_or_external, tasks.c.external_task_id == id_or_external),
+        ).order_by((tasks.c.id == id_or_external).desc()).limit(1)
+        async with self.db.read.connect() as conn:
+            found = (await conn.execute(query)).first()
+        return TaskRow(*found) if found else None
+
+    async def page(self, account_id: str, family: str, page_num: int, page_size: int) -> list[TaskRow]:
+        query = (
+            select(*COLUMNS)
+            .where(tasks.c.account_id == account_id, tasks.c.family == family)
+            .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+            .limit(page_size)
+            .offset((page_num - 1) * page_size)
+        )
+        async with self.db.read.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [TaskRow(*r) for r in rows]
+
+    async def count_active(self, account_id: str) -> int:
+        query = select(func.count()).select_from(tasks).where(
+            tasks.c.account_id == account_id, tasks.c.status.in_(ACTIVE)
+        )
+        async with self.db.read.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def events(self, task_id: str, after_id: int = 0) -> list[tuple[int, str, int]]:
+        query = (
+            select(task_events.c.id, task_events.c.status, task_events.c.created_at)
+            .where(task_events.c.task_id == task_id, task_events.c.id > after_id)
+            .order_by(task_events.c.id)
+        )
+        async with self.db.read.connect() as conn:
+            return [tuple(r) for r in (await conn.execute(query)).all()]  # type: ignore[misc]
+
+    # ---- leases ------------------------------------------------------------------------
+
+    async def claim(self, owner: str, now: int, lease_ms: int, engines: Sequence[str] | None = None) -> TaskRow | None:
+        """Lease the oldest runnable task: active, available, and not leased (or lease expired)."""
+        free = or_(tasks.c.lease_expires_at.is_(None), tasks.c.lease_expires_at < now)
+        conditions = [tasks.c.status.in_(ACTIVE), tasks.c.available_at <= now, free]
+        if engines is not None:
+            conditions.append(tasks.c.engine.in_(list(engines)))
+        pick = select(tasks.c.id).where(*conditions).order_by(tasks.c.available_at, tasks.c.id).limit(1)
+        if self.db.is_postgres:
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (
+            update(tasks)
+            .where(tasks.c.id == pick.scalar_subquery(), free)
+            .values(lease_owner=owner, lease_expires_at=now + lease_ms, attempts=tasks.c.attempts + 1)
+            .returning(*COLUMNS)
+        )
+        async with self.db.write.begin() as conn:
+            found = (await conn.execute(stmt)).first()
+        return TaskRow(*found) if found else None
+
+    async def renew(self, task_id: str, owner: str, expires_at: int) -> bool:
+        async with self.db.write.begin() as conn:
+            result = await conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.lease_owner == owner, tasks.c.status.in_(ACTIVE))
+                .values(lease_expires_at=expires_at)
+            )
+        return result.rowcount == 1
+
+    async def release(self, task_id: str, owner: str, available_at: int, **values: Any) -> bool:
+        """Give a task back for a later attempt (transient failure, or relay waiting on upstream)."""
+        async with self.db.write.begin() as conn:
+            result = await conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.lease_owner == owner, tasks.c.status.in_(ACTIVE))
+                .values(lease_owner=None, lease_expires_at=None, available_at=available_at, **values)
+            )
+        return result.rowcount == 1
+
+    async def expired_leases(self, now: int) -> list[str]:
+        query = select(tasks.c.id).where(
+            tasks.c.status.in_(ACTIVE), tasks.c.lease_expires_at.is_not(None), tasks.c.lease_expires_at < now
+        )
+        async with self.db.read.connect() as conn:
+            return [r[0] for r in (await conn.execute(query)).all()]
+
+    async def clear_expired_lease(self, task_id: str, now: int) -> bool:
+        async with self.db.write.begin() as conn:
+            result = await conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE), tasks.c.lease_expires_at < now)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+        return result.rowcount == 1
+
+    # ---- transitions (compare-and-set) -------------------------------------------------
+
+    async def transition(
+        self,
+        task_id: str,
+        *,
+        from_statuses: Sequence[str],
+        to_status: str,
+        now: int,
+        owner: str | None = None,
+        status_msg: str | None = None,
+        result: dict[str, Any] | None = None,
+        info_extra: dict[str, Any] | None = None,
+        final_unit_deduction: str | None = None,
+        new_videos: Sequence[VideoInsert] = (),
+        account_id: str | None = None,
+        extra_values: dict[str, Any] | None = None,
+    ) -> bool:
+        """Move a task from one of ``from_statuses`` to ``to_status``; False if someone else did first."""
+        conditions = [tasks.c.id == task_id, tasks.c.status.in_(list(from_statuses))]
+        if owner is not None:
+            conditions.append(tasks.c.lease_owner == owner)
+        values: dict[str, Any] = {"status": to_status, "updated_at": now, **(extra_values or {})}
+        if status_msg is not None:
+            values["status_msg"] = status_msg
+        if result is not None:
+            values["result"] = json.dumps(result, separators=(",", ":"))
+        if info_extra:
+            values["info_extra"] = json.dumps(info_extra, separators=(",", ":"))
+        if final_unit_deduction is not None:
+            values["final_unit_deduction"] = final_unit_deduction
+        if to_status in ("succeed", "failed"):
+            values.update(finished_at=now, lease_owner=None, lease_expires_at=None)
+        async with self.db.write.begin() as conn:
+            changed = (await conn.execute(update(tasks).where(and_(*conditions)).values(**values))).rowcount
+            if changed != 1:
+                return False
+            await _event(conn, task_id, to_status, now)
+            for video in new_videos:
+                await conn.execute(
+                    insert(videos).values(
+                        id=video.id, account_id=account_id, task_id=task_id, url=video.url,
+                        duration=video.duration, channel=video.channel,
+                        upstream_video_id=video.upstream_video_id, created_at=now,
+                    )
+                )
+        return True
+
+    async def set_fields(self, task_id: str, owner: str, **values: Any) -> bool:
+        """Update bookkeeping columns of a leased task without a status change."""
+        async with self.db.write.begin() as conn:
+            result = await conn.execute(
+                update(tasks).where(tasks.c.id == task_id, tasks.c.lease_owner == owner).values(**values)
+            )
+        return result.rowcount == 1
+
+    async def overdue(self, created_before: int, limit: int = 100) -> list[str]:
+        query = (
+            select(tasks.c.id)
+            .where(tasks.c.status.in_(ACTIVE), tasks.c.created_at < created_before)
+            .limit(limit)
+        )
+        async with self.db.read.connect() as conn:
+            return [r[0] for r in (await conn.execute(query)).all()]
+
+    async def finished_before(self, before: int, limit: int = 500) -> list[str]:
+        """Finished tasks whose files are past retention and not yet removed."""
+        query = (
+            select(tasks.c.id)
+            .where(tasks.c.finished_at < before, tasks.c.files_expired_at.is_(None))
+            .limit(limit)
+        )
+        async with self.db.read.connect() as conn:
+            return [r[0] for r in (await conn.execute(query)).all()]
+
+    async def mark_files_expired(self, task_id: str, now: int) -> None:
+        async with self.db.write.begin() as conn:
+            await conn.execute(update(tasks).where(tasks.c.id == task_id).values(files_expired_at=now))
+
+    # ---- videos and selection sessions --------------------------------------------------
+
+    async def video(self, video_id: str, account_id: str) -> dict[str, Any] | None:
+        query = select(videos).where(videos.c.id == video_id, videos.c.account_id == account_id)
+        async with self.db.read.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return dict(row) if row else None
+
+    async def insert_session(self, values: dict[str, Any]) -> None:
+        async with self.db.write.begin() as conn:
+            await conn.execute(insert(selection_sessions).values(**values))
+
+    async def session(self, session_id: str, account_id: str) -> dict[str, Any] | None:
+        query = select(selection_sessions).where(
+            selection_sessions.c.id == session_id, selection_sessions.c.account_id == account_id
+        )
+        async with self.db.read.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return dict(row) if row else None
+
+    async def update_session(self, session_id: str, selections: list[dict[str, Any]]) -> None:
+        async with self.db.write.begin() as conn:
+            await conn.execute(
+                update(selection_sessions)
+                .where(selection_sessions.c.id == session_id)
+                .values(selections=json.dumps(selections))
+            )
+
+    async def delete_sessions_before(self, now: int) -> int:
+        async with self.db.write.begin() as conn:
+            result = await conn.execute(delete(selection_sessions).where(selection_sessions.c.expires_at < now))
+        return result.rowcount
+
+
+async def _event(conn: AsyncConnection, task_id: str, status: str, now: int) -> None:
+    await conn.execute(insert(task_events).values(task_id=task_id, status=status, created_at=now))
