@@ -12,7 +12,7 @@ from .. import __version__
 from ..config import Settings
 from ..gateway import Gateway
 from . import files, handlers, selection, tasks
-from .middleware import RequestIdMiddleware
+from .middleware import AssumeJsonMiddleware, RequestIdMiddleware
 
 PREFIXES = ("/v1", "/kling/v1")
 
@@ -56,5 +56,6 @@ def create_app(
         return JSONResponse({"status": "ok", "version": __version__, "workers": gateway.run_workers})
 
     handlers.install(app)
+    app.add_middleware(AssumeJsonMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

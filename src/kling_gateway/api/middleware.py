@@ -38,3 +38,22 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class AssumeJsonMiddleware:
+    """Kling bodies are JSON whatever the client labels them (curl -d sends a form type).
+
+    POST bodies on API routes are parsed as JSON unless they say ``multipart/form-data``.
+    """
+
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...] = ("/v1/", "/kling/v1/")):
+        self.app = app
+        self.prefixes = prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith(self.prefixes):
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            original = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+            if b"json" not in original.lower() and b"multipart" not in original.lower():
+                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)

@@ -39,6 +39,9 @@ class EngineOutcome:
     task_result: dict[str, Any]
     task_info_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"parent_video": {...}}
     final_unit_deduction: str | None = None
+    # For relayed results: our video id -> (channel name, upstream video id), so follow-up tasks
+    # (extend, lip-sync, video-to-audio, multi-elements) go back to the channel that made the video.
+    video_origins: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class TaskFailure(Exception):

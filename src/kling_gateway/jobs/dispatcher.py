@@ -16,7 +16,7 @@ import socket
 from collections.abc import Sequence
 
 from ..config import Settings
-from ..engines.base import EngineTask, RescheduleTask, TaskFailure, TransientEngineError
+from ..engines.base import EngineOutcome, EngineTask, RescheduleTask, TaskFailure, TransientEngineError
 from ..engines.router import EngineRouter
 from ..ids import now_ms
 from ..push import ChangeHub, TaskChange
@@ -27,14 +27,17 @@ from .context import WorkerContext
 log = logging.getLogger("kling_gateway.jobs")
 
 
-def _videos_of(result: dict) -> list[VideoInsert]:
+def _videos_of(outcome: EngineOutcome) -> list[VideoInsert]:
+    """Every result video becomes addressable by ``video_id`` for follow-up tasks."""
     out = []
-    for item in result.get("videos") or []:
+    for item in outcome.task_result.get("videos") or []:
         try:
             duration = float(item.get("duration") or 0)
         except (TypeError, ValueError):
             duration = 0.0
-        out.append(VideoInsert(id=str(item["id"]), url=str(item["url"]), duration=duration))
+        channel, upstream_id = outcome.video_origins.get(str(item["id"]), (None, None))
+        out.append(VideoInsert(id=str(item["id"]), url=str(item["url"]), duration=duration,
+                               channel=channel, upstream_video_id=upstream_id))
     return out
 
 
@@ -144,7 +147,7 @@ class Dispatcher:
         ok = await self.store.transition(
             row.id, from_statuses=("submitted", "processing"), to_status="succeed", now=now, owner=owner,
             result=outcome.task_result, info_extra=outcome.task_info_extra,
-            final_unit_deduction=outcome.final_unit_deduction, new_videos=_videos_of(outcome.task_result),
+            final_unit_deduction=outcome.final_unit_deduction, new_videos=_videos_of(outcome),
             account_id=row.account_id,
         )
         if ok:
