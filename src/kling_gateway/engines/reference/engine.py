@@ -1,0 +1,137 @@
+"""The reference engine: real media made by classic means, shaped exactly like Kling's."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import shutil
+import tempfile
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from kling_gateway.config import Settings
+from kling_gateway.engines.base import (
+    EngineContext,
+    EngineOutcome,
+    EngineTask,
+    TaskFailure,
+    TransientEngineError,
+)
+from kling_gateway.ids import new_numeric_id
+
+from .inputs import GATHERERS, Prepared
+from .jobs import RenderedFile, RenderJob
+from .render import RENDERERS, render
+from .seeding import request_seed
+from .sizing import duration_text
+
+SUBMITTED_PAUSE_S = 9.0  # spec §17.3: a task sits in "submitted" about 9 s
+FINISH_PAUSE_S = 2.0
+
+
+class ReferenceEngine:
+    """Implements :class:`~kling_gateway.engines.base.Engine` for every family it can draw.
+
+    Rendering happens in a pool of worker processes (``settings.engine_processes``, or one per
+    core), so the event loop only fetches inputs and stores results.
+    """
+
+    name = "reference"
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def serves(self, family: str, model_name: str | None = None) -> bool:
+        return family in RENDERERS
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                workers = self._settings.engine_processes or os.cpu_count() or 1
+                # spawn: never fork a process that already runs an event loop and threads
+                self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            return self._pool
+
+    async def _render(self, job: RenderJob) -> list[RenderedFile]:
+        pool = self._executor()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, render, job)
+        except BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise TransientEngineError("reference engine worker process died", retry_after=1.0) from None
+
+    async def run(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome:
+        gather = GATHERERS.get(task.family)
+        if gather is None:
+            raise TaskFailure(f"{task.family} is not supported by the reference engine")
+        prepared = await gather(task, ctx)
+        if self._settings.engine_pacing:
+            await asyncio.sleep(SUBMITTED_PAUSE_S)
+        await ctx.mark_processing()
+        out_dir = tempfile.mkdtemp(prefix="kling-ref-")
+        try:
+            job = RenderJob(
+                family=task.family,
+                request=task.request,
+                seed=request_seed(task.family, task.request),
+                out_dir=out_dir,
+                inputs=prepared.inputs,
+                params=prepared.params,
+            )
+            files = await self._render(job)
+            result = await _task_result(task, ctx, files, prepared)
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        if self._settings.engine_pacing:
+            await asyncio.sleep(FINISH_PAUSE_S)
+        extra = {"parent_video": prepared.parent_video} if prepared.parent_video is not None else {}
+        return EngineOutcome(task_result=result, task_info_extra=extra)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def _task_result(task: EngineTask, ctx: EngineContext, files: list[RenderedFile], prepared: Prepared) -> dict[str, Any]:
+    """Store the files and describe them in the wire shape of spec §10."""
+    refs = {}
+    for f in files:
+        refs[f.name] = await ctx.put_result(f"{task.task_id}/{f.name}", f.path, f.content_type)
+    result: dict[str, Any] = {}
+    videos = []
+    for f in files:
+        if f.role == "video":
+            item = {"id": new_numeric_id(), "url": refs[f.name], "duration": duration_text(f.seconds)}
+            if prepared.session_id is not None:
+                item["session_id"] = prepared.session_id
+            videos.append(item)
+    images = [{"index": f.index, "url": refs[f.name]} for f in files if f.role == "image"]
+    mp3s = [f for f in files if f.role == "mp3"]
+    wavs = [f for f in files if f.role == "wav"]
+    audios = [
+        {
+            "id": new_numeric_id(),
+            "url_mp3": refs[mp3.name],
+            "url_wav": refs[wav.name],
+            "duration_mp3": duration_text(mp3.seconds),
+            "duration_wav": duration_text(wav.seconds),
+        }
+        for mp3, wav in zip(mp3s, wavs, strict=True)
+    ]
+    if videos:
+        result["videos"] = videos
+    if images:
+        result["images"] = images
+    if audios:
+        result["audios"] = audios
+    return result

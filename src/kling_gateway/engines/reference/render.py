@@ -1,0 +1,38 @@
+"""The process-pool entry point: family name → renderer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .audio_families import render_text_to_audio
+from .image_families import render_generations, render_try_on
+from .jobs import RenderedFile, RenderJob
+from .video_families import (
+    render_effects,
+    render_image2video,
+    render_lip_sync,
+    render_multi_elements,
+    render_multi_image2video,
+    render_text2video,
+    render_video_extend,
+    render_video_to_audio,
+)
+
+RENDERERS: dict[str, Callable[[RenderJob], list[RenderedFile]]] = {
+    "videos/text2video": render_text2video,
+    "videos/image2video": render_image2video,
+    "videos/multi-image2video": render_multi_image2video,
+    "videos/video-extend": render_video_extend,
+    "videos/lip-sync": render_lip_sync,
+    "videos/effects": render_effects,
+    "videos/multi-elements": render_multi_elements,
+    "images/generations": render_generations,
+    "images/kolors-virtual-try-on": render_try_on,
+    "audio/text-to-audio": render_text_to_audio,
+    "audio/video-to-audio": render_video_to_audio,
+}
+
+
+def render(job: RenderJob) -> list[RenderedFile]:
+    """Run one job (in a worker process)."""
+    return RENDERERS[job.family](job)

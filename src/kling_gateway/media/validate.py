@@ -1,0 +1,148 @@
+"""Input rules for media a client sends (spec §8): pure functions raising TaskFailure.
+
+Every message starts with the request field's name so the client can tell which input
+was rejected. They decode only headers (plus a cheap integrity pass), so the API can call
+them at create time for Base64 inputs.
+"""
+
+from __future__ import annotations
+
+import io
+
+import av
+from PIL import Image, UnidentifiedImageError
+
+from kling_gateway.engines.base import TaskFailure
+from kling_gateway.media.probe import MediaInfo, probe_av
+
+MB = 1024 * 1024
+IMAGE_FORMATS = frozenset({"jpeg", "png"})
+# container names as FFmpeg reports them
+_AUDIO_FORMATS = {"mp3": "mp3", "wav": "wav", "aac": "aac", "mov,mp4,m4a,3gp,3g2,mj2": "m4a"}
+_VIDEO_FORMATS = {"mov,mp4,m4a,3gp,3g2,mj2"}
+
+
+def _fail(field: str, rule: str) -> TaskFailure:
+    return TaskFailure(f"{field}: {rule}")
+
+
+def _check_size(data: bytes, field: str, max_bytes: int) -> None:
+    if not data:
+        raise _fail(field, "is empty")
+    if len(data) > max_bytes:
+        raise _fail(field, f"file is {len(data) / MB:.1f} MB, larger than the {max_bytes / MB:g} MB limit")
+
+
+def _ratio_text(value: float) -> str:
+    return f"1:{1 / value:g}" if value < 1 else f"{value:g}:1"
+
+
+def validate_image(
+    data: bytes,
+    field: str,
+    *,
+    min_side: int = 300,
+    max_bytes: int = 10 * MB,
+    ratio: tuple[float, float] | None = (1 / 2.5, 2.5),
+    formats: frozenset[str] | set[str] = IMAGE_FORMATS,
+) -> tuple[int, int]:
+    """Check an image's format, size in bytes, smallest side and aspect ratio; return (width, height)."""
+    _check_size(data, field, max_bytes)
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt = (img.format or "").lower()
+            width, height = img.size
+            if fmt not in formats:
+                raise _fail(field, f"format {fmt or 'unknown'} is not one of {', '.join(sorted(formats))}")
+            if fmt == "jpeg":
+                img.draft("RGB", (max(1, width // 8), max(1, height // 8)))  # DCT-scaled: cheap full pass
+                img.load()
+            else:
+                img.verify()
+    except TaskFailure:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise _fail(field, f"is not a readable image ({exc.__class__.__name__})") from None
+    if min(width, height) < min_side:
+        raise _fail(field, f"{width}x{height} is smaller than {min_side} px on a side")
+    if ratio is not None:
+        value = width / height
+        low, high = ratio
+        if value < low - 1e-9 or value > high + 1e-9:
+            raise _fail(field, f"aspect ratio {value:.2f} is outside {_ratio_text(low)}–{_ratio_text(high)}")
+    return width, height
+
+
+def _decoded_audio_seconds(data: bytes) -> float:
+    samples = 0
+    rate = 0
+    with av.open(io.BytesIO(data)) as container:
+        for frame in container.decode(audio=0):
+            samples += frame.samples
+            rate = frame.sample_rate
+    return samples / rate if rate else 0.0
+
+
+def _probe(data: bytes, field: str, what: str) -> MediaInfo:
+    try:
+        return probe_av(data)
+    except (av.error.FFmpegError, IndexError, ValueError, OSError) as exc:
+        raise _fail(field, f"is not a readable {what} ({exc.__class__.__name__})") from None
+
+
+def _check_duration(field: str, duration: float, min_s: float | None, max_s: float | None) -> None:
+    if (min_s is not None and duration < min_s - 1e-6) or (max_s is not None and duration > max_s + 1e-6):
+        low = f"{min_s:g}" if min_s is not None else "0"
+        high = f"{max_s:g}" if max_s is not None else "∞"
+        raise _fail(field, f"duration {duration:.1f} s is outside {low}–{high} s")
+
+
+def validate_audio(
+    data: bytes,
+    field: str,
+    *,
+    max_bytes: int = 5 * MB,
+    min_s: float | None = None,
+    max_s: float | None = None,
+) -> float:
+    """Check an mp3/wav/m4a/aac file; return its duration in seconds."""
+    _check_size(data, field, max_bytes)
+    info = _probe(data, field, "audio file")
+    if info.format_name not in _AUDIO_FORMATS:
+        raise _fail(field, f"format {info.format_name} is not one of mp3, wav, m4a, aac")
+    if info.audio_codec is None:
+        raise _fail(field, "has no audio stream")
+    duration = info.duration
+    if duration <= 0:
+        try:
+            duration = _decoded_audio_seconds(data)
+        except av.error.FFmpegError:
+            raise _fail(field, "is not a readable audio file") from None
+    _check_duration(field, duration, min_s, max_s)
+    return duration
+
+
+def validate_video(
+    data: bytes,
+    field: str,
+    *,
+    max_bytes: int = 100 * MB,
+    min_s: float | None = None,
+    max_s: float | None = None,
+    min_edge: int | None = None,
+    max_edge: int | None = None,
+) -> MediaInfo:
+    """Check an mp4/mov video: duration range, shorter edge ≥ min_edge, longer edge ≤ max_edge."""
+    _check_size(data, field, max_bytes)
+    info = _probe(data, field, "video")
+    if info.format_name not in _VIDEO_FORMATS:
+        raise _fail(field, f"format {info.format_name} is not mp4 or mov")
+    if info.video_codec is None or not info.width or not info.height:
+        raise _fail(field, "has no video stream")
+    _check_duration(field, info.duration, min_s, max_s)
+    short, long = sorted((info.width, info.height))
+    if min_edge is not None and short < min_edge:
+        raise _fail(field, f"{info.width}x{info.height} has an edge under {min_edge} px")
+    if max_edge is not None and long > max_edge:
+        raise _fail(field, f"{info.width}x{info.height} has an edge over {max_edge} px")
+    return info
