@@ -55,6 +55,19 @@ class Settings(BaseModel):
     engine_pacing: bool = Field(default=False, description="pace tasks like the real service (slow)")
     engine_processes: int = Field(default=0, description="render processes; 0 = number of cores")
 
+    # result storage
+    storage_url: str | None = Field(
+        default=None,
+        description="s3://bucket[/prefix] for S3-compatible storage; a path or file:// URL for a local dir; "
+        "unset = <data_dir>/results",
+    )
+    storage_endpoint: str | None = Field(default=None, description="S3 endpoint URL (MinIO, moto, R2...)")
+    storage_region: str | None = None
+    storage_access_key: str | None = Field(default=None, description="unset = from AWS_* environment")
+    storage_secret_key: str | None = Field(default=None, description="unset = from AWS_* environment")
+    storage_allow_http: bool = False
+    storage_presign: bool = Field(default=False, description="hand out S3 presigned URLs instead of /files URLs")
+
     # relay channels, as parsed from the TOML file's [[channels]] tables
     channels: list[dict[str, Any]] = Field(default_factory=list)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,14 +13,14 @@ from .engines.base import TaskFailure
 from .engines.router import EngineRouter
 from .errors import Code, KlingError, invalid_parameter, not_found
 from .ids import new_numeric_id, now_ms
-from .media.fetch import FetchError, decode_base64_input, is_url
+from .media.fetch import FetchError, decode_base64_input, is_url, max_bytes_for
 from .push import ChangeHub, TaskChange
-from .schemas import FAMILIES, TERMINAL_STATUSES, Family, iter_inputs, validation_error
+from .push.longpoll import LongPoller
+from .schemas import FAMILIES, Family, iter_inputs, validation_error
 from .store import AccountRow, DuplicateExternalId, TaskRow, TaskStore
 
 PAGE_NUM_RANGE = (1, 1000)
 PAGE_SIZE_RANGE = (1, 500)
-INPUT_LIMITS = {"image": 10 * 1024 * 1024, "audio": 5 * 1024 * 1024, "video": 200 * 1024 * 1024}
 
 # Requests whose video_id must name a video of the same account, checked before acceptance.
 VIDEO_ID_FIELDS = {
@@ -45,7 +44,7 @@ def _model_name(body: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def check_inline_input(value: str, *, field: str, kind: str) -> None:
+def check_inline_input(value: str, *, field: str, kind: str, settings: Settings) -> None:
     """Validate a Base64 input up front (URLs are fetched and checked by the worker)."""
     from .media import validate  # imported late: pulls in PyAV
 
@@ -54,7 +53,7 @@ def check_inline_input(value: str, *, field: str, kind: str) -> None:
     if is_url(value):
         return
     try:
-        data = decode_base64_input(value, field=field, max_bytes=INPUT_LIMITS[kind])
+        data = decode_base64_input(value, field=field, max_bytes=max_bytes_for(kind, settings))
         if kind == "image":
             validate.validate_image(data, field)
         elif kind == "audio":
@@ -77,6 +76,7 @@ class TaskService:
         self.hub = hub
         self.settings = settings
         self.on_created = on_created
+        self.longpoll = LongPoller(hub, store)
 
     def validate(self, family: Family, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -91,7 +91,7 @@ class TaskService:
     def check_inputs(self, family: Family, body: dict[str, Any]) -> None:
         for path, kind in family.inputs:
             for field, value in iter_inputs(body, path):
-                check_inline_input(value, field=field, kind=kind)
+                check_inline_input(value, field=field, kind=kind, settings=self.settings)
 
     async def _check_references(self, account: AccountRow, family: Family, body: dict[str, Any]) -> None:
         for path in VIDEO_ID_FIELDS.get(family.name, ()):
@@ -148,24 +148,16 @@ class TaskService:
             raise not_found(f"task '{task_id}' not found")
         return row
 
-    async def wait_if_asked(self, account: AccountRow, row: TaskRow, prefer: str | None) -> TaskRow:
-        """Long-poll (``Prefer: wait=N``): hold the answer until the status changes or N seconds pass.
+    async def wait_if_asked(
+        self, account: AccountRow, row: TaskRow, prefer: str | None, *, seen: str | None = None
+    ) -> TaskRow:
+        """Long-poll (``Prefer: wait=N``): hold the answer until the status differs from ``seen``
+        (default: the status of ``row``), the task is terminal, or N seconds pass.
 
-        Waiting costs no store query: the task's own change notification wakes the request.
+        Waiting costs no store query: the task's change notification wakes the request, and
+        requests woken together share one re-read (see :mod:`kling_gateway.push.longpoll`).
         """
-        seconds = parse_prefer_wait(prefer)
-        if not seconds or row.status in TERMINAL_STATUSES:
-            return row
-        seen = row.status
-        deadline = time.monotonic() + seconds
-        while (remaining := deadline - time.monotonic()) > 0:
-            change = await self.hub.wait(row.id, remaining)
-            if change is None:
-                break
-            if change.status != seen:
-                fresh = await self.store.get(row.id)
-                return fresh or row
-        return (await self.store.get(row.id)) or row
+        return await self.longpoll.wait(row, parse_prefer_wait(prefer), seen)
 
     async def list(self, account: AccountRow, family_name: str, page_num: Any, page_size: Any) -> list[TaskRow]:
         family = family_or_404(family_name)

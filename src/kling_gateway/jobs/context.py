@@ -6,7 +6,14 @@ import json
 from pathlib import Path
 
 from ..config import Settings
-from ..engines.base import STORAGE_SCHEME, SelectionSession, TaskFailure, VideoRecord, storage_ref
+from ..engines.base import (
+    STORAGE_SCHEME,
+    SelectionSession,
+    TaskFailure,
+    TransientEngineError,
+    VideoRecord,
+    storage_ref,
+)
 from ..ids import now_ms
 from ..media.fetch import FetchError, fetch_input
 from ..push import ChangeHub, TaskChange
@@ -36,7 +43,9 @@ class WorkerContext:
         try:
             return await fetch_input(value, field=field, kind=kind, settings=self.settings)
         except FetchError as exc:
-            raise TaskFailure(str(exc)) from None
+            if exc.retryable:  # timeouts, 5xx, 429 from the source: worth another attempt
+                raise TransientEngineError(exc.message) from None
+            raise TaskFailure(exc.message) from None
 
     async def resolve_video(self, video_id: str, *, field: str) -> VideoRecord:
         found = await self.store.video(video_id, self.row.account_id)
