@@ -17,6 +17,9 @@ app = typer.Typer(help="kling-gateway: a self-hostable Kling API gateway.", no_a
                   add_completion=False)
 keys_app = typer.Typer(help="Manage gateway API keys (accounts).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+from .client.cli import register as _register_client_commands  # noqa: E402
+
+_register_client_commands(app)  # submit, task get/list/wait/download
 
 DataDir = Annotated[
     Path | None,
@@ -52,13 +55,16 @@ def _print_json(value: Any) -> None:
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option("--name", help="A label for the key's owner.")] = "",
+    max_concurrent: Annotated[
+        int | None, typer.Option("--max-concurrent", min=1, help="Tasks in flight at once (1303 beyond).")
+    ] = None,
     data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None,
 ) -> None:
     """Create an account and print its API key, access/secret key pair and webhook secret (shown once)."""
     from .keys import create_account
 
     settings = _settings(data_dir, config, database_url)
-    issued = asyncio.run(_with_gateway(settings, lambda gw: create_account(gw.accounts, gw.box, name)))
+    issued = asyncio.run(_with_gateway(settings, lambda gw: create_account(gw.accounts, gw.box, name, max_concurrent_tasks=max_concurrent)))
     _print_json(issued.as_dict())
 
 

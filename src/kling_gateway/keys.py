@@ -31,7 +31,10 @@ def _new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-async def create_account(store: AccountStore, box: SecretBox, name: str = "") -> IssuedKey:
+async def create_account(
+    store: AccountStore, box: SecretBox, name: str = "", *, max_concurrent_tasks: int | None = None
+) -> IssuedKey:
+    """``max_concurrent_tasks`` caps tasks in flight like a Kling resource pack (1303 beyond it)."""
     account_id = "acc_" + secrets.token_hex(8)
     api_key = "kg-" + secrets.token_urlsafe(30)
     access_key = "AK" + secrets.token_hex(15).upper()
@@ -45,7 +48,7 @@ async def create_account(store: AccountStore, box: SecretBox, name: str = "") ->
         access_key=access_key,
         secret_key_enc=box.seal(secret_key),
         webhook_secret_enc=box.seal(webhook_secret),
-        max_concurrent_tasks=None,
+        max_concurrent_tasks=max_concurrent_tasks,
         created_at=created,
         revoked_at=None,
     )
