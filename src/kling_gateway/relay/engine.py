@@ -1,0 +1,340 @@
+"""The relay: one engine per channel, all sharing a :class:`RelayCore`.
+
+A task's ``engine`` column names the channel that holds it (before submission: the channel the
+router picked). Each run of a task is short and never sleeps: it submits, or checks the upstream
+once, then gives the lease back with :class:`~kling_gateway.engines.base.RescheduleTask` until the
+upstream is done (or a callback makes it runnable at once).
+
+Submission order: channels serving the family and model, higher ``priority`` first, weighted
+random order within a priority. A channel is skipped while its breaker is open, while it is
+backing off after 1302/1303, or while it holds ``max_concurrent`` tasks. Invalid requests
+(1200–1203, 1300–1301) are never retried: the task fails with the upstream's code and message.
+When no channel can take the task now it waits as ``submitted`` (in creation order, at most
+``max_queue`` waiting) and goes out when a slot frees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ..config import Settings
+from ..engines.base import EngineContext, EngineOutcome, EngineTask, RescheduleTask, TaskFailure
+from ..httpclient import create_client
+from ..ids import now_ms
+from ..present import UrlSigner
+from ..push import TaskChange
+from ..store import ACTIVE, TaskRow, TaskStore
+from . import metrics
+from .breaker import CircuitBreaker
+from .callbacks import Inbox
+from .channels import ChannelConfig
+from .polling import StatusTracker
+from .requests import Prepared, external_id, outbound, prepare
+from .results import build_outcome
+from .store import PENDING, RelayStore
+from .upstream import Busy, ChannelDown, NotFound, Rejected, UpstreamClient, UpstreamError
+
+if TYPE_CHECKING:
+    from ..gateway import Gateway
+
+log = logging.getLogger("kling_gateway.relay")
+TERMINAL = ("succeed", "failed")
+
+
+def _model_name(body: dict[str, Any]) -> str | None:
+    value = body.get("model_name") or body.get("model")
+    if value is None and isinstance(body.get("input"), dict):
+        value = body["input"].get("model_name")
+    return value if isinstance(value, str) else None
+
+
+class RelayCore:
+    def __init__(self, settings: Settings, channels: list[ChannelConfig]):
+        self.settings = settings
+        self.channels: dict[str, ChannelConfig] = {c.name: c for c in channels}
+        self.clients = {c.name: UpstreamClient(c, settings) for c in channels}
+        self.breakers = {c.name: CircuitBreaker(c.breaker_threshold, c.breaker_cooldown, c.busy_backoff)
+                         for c in channels}
+        self.inbox = Inbox()
+        self.tracker = StatusTracker()
+        self.signer = UrlSigner(settings.secret(), settings.url_ttl_seconds)
+        self.relay_store: RelayStore | None = None
+        self._wake: Callable[[], None] | None = None
+        self._reserve_locks = {c.name: asyncio.Lock() for c in channels}
+        self._files: httpx.AsyncClient | None = None
+        self._closed = False
+
+    # ---- wiring -------------------------------------------------------------------------
+
+    def attach(self, gateway: Gateway) -> None:
+        """Called once by the gateway: the store, the workers' wake-up, the change hub."""
+        if self.relay_store is not None:
+            return
+        self.relay_store = RelayStore(gateway.tasks)
+        self._wake = lambda: getattr(gateway.dispatcher, "wake", lambda: None)()
+        gateway.hub.add_listener(self._on_change)
+
+    def _store_for(self, ctx: EngineContext) -> RelayStore:
+        if self.relay_store is None:  # not attached (engine used outside a Gateway): use the worker's store
+            store = getattr(ctx, "store", None)
+            if not isinstance(store, TaskStore):
+                raise RuntimeError("relay engine is not attached to a gateway")
+            self.relay_store = RelayStore(store)
+        return self.relay_store
+
+    async def _on_change(self, change: TaskChange) -> None:
+        """A relayed task ended (any way, sweeper included): its slot is free for the oldest waiter."""
+        if change.status not in TERMINAL:
+            return
+        tracked = self.tracker.forget(change.task_id)
+        self.inbox.take(change.task_id)
+        if tracked is None or self.relay_store is None:
+            return
+        channel = self.channels.get(tracked.channel)
+        if channel is None or channel.max_concurrent is None:
+            return
+        group = [c.name for c in self.channels.values() if c.max_concurrent is not None]
+        try:
+            if await self.relay_store.wake_waiting(group, 1, now_ms()) and self._wake:
+                self._wake()
+        except Exception:  # waking early is an optimisation; the queue re-checks on its own
+            log.debug("could not wake waiting tasks", exc_info=True)
+
+    def files_client(self) -> httpx.AsyncClient:
+        if self._files is None:
+            self._files = create_client(self.settings)  # guarded: result URLs come from upstreams
+        return self._files
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for client in self.clients.values():
+            await client.aclose()
+        if self._files is not None:
+            await self._files.aclose()
+
+    # ---- one run of a task --------------------------------------------------------------
+
+    async def run(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome:
+        rs = self._store_for(ctx)
+        row = await rs.store.get(task.task_id)
+        if row is None or row.status not in ACTIVE:
+            raise TaskFailure("task is no longer active")
+        owner = getattr(ctx, "owner", None)
+        prepared = await prepare(task, ctx, self.settings, self.signer, self._upstream_task_of)
+        if row.upstream_task_id == PENDING:
+            adopted = await self._adopt(row, task)
+            if adopted is not None:
+                return await self._tracked_step(self.channels[row.engine or ""], adopted, row, task, ctx, prepared)
+        elif row.upstream_task_id is not None:
+            channel = self.channels.get(row.engine or "")
+            if channel is None:
+                raise TaskFailure(f"channel '{row.engine}' that holds the task is no longer configured")
+            self.tracker.track(task.task_id, channel.name, task.family, row.upstream_task_id)
+            return await self._tracked_step(channel, None, row, task, ctx, prepared)
+        return await self._submit(row, task, ctx, prepared, owner)
+
+    async def _upstream_task_of(self, task_id: str) -> str | None:
+        assert self.relay_store is not None
+        row = await self.relay_store.store.get(task_id)
+        return row.upstream_task_id if row is not None else None
+
+    def _eligible(self, task: EngineTask, prepared: Prepared) -> list[ChannelConfig]:
+        if prepared.pinned is not None:
+            channel = self.channels.get(prepared.pinned)
+            if channel is None:
+                raise TaskFailure(f"the channel that made the referenced video ('{prepared.pinned}') "
+                                  "is no longer configured")
+            return [channel]
+        model = _model_name(task.request)
+        eligible = [c for c in self.channels.values() if c.serves(task.family, model)]
+        if not eligible:
+            raise TaskFailure(f"no relay channel serves {task.family} with model {model or 'default'}")
+        return eligible
+
+    @staticmethod
+    def _order(channels: list[ChannelConfig]) -> list[ChannelConfig]:
+        """Higher priority first; within a priority, a weighted random order (weight 0 = last)."""
+        ordered: list[ChannelConfig] = []
+        for priority in sorted({c.priority for c in channels}, reverse=True):
+            group = [c for c in channels if c.priority == priority]
+            keyed = [(random.random() ** (1.0 / c.weight) if c.weight > 0 else -1.0, c) for c in group]
+            ordered.extend(c for _, c in sorted(keyed, key=lambda kc: -kc[0]))
+        return ordered
+
+    async def _adopt(self, row: TaskRow, task: EngineTask) -> dict[str, Any] | None:
+        """A create call was in flight when the last run ended: did the upstream take the task?"""
+        assert self.relay_store is not None
+        channel = self.channels.get(row.engine or "")
+        if channel is None:
+            await self.relay_store.set_upstream(task.task_id, row.engine or "", None)
+            return None
+        try:
+            metrics.STATUS_CALLS.labels(channel.name, "single").inc()
+            data = await self.clients[channel.name].get(task.family, external_id(task.task_id))
+        except (NotFound, Rejected):
+            await self.relay_store.set_upstream(task.task_id, channel.name, None)
+            return None
+        except UpstreamError as exc:
+            metrics.ERRORS.labels(channel.name, str(exc.code)).inc()
+            raise RescheduleTask(min(channel.queue_recheck, 2.0)) from None
+        upstream_id = str(data.get("task_id") or "")
+        if not upstream_id:
+            await self.relay_store.set_upstream(task.task_id, channel.name, None)
+            return None
+        metrics.SUBMITS.labels(channel.name, "adopted").inc()
+        await self.relay_store.set_upstream(task.task_id, channel.name, upstream_id)
+        self.tracker.track(task.task_id, channel.name, task.family, upstream_id)
+        return data
+
+    async def _submit(self, row: TaskRow, task: EngineTask, ctx: EngineContext, prepared: Prepared,
+                      owner: str | None) -> EngineOutcome:
+        assert self.relay_store is not None
+        rs = self.relay_store
+        eligible = self._eligible(task, prepared)
+        limit_s = max(c.timeout for c in eligible)
+        if now_ms() - row.created_at > limit_s * 1000:
+            raise TaskFailure(f"no upstream channel took the task within {limit_s:g} s")
+        limited = all(c.max_concurrent is not None for c in eligible)
+        if limited:  # creation order: wait while older tasks wait for the same channels
+            free = 0
+            for c in eligible:
+                assert c.max_concurrent is not None
+                free += max(0, c.max_concurrent - await rs.in_flight(c.name))
+            rank = await rs.queue_rank(task.task_id, row.created_at, [c.name for c in eligible])
+            if rank >= max(c.max_queue for c in eligible):
+                raise TaskFailure("upstream error 1303: parallel task over resource pack limit "
+                                  f"(gateway queue of {max(c.max_queue for c in eligible)} tasks is full)")
+            if rank >= free:
+                raise RescheduleTask(min(c.queue_recheck for c in eligible))
+        waits: list[float] = []
+        last: UpstreamError | None = None
+        for channel in self._order(eligible):
+            breaker = self.breakers[channel.name]
+            if not breaker.available():
+                metrics.FAILOVERS.labels(channel.name, "breaker").inc()
+                waits.append(max(breaker.wait_hint(), 0.05))
+                continue
+            async with self._reserve_locks[channel.name]:
+                reserved = await rs.reserve(task.task_id, owner, channel.name, channel.max_concurrent)
+            if not reserved:
+                metrics.FAILOVERS.labels(channel.name, "full").inc()
+                waits.append(channel.queue_recheck)
+                continue
+            client = self.clients[channel.name]
+            try:
+                body = await outbound(prepared, channel, client, task, self.settings, self.signer)
+                data = await client.create(task.family, body)
+            except (Rejected, NotFound) as exc:
+                breaker.success()
+                await rs.set_upstream(task.task_id, channel.name, None)
+                metrics.SUBMITS.labels(channel.name, "rejected").inc()
+                metrics.ERRORS.labels(channel.name, str(exc.code)).inc()
+                raise TaskFailure(exc.wire) from None
+            except Busy as exc:
+                waits.append(breaker.busy())
+                last = exc
+                await rs.set_upstream(task.task_id, channel.name, None)
+                metrics.SUBMITS.labels(channel.name, "busy").inc()
+                metrics.ERRORS.labels(channel.name, str(exc.code)).inc()
+                metrics.FAILOVERS.labels(channel.name, "busy").inc()
+                continue
+            except ChannelDown as exc:
+                breaker.failure()
+                metrics.BREAKER_OPEN.labels(channel.name).set(1 if breaker.state == "open" else 0)
+                last = exc
+                await rs.set_upstream(task.task_id, channel.name, None)
+                metrics.SUBMITS.labels(channel.name, "down").inc()
+                metrics.ERRORS.labels(channel.name, str(exc.code)).inc()
+                metrics.FAILOVERS.labels(channel.name, "down").inc()
+                log.warning("channel %s: create failed (%s), trying the next channel", channel.name, exc)
+                continue
+            breaker.success()
+            metrics.BREAKER_OPEN.labels(channel.name).set(0)
+            upstream_id = str(data["task_id"])
+            await rs.set_upstream(task.task_id, channel.name, upstream_id)
+            metrics.SUBMITS.labels(channel.name, "ok").inc()
+            self.tracker.track(task.task_id, channel.name, task.family, upstream_id)
+            return await self._tracked_step(channel, data, row, task, ctx, prepared)
+        delay = min(waits) if waits else 1.0
+        remaining = limit_s - (now_ms() - row.created_at) / 1000
+        if remaining <= 0:
+            raise TaskFailure(last.wire if last else f"no upstream channel took the task within {limit_s:g} s")
+        raise RescheduleTask(max(0.05, min(delay, remaining)))
+
+    async def _tracked_step(self, channel: ChannelConfig, data: dict[str, Any] | None, row: TaskRow,
+                            task: EngineTask, ctx: EngineContext, prepared: Prepared) -> EngineOutcome:
+        """Look at the upstream task once and act on it.
+
+        ``data`` is a task object just received (create reply, adoption query); otherwise a
+        callback body waiting in the inbox is used, else the upstream is asked (snapshot or query).
+        """
+        tracked = self.tracker.get(task.task_id)
+        upstream_id = tracked.upstream_id if tracked else str((data or {}).get("task_id") or row.upstream_task_id)
+        via = "poll"
+        posted = self.inbox.take(task.task_id)
+        if posted is not None and str(posted[0].get("task_id") or upstream_id) == upstream_id:
+            body = posted[0]
+            if data is None or body.get("task_status") in TERMINAL:
+                data, via = body, "callback"
+        elapsed = now_ms() - row.created_at
+        if data is None:
+            try:
+                data = await self.tracker.status(self.clients[channel.name], task.family, upstream_id)
+            except UpstreamError as exc:
+                metrics.ERRORS.labels(channel.name, str(exc.code)).inc()
+                if elapsed > channel.timeout * 1000:
+                    raise TaskFailure(f"upstream stopped answering ({exc.wire})") from None
+                raise RescheduleTask(self._delay(channel, task, row), engine=channel.name) from None
+        status = data.get("task_status")
+        if status in ("processing", "succeed"):
+            await ctx.mark_processing()
+        if status == "succeed":
+            outcome = await build_outcome(data, prepared, channel, task, ctx, self.settings,
+                                          self.files_client(), self.signer)
+            self._finished(channel, data, "succeed", via)
+            return outcome
+        if status == "failed":
+            self._finished(channel, data, "failed", via)
+            raise TaskFailure(str(data.get("task_status_msg") or "upstream task failed"))
+        if elapsed > channel.timeout * 1000:
+            raise TaskFailure(f"upstream did not finish the task within {channel.timeout:g} s")
+        raise RescheduleTask(self._delay(channel, task, row), engine=channel.name)
+
+    def _delay(self, channel: ChannelConfig, task: EngineTask, row: TaskRow) -> float:
+        remaining = channel.timeout - (now_ms() - row.created_at) / 1000
+        return max(0.05, min(self.tracker.next_delay(channel, task.task_id), remaining + 0.05))
+
+    def _finished(self, channel: ChannelConfig, data: dict[str, Any], status: str, via: str) -> None:
+        metrics.FINISHED.labels(channel.name, status).inc()
+        updated = data.get("updated_at")
+        if isinstance(updated, int | float) and updated > 0:
+            metrics.FRESHNESS.labels(channel.name, via).observe(max(0.0, (now_ms() - updated) / 1000))
+
+
+class ChannelEngine:
+    """The :class:`~kling_gateway.engines.base.Engine` of one channel (name = channel name)."""
+
+    def __init__(self, core: RelayCore, channel: ChannelConfig):
+        self.core = core
+        self.channel = channel
+        self.name = channel.name
+
+    def serves(self, family: str, model_name: str | None) -> bool:
+        return self.channel.serves(family, model_name)
+
+    def attach(self, gateway: Gateway) -> None:
+        self.core.attach(gateway)
+
+    async def run(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome:
+        return await self.core.run(task, ctx)
+
+    async def close(self) -> None:
+        await self.core.close()

@@ -1,0 +1,143 @@
+"""The request a channel receives: the client's body with the gateway's ids in place.
+
+* ``callback_url`` of the client is dropped; the gateway's own per-task callback URL goes
+  instead (when the channel calls back).
+* ``external_task_id`` becomes ``kg-<gateway task id>``: unique per upstream account, and the
+  handle that finds the upstream task again after a crash in the middle of a create call.
+* ``video_id`` references (extend, lip-sync, video-to-audio) are translated to the upstream's
+  video id and pin the task to the channel that made the video. A video the gateway made itself
+  is sent as a signed ``video_url`` where the family accepts one.
+* Multi-elements: the local selection session is re-created on the pinned channel
+  (init-selection + add-selection replayed) right before the create call.
+Media given as URL or Base64 passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Settings
+from ..engines.base import EngineContext, EngineTask, TaskFailure, VideoRecord
+from ..present import UrlSigner
+from .callbacks import callback_url
+from .channels import ChannelConfig
+from .upstream import ChannelDown, UpstreamClient
+
+EXTERNAL_PREFIX = "kg-"
+# family -> (path of the video id field, path of the alternative URL field or None)
+VIDEO_REFERENCES: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
+    "videos/video-extend": (("video_id",), None),
+    "videos/lip-sync": (("input", "video_id"), ("input", "video_url")),
+    "audio/video-to-audio": (("video_id",), ("video_url",)),
+}
+
+
+def external_id(task_id: str) -> str:
+    return EXTERNAL_PREFIX + task_id
+
+
+@dataclass
+class Prepared:
+    body: dict[str, Any]
+    pinned: str | None = None  # channel that must take the task (it made the referenced video)
+    parent: VideoRecord | None = None
+    parent_upstream_task: str | None = None
+    session: Any = None  # SelectionSession for multi-elements
+    swaps: list[tuple[tuple[str, ...], str]] = field(default_factory=list)  # path -> upstream value
+
+
+def _get(body: dict[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = body
+    for part in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _set(body: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = body
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    node[path[-1]] = value
+
+
+def _pop(body: dict[str, Any], path: tuple[str, ...]) -> None:
+    node = _get(body, path[:-1]) if len(path) > 1 else body
+    if isinstance(node, dict):
+        node.pop(path[-1], None)
+
+
+async def prepare(task: EngineTask, ctx: EngineContext, settings: Settings, signer: UrlSigner,
+                  upstream_task_of: Any) -> Prepared:
+    """Resolve references once per run (before a channel is chosen)."""
+    body = copy.deepcopy(task.request)
+    body.pop("callback_url", None)
+    body.pop("external_task_id", None)
+    prepared = Prepared(body=body)
+    ref = VIDEO_REFERENCES.get(task.family)
+    if ref is not None:
+        id_path, url_path = ref
+        video_id = _get(body, id_path)
+        if video_id:
+            record = await ctx.resolve_video(str(video_id), field=".".join(id_path))
+            prepared.parent = record
+            if record.channel and record.upstream_video_id:
+                prepared.pinned = record.channel
+                prepared.swaps.append((id_path, record.upstream_video_id))
+                prepared.parent_upstream_task = await upstream_task_of(record.task_id)
+            elif url_path is not None:
+                _pop(body, id_path)
+                _set(body, url_path, signer.url(record.url, settings.base_url()))
+            else:
+                raise TaskFailure(f"{'.'.join(id_path)}: video '{video_id}' was not made by an upstream channel, "
+                                  "so no upstream can extend it")
+    if task.family == "videos/multi-elements":
+        session = await ctx.selection_session(str(body.get("session_id")), field="session_id")
+        prepared.session = session
+        if session.video is not None and session.video.channel and session.video.upstream_video_id:
+            prepared.pinned = session.video.channel
+            prepared.parent_upstream_task = await upstream_task_of(session.video.task_id)
+    return prepared
+
+
+async def outbound(prepared: Prepared, channel: ChannelConfig, client: UpstreamClient, task: EngineTask,
+                   settings: Settings, signer: UrlSigner) -> dict[str, Any]:
+    """The body sent to ``channel`` (may make the synchronous multi-elements calls first)."""
+    body = copy.deepcopy(prepared.body)
+    for path, value in prepared.swaps:
+        _set(body, path, value)
+    comet = channel.type == "cometapi"
+    if comet and task.family == "videos/lip-sync" and prepared.parent_upstream_task and prepared.swaps:
+        _set(body, ("input", "task_id"), prepared.parent_upstream_task)  # spec §13: parent task id
+    body["external_task_id"] = external_id(task.task_id)
+    if channel.callbacks:
+        base = channel.callback_base_url or settings.base_url()
+        body["callback_url"] = callback_url(base, settings.secret(), task.task_id)
+    if prepared.session is not None:
+        body["session_id"] = await _replay_session(prepared, client, comet, settings, signer)
+    return body
+
+
+async def _replay_session(prepared: Prepared, client: UpstreamClient, comet: bool, settings: Settings,
+                          signer: UrlSigner) -> str:
+    session = prepared.session
+    video = session.video
+    init: dict[str, Any]
+    if video is not None and video.channel == client.channel.name and video.upstream_video_id:
+        init = {"video_id": video.upstream_video_id}
+        if comet and prepared.parent_upstream_task:
+            init["task_id"] = prepared.parent_upstream_task
+    else:
+        init = {"video_url": signer.url(session.video_url, settings.base_url())}
+    data = await client.post_sync("videos/multi-elements/init-selection", init)
+    upstream_session = data.get("session_id")
+    if data.get("status", 0) != 0 or not upstream_session:
+        raise ChannelDown(5000, "upstream refused to open a selection session")
+    for selection in session.selections:
+        await client.post_sync("videos/multi-elements/add-selection", {
+            "session_id": upstream_session, "frame_index": selection["frame_index"], "points": selection["points"],
+        })
+    return str(upstream_session)

@@ -1,0 +1,141 @@
+"""An upstream ``succeed`` task object → the gateway's outcome.
+
+Every result file (videos, watermarked copies, images, audio mp3/wav) is copied into the
+gateway's storage through the private-address guard with a size cap and a deadline, so clients
+get the gateway's URLs, which outlive the upstream's expiring CDN links. ``passthrough``
+channels keep the upstream URLs instead. Video and audio ids are the gateway's own; each video
+keeps its origin (channel, upstream id) so follow-up tasks find their way back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from ..config import Settings
+from ..engines.base import EngineContext, EngineOutcome, EngineTask, TaskFailure, TransientEngineError
+from ..httpclient import DownloadError, UnsafeURLError, guarded_stream
+from ..ids import new_numeric_id
+from ..present import UrlSigner
+from . import metrics
+from .channels import ChannelConfig
+from .requests import Prepared
+
+MAX_PARALLEL_DOWNLOADS = 4
+
+
+def _image_type(data: bytes) -> tuple[str, str]:
+    if data.startswith(b"\x89PNG"):
+        return "png", "image/png"
+    if data.startswith(b"\xff\xd8"):
+        return "jpg", "image/jpeg"
+    if data[8:12] == b"WEBP":
+        return "webp", "image/webp"
+    return "png", "image/png"
+
+
+class Mirror:
+    """Copies one task's result files into storage (or leaves the URLs alone for passthrough)."""
+
+    def __init__(self, channel: ChannelConfig, task: EngineTask, ctx: EngineContext, settings: Settings,
+                 client: httpx.AsyncClient):
+        self.channel = channel
+        self.task = task
+        self.ctx = ctx
+        self.settings = settings
+        self.client = client
+        self._limit = asyncio.Semaphore(MAX_PARALLEL_DOWNLOADS)
+
+    async def copy(self, url: Any, name: str, kind: str) -> Any:
+        if self.channel.passthrough or not isinstance(url, str) or not url:
+            return url
+        async with self._limit:
+            try:
+                data = await guarded_stream(
+                    self.client, "GET", url, self.settings, max_bytes=self.settings.fetch_max_bytes,
+                    field=f"result {name}", timeout=self.channel.download_timeout,
+                )
+            except UnsafeURLError as exc:
+                raise TaskFailure(f"upstream result refused: {exc}") from None
+            except DownloadError as exc:
+                if exc.retryable:
+                    raise TransientEngineError(f"cannot copy upstream result: {exc.message}", retry_after=2.0) from None
+                raise TaskFailure(f"cannot copy upstream result: {exc.message}") from None
+        metrics.MIRRORED_BYTES.labels(self.channel.name).inc(len(data))
+        if kind == "image":
+            ext, ctype = _image_type(data)
+        else:
+            ext, ctype = {"video": ("mp4", "video/mp4"), "mp3": ("mp3", "audio/mpeg"),
+                          "wav": ("wav", "audio/wav")}[kind]
+        return await self.ctx.put_result(f"{self.task.task_id}/{name}.{ext}", data, ctype)
+
+
+async def build_outcome(data: dict[str, Any], prepared: Prepared, channel: ChannelConfig, task: EngineTask,
+                        ctx: EngineContext, settings: Settings, client: httpx.AsyncClient,
+                        signer: UrlSigner) -> EngineOutcome:
+    upstream = data.get("task_result") or {}
+    if not isinstance(upstream, dict):
+        raise TaskFailure("upstream returned a malformed task_result")
+    mirror = Mirror(channel, task, ctx, settings, client)
+    result: dict[str, Any] = {}
+    origins: dict[str, tuple[str, str]] = {}
+    jobs: list[Any] = []
+
+    videos = []
+    for i, item in enumerate(upstream.get("videos") or []):
+        if not isinstance(item, dict):
+            continue
+        ours = {**item, "id": new_numeric_id()}
+        if item.get("id"):
+            origins[ours["id"]] = (channel.name, str(item["id"]))
+        if "session_id" in ours and task.family == "videos/multi-elements":
+            ours["session_id"] = task.request.get("session_id")
+        videos.append(ours)
+        jobs.append((ours, "url", f"video-{i}", "video"))
+        if item.get("watermark_url"):
+            jobs.append((ours, "watermark_url", f"video-{i}-watermark", "video"))
+    images = []
+    for i, item in enumerate(upstream.get("images") or []):
+        if not isinstance(item, dict):
+            continue
+        ours = dict(item)
+        index = item.get("index", i)
+        images.append(ours)
+        jobs.append((ours, "url", f"image-{index}", "image"))
+        if item.get("watermark_url"):
+            jobs.append((ours, "watermark_url", f"image-{index}-watermark", "image"))
+    audios = []
+    for i, item in enumerate(upstream.get("audios") or []):
+        if not isinstance(item, dict):
+            continue
+        ours = {**item, "id": new_numeric_id()}
+        audios.append(ours)
+        for key, kind in (("url_mp3", "mp3"), ("url_wav", "wav"), ("url", "mp3")):
+            if item.get(key):
+                jobs.append((ours, key, f"audio-{i}-{key}", kind))
+
+    async def run(job: tuple[dict[str, Any], str, str, str]) -> None:
+        target, key, name, kind = job
+        target[key] = await mirror.copy(target[key], name, kind)
+
+    await asyncio.gather(*(run(job) for job in jobs))
+    for key, items in (("videos", videos), ("images", images), ("audios", audios)):
+        if items or key in upstream:
+            result[key] = items
+
+    extra: dict[str, Any] = {}
+    parent = (data.get("task_info") or {}).get("parent_video") if isinstance(data.get("task_info"), dict) else None
+    if prepared.parent is not None:
+        record = prepared.parent
+        duration = parent.get("duration") if isinstance(parent, dict) else None
+        extra["parent_video"] = {
+            "id": record.video_id, "url": record.url,
+            "duration": str(duration) if duration is not None else f"{record.duration:g}",
+        }
+    fud = data.get("final_unit_deduction")
+    return EngineOutcome(
+        task_result=result, task_info_extra=extra,
+        final_unit_deduction=str(fud) if fud is not None else None, video_origins=origins,
+    )

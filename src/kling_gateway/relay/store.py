@@ -1,0 +1,102 @@
+"""The few task queries the relay needs beyond :class:`~kling_gateway.store.TaskStore`.
+
+Slot accounting lives in the database (the truth every worker process shares): a task holds a
+slot of channel C while it is active with ``engine = C`` and an ``upstream_task_id`` (the
+placeholder :data:`PENDING` marks a create call in flight, so a crash mid-submit is detectable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+
+from ..store import ACTIVE, TaskStore
+from ..store.tables import tasks
+
+PENDING = "?"  # upstream_task_id while a create call is in flight
+
+
+class RelayStore:
+    def __init__(self, store: TaskStore):
+        self.store = store
+        self.db = store.db
+
+    async def in_flight(self, channel: str) -> int:
+        query = select(func.count()).select_from(tasks).where(
+            tasks.c.engine == channel, tasks.c.upstream_task_id.is_not(None), tasks.c.status.in_(ACTIVE)
+        )
+        async with self.db.read.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    def _waiting(self, channels: Sequence[str]):  # type: ignore[no-untyped-def]
+        return and_(tasks.c.status == "submitted", tasks.c.upstream_task_id.is_(None),
+                    tasks.c.engine.in_(list(channels)))
+
+    async def queue_rank(self, task_id: str, created_at: int, channels: Sequence[str]) -> int:
+        """How many tasks waiting for the same channels were created before this one."""
+        earlier = or_(tasks.c.created_at < created_at, and_(tasks.c.created_at == created_at, tasks.c.id < task_id))
+        query = select(func.count()).select_from(tasks).where(self._waiting(channels), earlier)
+        async with self.db.read.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def reserve(self, task_id: str, owner: str | None, channel: str, limit: int | None) -> bool:
+        """Take a slot of ``channel`` for this task (marks the create call as in flight)."""
+        conditions = [tasks.c.id == task_id, tasks.c.status.in_(ACTIVE)]
+        if owner is not None:
+            conditions.append(tasks.c.lease_owner == owner)
+        if limit is not None:
+            used = select(func.count()).select_from(tasks).where(
+                tasks.c.engine == channel, tasks.c.upstream_task_id.is_not(None),
+                tasks.c.status.in_(ACTIVE), tasks.c.id != task_id,
+            ).scalar_subquery()
+            conditions.append(used < limit)
+        async with self.db.write.begin() as conn:
+            result = await conn.execute(
+                update(tasks).where(*conditions).values(engine=channel, upstream_task_id=PENDING)
+            )
+        return result.rowcount == 1
+
+    async def set_upstream(self, task_id: str, channel: str, upstream_task_id: str | None) -> None:
+        async with self.db.write.begin() as conn:
+            await conn.execute(
+                update(tasks).where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE))
+                .values(engine=channel, upstream_task_id=upstream_task_id)
+            )
+
+    async def _make_runnable(self, stmt: Any) -> bool:
+        """Run an UPDATE that makes one task runnable, through the store's runnable hooks when it has
+        them (the distributed job backend enqueues a job in the same transaction)."""
+        free = getattr(self.store, "_free", None)
+        if free is not None:
+            return bool(await free(stmt))
+        async with self.db.write.begin() as conn:
+            return (await conn.execute(stmt)).rowcount == 1
+
+    async def runnable_now(self, task_id: str, now: int) -> bool:
+        """Make a task (not currently leased) runnable at once: an upstream callback arrived."""
+        return await self._make_runnable(
+            update(tasks)
+            .where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE), tasks.c.lease_owner.is_(None),
+                   tasks.c.available_at > now)
+            .values(available_at=now)
+        )
+
+    async def wake_waiting(self, channels: Sequence[str], count: int, now: int) -> int:
+        """A slot freed: make the oldest ``count`` tasks waiting for these channels runnable now."""
+        if count <= 0:
+            return 0
+        oldest = (
+            select(tasks.c.id).where(self._waiting(channels), tasks.c.lease_owner.is_(None))
+            .order_by(tasks.c.created_at, tasks.c.id).limit(count)
+        )
+        async with self.db.read.connect() as conn:
+            ids = [r[0] for r in (await conn.execute(oldest)).all()]
+        woken = 0
+        for task_id in ids:
+            woken += await self._make_runnable(
+                update(tasks).where(tasks.c.id == task_id, tasks.c.lease_owner.is_(None), tasks.c.available_at > now)
+                .values(available_at=now)
+            )
+        return woken
