@@ -14,6 +14,9 @@ import jwt
 
 from .errors import Code, KlingError
 from .secrets_box import SecretBox, hash_api_key
+from .tokens import mint_jwt
+
+__all__ = ["Authenticator", "mint_jwt"]
 from .store import AccountRow, AccountStore
 
 LEEWAY_SECONDS = 5
@@ -124,10 +127,3 @@ class Authenticator:
             raise KlingError(Code.AUTH_INVALID, f"Authorization token is invalid: {exc}") from None
         self._tokens.put(token, (account, verified.get("nbf"), float(verified["exp"])))
         return account
-
-
-def mint_jwt(access_key: str, secret_key: str, *, ttl: int = 1800, now: float | None = None) -> str:
-    """A Kling-style token as the official sample builds it (iss, exp = now+ttl, nbf = now-5)."""
-    now = time.time() if now is None else now
-    payload = {"iss": access_key, "exp": int(now) + ttl, "nbf": int(now) - 5}
-    return jwt.encode(payload, secret_key, algorithm="HS256", headers={"typ": "JWT"})
