@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from ..auth import mint_jwt
+from ..tokens import mint_jwt
 from ..config import Settings
 from ..httpclient import create_client
 from .channels import ChannelConfig
