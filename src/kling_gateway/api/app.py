@@ -6,12 +6,13 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from .. import __version__
 from ..config import Settings
 from ..gateway import Gateway
-from . import files, handlers, selection, tasks
+from ..relay import callbacks as relay_callbacks
+from . import events, files, handlers, selection, tasks
 from .middleware import AssumeJsonMiddleware, RequestIdMiddleware
 
 PREFIXES = ("/v1", "/kling/v1")
@@ -46,10 +47,20 @@ def create_app(
     app.state.gateway = gateway
     task_routes = tasks.build_router()
     selection_routes = selection.build_router()
+    event_routes = events.build_router()
     for prefix in PREFIXES:
         app.include_router(task_routes, prefix=prefix)
         app.include_router(selection_routes, prefix=prefix)
+        app.include_router(event_routes, prefix=prefix)
     app.include_router(files.router)
+    app.include_router(events.ops_router)
+    app.include_router(relay_callbacks.build_router())
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and store reachability")
     async def healthz() -> JSONResponse:

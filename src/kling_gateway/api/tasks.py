@@ -10,7 +10,9 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.responses import Response
 
 from ..present import created_object, task_object
+from ..push import longpoll
 from ..schemas import FAMILIES, CreatedEnvelope, ErrorBody, Family, TaskEnvelope, TaskListEnvelope
+from ..service import parse_prefer_wait
 from ..store import AccountRow
 from . import envelope
 from .deps import base_url_of, current_account, gateway_of
@@ -46,9 +48,12 @@ def _add_family_routes(router: APIRouter, family: Family) -> None:
     async def get_one(request: Request, task_id: str, account: AccountRow = Depends(current_account)) -> Response:
         gateway = gateway_of(request)
         row = await gateway.service.get(account, family.name, task_id)
-        row = await gateway.service.wait_if_asked(account, row, request.headers.get("prefer"))
+        prefer = request.headers.get("prefer")
+        seen = longpoll.seen_status(request.headers.get("if-none-match"))
+        row = await gateway.service.wait_if_asked(account, row, prefer, seen=seen)
+        await gateway.signer.prepare_rows([row])  # S3 presigned URLs, when configured
         data = task_object(row, gateway.signer, base_url_of(request))
-        return envelope.success(data, request_id_of(request))
+        return longpoll.decorate(envelope.success(data, request_id_of(request)), row, parse_prefer_wait(prefer))
 
     async def list_tasks(
         request: Request,
@@ -59,6 +64,7 @@ def _add_family_routes(router: APIRouter, family: Family) -> None:
         gateway = gateway_of(request)
         rows = await gateway.service.list(account, family.name, page_num, page_size)
         base = base_url_of(request)
+        await gateway.signer.prepare_rows(rows)
         data = [task_object(row, gateway.signer, base) for row in rows]
         return envelope.success(data, request_id_of(request))
 
@@ -75,8 +81,11 @@ def _add_family_routes(router: APIRouter, family: Family) -> None:
         path + "/{task_id}", get_one, methods=["GET"], name=f"get_{slug}",
         summary=f"Query one: {family.summary}",
         description="`task_id` may also be the `external_task_id` given at creation. "
-        "Send `Prefer: wait=N` (N ≤ 60) to long-poll until the status changes.",
-        tags=[tag], responses={200: {"model": TaskEnvelope}, **ERROR_RESPONSES},
+        "Send `Prefer: wait=N` (N ≤ 60) to long-poll until the status differs from the one last seen "
+        "(`If-None-Match: <ETag>` of an earlier answer, else the current one) or is terminal; "
+        "the answer then carries `Preference-Applied`. Every answer carries a weak `ETag`.",
+        tags=[tag], responses={200: {"model": TaskEnvelope, "headers": longpoll.RESPONSE_HEADERS}, **ERROR_RESPONSES},
+        openapi_extra={"parameters": longpoll.REQUEST_HEADERS},
     )
 
 
