@@ -136,7 +136,51 @@ def serve(
                          workers=0 if no_workers else workers)
     application = create_app(settings, on_started=_first_run_banner)
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=log_level,
-                proxy_headers=True, server_header=False)
+                proxy_headers=True, server_header=False, timeout_graceful_shutdown=5)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, help="Tasks run at once per queue (default: settings.workers).")
+    ] = None,
+    queues: Annotated[str, typer.Option("--queues", help="Comma-separated: render (reference engine), relay.")] = "render,relay",
+    data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None,
+    log_level: Annotated[str, typer.Option(help="Python log level.")] = "warning",
+) -> None:
+    """Run task workers only (no HTTP), plus the reconciler and sweeper; pair with 'serve --no-workers'."""
+    import logging
+
+    from .jobs.distributed import parse_queues
+    from .jobs.worker import run_worker_process
+
+    try:
+        chosen = parse_queues(queues)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--queues") from None
+    settings = _settings(data_dir, config, database_url, workers=concurrency)
+    if settings.workers < 1:
+        settings.workers = 1
+    logging.basicConfig(level="DEBUG" if os.environ.get("KLING_GATEWAY_DEBUG") else log_level.upper())
+    asyncio.run(run_worker_process(settings, chosen))
+
+
+@app.command()
+def migrate(data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None) -> None:
+    """Apply database migrations (and the procrastinate schema with job_backend = procrastinate), then exit."""
+
+    async def run() -> dict[str, Any]:
+        from .gateway import Gateway
+
+        gateway = Gateway(_settings(data_dir, config, database_url), run_workers=False)
+        try:
+            await gateway.db.migrate()
+            applied = await gateway.distributed.prepare() if gateway.distributed is not None else False
+            return {"migrated": True, "procrastinate_schema_applied": applied}
+        finally:
+            await gateway.db.dispose()
+
+    _print_json(asyncio.run(run()))
 
 
 def main() -> None:

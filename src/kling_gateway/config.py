@@ -10,7 +10,7 @@ import os
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -38,6 +38,19 @@ class Settings(BaseModel):
     task_timeout_seconds: float = Field(default=1800.0, description="sweeper fails tasks older than this")
     sweep_interval_seconds: float = 10.0
     max_attempts: int = 3
+
+    # scale-out (see docs/deploy.md)
+    db_pool_size: int = Field(default=10, description="connections kept open per process (PostgreSQL)")
+    db_max_overflow: int = Field(default=10, description="extra connections a process may open under load")
+    job_backend: Literal["local", "procrastinate"] = Field(
+        default="local",
+        description="local = in-process claim loop over leased rows; procrastinate = jobs on the same "
+        "PostgreSQL (needs the 'distributed' extra), queues 'render' and 'relay'",
+    )
+    job_fallback_seconds: float = Field(
+        default=10.0,
+        description="procrastinate backend: workers also claim rows left runnable this long (a lost job)",
+    )
 
     # results
     url_ttl_seconds: int = 24 * 3600
@@ -67,6 +80,18 @@ class Settings(BaseModel):
     storage_secret_key: str | None = Field(default=None, description="unset = from AWS_* environment")
     storage_allow_http: bool = False
     storage_presign: bool = Field(default=False, description="hand out S3 presigned URLs instead of /files URLs")
+
+    # callbacks and event streams (docs/push.md)
+    callback_timeout_seconds: float = Field(default=10.0, description="a receiver slower than this is retried")
+    callback_retry_base_seconds: float = 5.0
+    callback_retry_max_delay_seconds: float = 3600.0
+    callback_retry_jitter: float = 0.2
+    callback_max_attempts: int = 15
+    callback_retry_window_seconds: float = Field(default=86400.0, description="give up after this long")
+    callback_poll_seconds: float = 2.0
+    callback_sweep_seconds: float = 30.0
+    callback_concurrency: int = 16
+    sse_keepalive_seconds: float = 15.0
 
     # relay channels, as parsed from the TOML file's [[channels]] tables
     channels: list[dict[str, Any]] = Field(default_factory=list)

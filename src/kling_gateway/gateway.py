@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from .auth import Authenticator
 from .config import Settings
 from .engines.base import Engine
 from .engines.router import EngineRouter
 from .jobs import Dispatcher, Maintenance
+from .jobs.distributed import DistributedJobs, parse_queues
+from .jobs.worker import start_workers
 from .present import UrlSigner
 from .push import ChangeHub
+from .push.runtime import Push
 from .secrets_box import SecretBox, load_master_key
 from .service import TaskService
 from .storage.factory import create_storage
@@ -33,23 +37,33 @@ def default_engines(settings: Settings) -> list[Engine]:
 
 
 class Gateway:
-    def __init__(self, settings: Settings, *, router: EngineRouter | None = None, run_workers: bool = True):
+    def __init__(self, settings: Settings, *, router: EngineRouter | None = None, run_workers: bool = True,
+                 queues: Sequence[str] | None = None):
+        """``queues`` (``render``, ``relay``): which tasks this process's workers take (default all)."""
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(settings.resolved_database_url)
+        self.db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size,
+                           max_overflow=settings.db_max_overflow)
         self.accounts = AccountStore(self.db)
         self.tasks = TaskStore(self.db)
         self.box = SecretBox(load_master_key(settings.data_dir))
         self.auth = Authenticator(self.accounts, self.box)
         self.storage = create_storage(settings)
         self.hub = ChangeHub()
-        self.signer = UrlSigner(settings.secret(), settings.url_ttl_seconds)
+        self.signer = UrlSigner(settings.secret(), settings.url_ttl_seconds,
+                                presign=self.storage if settings.storage_presign else None)
+        self.queues = parse_queues(queues)
+        self.distributed: DistributedJobs | None = None
+        if settings.job_backend == "procrastinate":  # jobs enqueued in the row's own transaction
+            self.distributed = DistributedJobs(settings, self.db, self.tasks)
+            self.tasks.runnable_hooks.append(self.distributed.enqueue)
         self._router = router
         self.run_workers = run_workers and settings.workers > 0
         self.router: EngineRouter = router or EngineRouter()
         self.dispatcher: Dispatcher | None = None
         self.maintenance: Maintenance | None = None
         self.service = TaskService(self.tasks, self.router, self.hub, settings, on_created=self._on_created)
+        self.push = Push(self)  # callbacks, event streams, cross-process notifications
         self.started = False
 
     def _on_created(self, _row: object) -> None:
@@ -58,22 +72,32 @@ class Gateway:
 
     async def start(self) -> None:
         await self.db.migrate()
+        if self.distributed is not None:
+            await self.distributed.prepare()
         if self._router is None:
             for engine in default_engines(self.settings):
                 self.router.add(engine)
+        for name in self.router.names:  # engines that need the gateway's services (relay channels)
+            attach = getattr(self.router.get(name), "attach", None)
+            if attach is not None:
+                attach(self)
         if self.run_workers:
-            self.dispatcher = Dispatcher(self.tasks, self.router, self.storage, self.hub, self.settings)
-            await self.dispatcher.start()
+            self.dispatcher = await start_workers(self)
         self.maintenance = Maintenance(
             self.tasks, self.storage, self.hub, self.settings,
             wake_workers=self.dispatcher.wake if self.dispatcher else None,
         )
         await self.maintenance.start()
+        await self.push.start()
         self.started = True
 
     async def stop(self) -> None:
+        if self.started:
+            await self.push.stop()
         if self.maintenance is not None:
             await self.maintenance.stop()
+        if self.distributed is not None:
+            await self.distributed.stop_workers()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.router.close()

@@ -3,24 +3,75 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from .engines.base import STORAGE_SCHEME
 from .storage.signing import signed_path
 from .store import TaskRow
 
+S3_MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 refuses longer
+PRESIGNED_KEPT = 10_000
+
+
+class Presigner(Protocol):
+    async def presigned_url(self, key: str, ttl: int) -> str: ...
+
 
 class UrlSigner:
-    """Turns ``storage:<key>`` into an absolute, signed, expiring URL."""
+    """Turns ``storage:<key>`` into an absolute, signed, expiring URL.
 
-    def __init__(self, secret: str, ttl: int):
+    By default a gateway URL (``/files/<key>?expires&signature``, served from any storage). With
+    ``presign`` (S3 storage and ``storage_presign``), clients get the store's own presigned URL
+    instead. Presigning is async, so callers first :meth:`prepare` the rows they will show, then
+    build the objects synchronously; a key not prepared falls back to the gateway URL, which is
+    always valid. A presigned URL is made for ``1.25 × ttl`` and reused for ``ttl / 4``, so every
+    URL handed out still lives at least ``ttl`` (capped by S3's 7 days) and polling clients see a
+    stable URL for a while, like the bucketed expiry of gateway URLs.
+    """
+
+    def __init__(self, secret: str, ttl: int, presign: object | None = None):
         self.secret = secret
         self.ttl = ttl
+        presigner = getattr(presign, "presigned_url", None) if presign is not None else None
+        self.presigner: Presigner | None = presign if presigner is not None else None  # type: ignore[assignment]
+        self._presigned: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     def url(self, value: str, base_url: str) -> str:
         if not value.startswith(STORAGE_SCHEME):
             return value
-        return base_url + signed_path(value[len(STORAGE_SCHEME):], self.secret, self.ttl)
+        key = value[len(STORAGE_SCHEME):]
+        cached = self._presigned.get(key) if self.presigner is not None else None
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        return base_url + signed_path(key, self.secret, self.ttl)
+
+    async def prepare(self, nodes: Iterable[Any]) -> None:
+        """Presign every ``storage:`` reference in ``nodes`` not already presigned (no-op without presign)."""
+        if self.presigner is None:
+            return
+        now = time.monotonic()
+        keys = {ref[len(STORAGE_SCHEME):] for node in nodes for ref in _storage_refs(node)}
+        ttl = min(self.ttl + max(1, self.ttl // 4), S3_MAX_PRESIGN_SECONDS)
+        reuse = max(1, min(self.ttl // 4, ttl - self.ttl))
+        for key in keys:
+            cached = self._presigned.get(key)
+            if cached is not None and cached[1] > now:
+                continue
+            self._presigned[key] = (await self.presigner.presigned_url(key, ttl), now + reuse)
+            self._presigned.move_to_end(key)
+        while len(self._presigned) > PRESIGNED_KEPT:
+            self._presigned.popitem(last=False)
+
+    async def prepare_rows(self, rows: Iterable[TaskRow]) -> None:
+        """:meth:`prepare` the results and task infos of ``rows`` (before :func:`task_object`)."""
+        if self.presigner is None:
+            return
+        await self.prepare(
+            json.loads(text) for row in rows for text in (row.result, row.info_extra) if text
+        )
 
     def resolve(self, node: Any, base_url: str) -> Any:
         if isinstance(node, str):
@@ -73,3 +124,15 @@ def created_object(row: TaskRow) -> dict[str, Any]:
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
+
+
+def _storage_refs(node: Any) -> Iterable[str]:
+    if isinstance(node, str):
+        if node.startswith(STORAGE_SCHEME):
+            yield node
+    elif isinstance(node, list):
+        for item in node:
+            yield from _storage_refs(item)
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _storage_refs(value)

@@ -52,7 +52,12 @@ class Dispatcher:
         *,
         concurrency: int | None = None,
         engines: Sequence[str] | None = None,
+        poll_interval: float | None = None,
+        claim_grace: float = 0.0,
     ):
+        """``engines`` limits the engine names claimed (a worker serving some queues only);
+        ``claim_grace`` > 0 claims only rows runnable for that many seconds (the slow fallback
+        loop beside distributed jobs, which takes what no job picked up)."""
         self.store = store
         self.router = router
         self.storage = storage
@@ -60,6 +65,8 @@ class Dispatcher:
         self.settings = settings
         self.concurrency = settings.workers if concurrency is None else concurrency
         self.engines = engines
+        self.poll_interval = settings.poll_interval_seconds if poll_interval is None else poll_interval
+        self.claim_grace_ms = int(claim_grace * 1000)
         self.owner_prefix = f"{socket.gethostname()}:{os.getpid()}:{random.randrange(1 << 30):x}"
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -87,7 +94,9 @@ class Dispatcher:
         lease_ms = int(self.settings.lease_seconds * 1000)
         while not self._stopping:
             try:
-                row = await self.store.claim(owner, now_ms(), lease_ms, self.engines)
+                now = now_ms()
+                row = await self.store.claim(owner, now, lease_ms, self.engines,
+                                             available_before=now - self.claim_grace_ms)
             except Exception:  # store hiccup: back off, never die
                 log.exception("claim failed")
                 await asyncio.sleep(1.0)
@@ -95,7 +104,7 @@ class Dispatcher:
             if row is None:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_seconds)
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
                 continue
             self._wake.set()  # there may be more: let a sibling look too
             self.running += 1

@@ -8,7 +8,6 @@ placeholder :data:`PENDING` marks a create call in flight, so a crash mid-submit
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
@@ -65,18 +64,9 @@ class RelayStore:
                 .values(engine=channel, upstream_task_id=upstream_task_id)
             )
 
-    async def _make_runnable(self, stmt: Any) -> bool:
-        """Run an UPDATE that makes one task runnable, through the store's runnable hooks when it has
-        them (the distributed job backend enqueues a job in the same transaction)."""
-        free = getattr(self.store, "_free", None)
-        if free is not None:
-            return bool(await free(stmt))
-        async with self.db.write.begin() as conn:
-            return (await conn.execute(stmt)).rowcount == 1
-
     async def runnable_now(self, task_id: str, now: int) -> bool:
         """Make a task (not currently leased) runnable at once: an upstream callback arrived."""
-        return await self._make_runnable(
+        return await self.store.make_runnable(
             update(tasks)
             .where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE), tasks.c.lease_owner.is_(None),
                    tasks.c.available_at > now)
@@ -95,7 +85,7 @@ class RelayStore:
             ids = [r[0] for r in (await conn.execute(oldest)).all()]
         woken = 0
         for task_id in ids:
-            woken += await self._make_runnable(
+            woken += await self.store.make_runnable(
                 update(tasks).where(tasks.c.id == task_id, tasks.c.lease_owner.is_(None), tasks.c.available_at > now)
                 .values(available_at=now)
             )

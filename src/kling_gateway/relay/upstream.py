@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from ..tokens import mint_jwt
 from ..config import Settings
 from ..httpclient import create_client
+from ..tokens import mint_jwt
 from .channels import ChannelConfig
 
 JWT_TTL = 1800

@@ -20,8 +20,8 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 7_325_001
 
 
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, max_overflow: int) -> AsyncEngine:
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -44,17 +44,18 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
 class Database:
     """The gateway's connection to its store."""
 
-    def __init__(self, url: str, *, pool_size: int = 10):
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int | None = None):
         self.url = url
+        overflow = pool_size if max_overflow is None else max_overflow
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         if self.dialect == "sqlite":
             if "///" in url:
                 Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-            self.read = _sqlite_engine(url, immediate=False, pool_size=pool_size)
-            self.write = _sqlite_engine(url, immediate=True, pool_size=pool_size)
+            self.read = _sqlite_engine(url, immediate=False, pool_size=pool_size, max_overflow=overflow)
+            self.write = _sqlite_engine(url, immediate=True, pool_size=pool_size, max_overflow=overflow)
         else:
             self.read = self.write = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                url, pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True
             )
 
     @property

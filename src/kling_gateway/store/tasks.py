@@ -4,7 +4,7 @@ records a ``task_events`` row in the same transaction, so history and state neve
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,12 @@ from .database import Database
 from .tables import selection_sessions, task_events, tasks, videos
 
 ACTIVE = ("submitted", "processing")
+
+# Called inside the transaction that makes a task runnable (created, released, lease expired) with
+# (connection, task_id, engine, available_at, again): a distributed job backend enqueues its job
+# there, so the job exists exactly when the row change commits (see jobs/distributed.py). ``again``
+# is False for a new task and True when it was run before (retry, relay poll, lost worker).
+RunnableHook = Callable[[AsyncConnection, str, str | None, int, bool], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,13 @@ class VideoInsert:
 class TaskStore:
     def __init__(self, db: Database):
         self.db = db
+        self.runnable_hooks: list[RunnableHook] = []
+
+    async def _runnable(
+        self, conn: AsyncConnection, task_id: str, engine: str | None, available_at: int, again: bool
+    ) -> None:
+        for hook in self.runnable_hooks:
+            await hook(conn, task_id, engine, available_at, again)
 
     # ---- creation and reads -------------------------------------------------------------
 
@@ -75,6 +88,7 @@ class TaskStore:
             async with self.db.write.begin() as conn:
                 await conn.execute(insert(tasks).values(**row.__dict__))
                 await _event(conn, row.id, row.status, row.created_at)
+                await self._runnable(conn, row.id, row.engine, row.available_at, False)
         except IntegrityError as exc:
             raise DuplicateExternalId(row.external_task_id) from exc
 
@@ -124,10 +138,18 @@ class TaskStore:
 
     # ---- leases ------------------------------------------------------------------------
 
-    async def claim(self, owner: str, now: int, lease_ms: int, engines: Sequence[str] | None = None) -> TaskRow | None:
-        """Lease the oldest runnable task: active, available, and not leased (or lease expired)."""
+    async def claim(
+        self, owner: str, now: int, lease_ms: int, engines: Sequence[str] | None = None,
+        available_before: int | None = None,
+    ) -> TaskRow | None:
+        """Lease the oldest runnable task: active, available, and not leased (or lease expired).
+
+        ``available_before`` (default ``now``) only considers tasks runnable since then: the
+        fallback loop of distributed workers takes only rows no job picked up for a while.
+        """
         free = or_(tasks.c.lease_expires_at.is_(None), tasks.c.lease_expires_at < now)
-        conditions = [tasks.c.status.in_(ACTIVE), tasks.c.available_at <= now, free]
+        ready = now if available_before is None else available_before
+        conditions = [tasks.c.status.in_(ACTIVE), tasks.c.available_at <= ready, free]
         if engines is not None:
             conditions.append(tasks.c.engine.in_(list(engines)))
         pick = select(tasks.c.id).where(*conditions).order_by(tasks.c.available_at, tasks.c.id).limit(1)
@@ -136,6 +158,22 @@ class TaskStore:
         stmt = (
             update(tasks)
             .where(tasks.c.id == pick.scalar_subquery(), free)
+            .values(lease_owner=owner, lease_expires_at=now + lease_ms, attempts=tasks.c.attempts + 1)
+            .returning(*COLUMNS)
+        )
+        async with self.db.write.begin() as conn:
+            found = (await conn.execute(stmt)).first()
+        return TaskRow(*found) if found else None
+
+    async def claim_one(self, task_id: str, owner: str, now: int, lease_ms: int) -> TaskRow | None:
+        """Lease this task if it is runnable now; None when it is leased, waiting or finished.
+
+        Concurrent claims of one row serialise on its row lock and re-check the condition, so
+        exactly one wins (a duplicated job finds the row leased and does nothing)."""
+        free = or_(tasks.c.lease_expires_at.is_(None), tasks.c.lease_expires_at < now)
+        stmt = (
+            update(tasks)
+            .where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE), tasks.c.available_at <= now, free)
             .values(lease_owner=owner, lease_expires_at=now + lease_ms, attempts=tasks.c.attempts + 1)
             .returning(*COLUMNS)
         )
@@ -154,13 +192,22 @@ class TaskStore:
 
     async def release(self, task_id: str, owner: str, available_at: int, **values: Any) -> bool:
         """Give a task back for a later attempt (transient failure, or relay waiting on upstream)."""
+        stmt = (
+            update(tasks)
+            .where(tasks.c.id == task_id, tasks.c.lease_owner == owner, tasks.c.status.in_(ACTIVE))
+            .values(lease_owner=None, lease_expires_at=None, available_at=available_at, **values)
+        )
+        return await self.make_runnable(stmt)
+
+    async def make_runnable(self, stmt: Any) -> bool:
+        """Run an UPDATE that makes one task runnable; tell the runnable hooks in its transaction."""
         async with self.db.write.begin() as conn:
-            result = await conn.execute(
-                update(tasks)
-                .where(tasks.c.id == task_id, tasks.c.lease_owner == owner, tasks.c.status.in_(ACTIVE))
-                .values(lease_owner=None, lease_expires_at=None, available_at=available_at, **values)
-            )
-        return result.rowcount == 1
+            if not self.runnable_hooks:
+                return (await conn.execute(stmt)).rowcount == 1
+            freed = (await conn.execute(stmt.returning(tasks.c.id, tasks.c.engine, tasks.c.available_at))).first()
+            if freed is not None:
+                await self._runnable(conn, freed[0], freed[1], freed[2], True)
+        return freed is not None
 
     async def expired_leases(self, now: int) -> list[str]:
         query = select(tasks.c.id).where(
@@ -170,13 +217,11 @@ class TaskStore:
             return [r[0] for r in (await conn.execute(query)).all()]
 
     async def clear_expired_lease(self, task_id: str, now: int) -> bool:
-        async with self.db.write.begin() as conn:
-            result = await conn.execute(
-                update(tasks)
-                .where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE), tasks.c.lease_expires_at < now)
-                .values(lease_owner=None, lease_expires_at=None)
-            )
-        return result.rowcount == 1
+        return await self.make_runnable(
+            update(tasks)
+            .where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE), tasks.c.lease_expires_at < now)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
 
     # ---- transitions (compare-and-set) -------------------------------------------------
 
