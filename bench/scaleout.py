@@ -1,0 +1,191 @@
+"""Scale-out on one machine, PostgreSQL store: query throughput with 2 API processes vs 1, and
+short-audio tasks per minute with 3 worker processes vs 1 (procrastinate job backend).
+
+Both ratios are measured in the same run against the same throwaway database. On a 2-core machine
+the processes (and the load generator) share the cores, so the ratios show what a second replica
+or more workers buy *here*, not on separate machines. Needs PostgreSQL (``KLING_TEST_PG_DSN``,
+default ``host=127.0.0.1 port=5432 user=postgres dbname=test``) and procrastinate.
+
+    python -m bench.scaleout [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .load import LoadSpec, child_env, run_load
+from .servers import HOST, Server, free_port
+
+PG_ADMIN_DSN = os.environ.get("KLING_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
+
+
+@contextmanager
+def _database() -> Iterator[str]:
+    import psycopg
+
+    name = "kg_bench_" + secrets.token_hex(4)
+    params = dict(part.split("=", 1) for part in PG_ADMIN_DSN.split())
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield (f"postgresql+psycopg://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
+               f"{params.get('port', '5432')}/{name}")
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class _Cluster:
+    """API and worker processes sharing a data dir (keys, secrets, results) and one database."""
+
+    def __init__(self, data_dir: Path, database_url: str, stack: ExitStack):
+        self.data_dir = data_dir
+        self.stack = stack
+        self.env = {"KLING_GATEWAY_DATABASE_URL": database_url, "KLING_GATEWAY_JOB_BACKEND": "procrastinate",
+                    "KLING_GATEWAY_ENGINE_PROCESSES": "1", "KLING_GATEWAY_URL_SECRET": "bench",
+                    "KLING_GATEWAY_STORAGE_URL": str(data_dir / "results")}
+
+    def api(self) -> Server:
+        port = free_port()
+        args = ["serve", "--no-workers", "--host", HOST, "--port", str(port), "--data-dir", str(self.data_dir),
+                "--log-level", "warning"]
+        server = Server([sys.executable, "-m", "kling_gateway", *args], "kling-gateway serve --no-workers",
+                        self.data_dir / f"api-{port}.log", port=port, env=self.env)
+        return self.stack.enter_context(server)
+
+    @contextmanager
+    def workers(self, count: int, concurrency: int = 2) -> Iterator[None]:
+        procs = []
+        try:
+            for index in range(count):
+                log = self.data_dir / f"worker-{index}-{time.monotonic_ns()}.log"
+                procs.append((subprocess.Popen(
+                    [sys.executable, "-m", "kling_gateway", "worker", "--data-dir", str(self.data_dir),
+                     "--queues", "render", "--concurrency", str(concurrency)],
+                    env={**child_env(), **self.env}, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                    start_new_session=True), log))
+            for proc, log in procs:
+                deadline = time.monotonic() + 60
+                while "worker ready" not in log.read_text(errors="replace"):
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"worker did not start:\n{log.read_text(errors='replace')}")
+                    time.sleep(0.1)
+            yield
+        finally:
+            for proc, _ in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc, _ in procs:
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                with _suppress():
+                    os.killpg(proc.pid, signal.SIGKILL)  # render processes left in its session
+
+    def create_key(self) -> str:
+        out = subprocess.run([sys.executable, "-m", "kling_gateway", "keys", "create", "--data-dir",
+                              str(self.data_dir)], env={**child_env(), **self.env}, capture_output=True,
+                             text=True, check=True)
+        return json.loads(out.stdout)["api_key"]
+
+
+@contextmanager
+def _suppress() -> Iterator[None]:
+    try:
+        yield
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _tasks_per_minute(api: Server, key: str, count: int) -> dict[str, float]:
+    """Submit ``count`` 3-second audio tasks at once; minutes from the first submit to the last finish."""
+    headers = {"Authorization": f"Bearer {key}"}
+    path = "/v1/audio/text-to-audio"
+    with httpx.Client(base_url=api.base_url, timeout=60) as http:
+        started = time.monotonic()
+        ids = []
+        for i in range(count):
+            response = http.post(path, json={"prompt": f"bench tone {i}", "duration": 3}, headers=headers)
+            response.raise_for_status()
+            ids.append(response.json()["data"]["task_id"])
+        pending = set(ids)
+        deadline = started + 600
+        while pending and time.monotonic() < deadline:
+            listed = http.get(path, params={"pageNum": 1, "pageSize": 500}, headers=headers).json()["data"]
+            pending -= {t["task_id"] for t in listed if t["task_status"] in ("succeed", "failed")}
+            time.sleep(0.2)
+        seconds = time.monotonic() - started
+    if pending:
+        raise RuntimeError(f"{len(pending)} tasks unfinished after 600 s")
+    return {"tasks": count, "seconds": round(seconds, 2), "tasks_per_minute": round(count / seconds * 60, 1)}
+
+
+def _query_rps(apis: list[Server], key: str, task_id: str, connections: int, duration: float) -> dict[str, float]:
+    """GET one finished task through ``apis`` (connections split evenly, one wrk per replica, at once)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    per = max(1, connections // len(apis))
+    specs = [LoadSpec(api.base_url, (f"/v1/audio/text-to-audio/{task_id}",),
+                      headers=(("Authorization", f"Bearer {key}"),), connections=per, duration=duration)
+             for api in apis]
+    with ThreadPoolExecutor(len(specs)) as pool:
+        results = list(pool.map(run_load, specs))
+    return {"rps": round(sum(r.rps for r in results), 1), "errors": sum(r.errors for r in results),
+            "p99_ms": round(max(r.p99_ms for r in results), 1), "tool": results[0].tool}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Both measurements; returns a dict of numbers and ratios (see the module docstring)."""
+    count = 24 if quick else 120
+    duration = 3.0 if quick else 10.0
+    connections = 16 if quick else 32
+    out: dict[str, Any] = {"quick": quick, "cores": os.cpu_count()}
+    with _database() as url, tempfile.TemporaryDirectory(prefix="kg-scaleout-") as tmp, ExitStack() as stack:
+        cluster = _Cluster(Path(tmp), url, stack)
+        first = cluster.api()
+        key = cluster.create_key()
+        with cluster.workers(1):
+            one = _tasks_per_minute(first, key, count)
+        with cluster.workers(3):
+            three = _tasks_per_minute(first, key, count)
+        out["workers"] = {"1": one, "3": three,
+                          "ratio_3_vs_1": round(three["tasks_per_minute"] / one["tasks_per_minute"], 2)}
+        with httpx.Client(base_url=first.base_url) as http:
+            task_id = http.get("/v1/audio/text-to-audio", headers={"Authorization": f"Bearer {key}"}
+                               ).json()["data"][0]["task_id"]
+        second = cluster.api()
+        single = _query_rps([first], key, task_id, connections, duration)
+        double = _query_rps([first, second], key, task_id, connections, duration)
+        out["query"] = {"1_api": single, "2_api": double, "ratio_2_vs_1": round(double["rps"] / single["rps"], 2)}
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    q, w = result["query"], result["workers"]
+    return "\n".join([
+        "| measurement | 1 process | more processes | ratio |",
+        "|---|---|---|---|",
+        f"| query req/s (GET finished task, {q['1_api']['tool']}) | {q['1_api']['rps']} | "
+        f"{q['2_api']['rps']} (2 API) | {q['ratio_2_vs_1']}× |",
+        f"| short audio tasks/min ({w['1']['tasks']} tasks, concurrency 2 per worker) | "
+        f"{w['1']['tasks_per_minute']} | {w['3']['tasks_per_minute']} (3 workers) | {w['ratio_3_vs_1']}× |",
+    ])
+
+
+if __name__ == "__main__":
+    result = run(quick="--quick" in sys.argv[1:])
+    print(json.dumps(result, indent=2))
+    print(markdown(result))
