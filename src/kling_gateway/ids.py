@@ -6,6 +6,7 @@ Task and video ids are 18-digit numeric strings; request ids are UUIDs.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 import uuid
@@ -39,8 +40,14 @@ def new_numeric_id() -> str:
     return text.rjust(18, "1") if len(text) < 18 else text
 
 
+_rng = random.Random(int.from_bytes(os.urandom(16), "big"))
+
+
 def new_request_id() -> str:
-    return str(uuid.uuid4())
+    """A version-4 UUID from a seeded PRNG: unique for tracing, cheaper than ``uuid4``'s urandom call.
+
+    Request ids are not secrets; nothing is authorised by knowing one."""
+    return str(uuid.UUID(int=_rng.getrandbits(128), version=4))
 
 
 def now_ms() -> int:

@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from .. import __version__
 from ..config import Settings
 from ..gateway import Gateway
 from ..relay import callbacks as relay_callbacks
 from . import events, files, handlers, selection, tasks
-from .middleware import AssumeJsonMiddleware, RequestIdMiddleware
+from .middleware import GatewayMiddleware
 
 PREFIXES = ("/v1", "/kling/v1")
 
@@ -53,6 +54,9 @@ def create_app(
         app.include_router(selection_routes, prefix=prefix)
         app.include_router(event_routes, prefix=prefix)
     app.include_router(files.router)
+    for prefix in PREFIXES:  # the polling hot path, matched before every other route
+        app.router.routes.insert(0, Route(prefix + "/{resource}/{action}/{task_id}", tasks.fast_get_task,
+                                          methods=["GET"], include_in_schema=False))
     app.include_router(events.ops_router)
     app.include_router(relay_callbacks.build_router())
 
@@ -67,6 +71,5 @@ def create_app(
         return JSONResponse({"status": "ok", "version": __version__, "workers": gateway.run_workers})
 
     handlers.install(app)
-    app.add_middleware(AssumeJsonMiddleware)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(GatewayMiddleware)
     return app

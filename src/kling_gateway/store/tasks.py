@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -56,6 +56,17 @@ class TaskRow:
 COLUMNS = [tasks.c[name] for name in TaskRow.__dataclass_fields__]
 
 
+_COLUMN_LIST = ", ".join(TaskRow.__dataclass_fields__)
+_SQL_BY_ID = f"SELECT {_COLUMN_LIST} FROM tasks WHERE id = ?"
+_SQL_BY_EXTERNAL = f"SELECT {_COLUMN_LIST} FROM tasks WHERE account_id = ? AND external_task_id = ? AND family = ?"
+_BY_ID = select(*COLUMNS).where(tasks.c.id == bindparam("id"))
+_BY_EXTERNAL = select(*COLUMNS).where(
+    tasks.c.account_id == bindparam("account_id"),
+    tasks.c.external_task_id == bindparam("external_task_id"),
+    tasks.c.family == bindparam("family"),
+)
+
+
 class DuplicateExternalId(Exception):
     pass
 
@@ -92,21 +103,29 @@ class TaskStore:
         except IntegrityError as exc:
             raise DuplicateExternalId(row.external_task_id) from exc
 
-    async def get(self, task_id: str) -> TaskRow | None:
-        async with self.db.read.connect() as conn:
-            found = (await conn.execute(select(*COLUMNS).where(tasks.c.id == task_id))).first()
+    async def _point(self, sql: str, stmt: Any, params: dict[str, Any]) -> TaskRow | None:
+        """One row by an indexed key: inline on SQLite (see SQLitePointReader), else through the pool."""
+        reader = self.db.point_reader
+        if reader is not None:
+            found = reader.one(sql, tuple(params.values()))
+        else:
+            async with self.db.read.connect() as conn:
+                found = (await conn.execute(stmt, params)).first()
         return TaskRow(*found) if found else None
 
+    async def get(self, task_id: str) -> TaskRow | None:
+        return await self._point(_SQL_BY_ID, _BY_ID, {"id": task_id})
+
     async def find(self, account_id: str, family: str, id_or_external: str) -> TaskRow | None:
-        """A task of this account and family by task id, else by external_task_id."""
-        query = select(*COLUMNS).where(
-            tasks.c.account_id == account_id,
-            tasks.c.family == family,
-            or_(tasks.c.id == id_or_external, tasks.c.external_task_id == id_or_external),
-        ).order_by((tasks.c.id == id_or_external).desc()).limit(1)
-        async with self.db.read.connect() as conn:
-            found = (await conn.execute(query)).first()
-        return TaskRow(*found) if found else None
+        """A task of this account and family by task id, else by external_task_id.
+
+        Two lookups on unique indexes (primary key; account + external id) rather than one OR
+        query, which no index serves."""
+        row = await self.get(id_or_external)
+        if row is not None and row.account_id == account_id and row.family == family:
+            return row
+        params = {"account_id": account_id, "external_task_id": id_or_external, "family": family}
+        return await self._point(_SQL_BY_EXTERNAL, _BY_EXTERNAL, params)
 
     async def page(self, account_id: str, family: str, page_num: int, page_size: int) -> list[TaskRow]:
         query = (
