@@ -9,11 +9,12 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from .engines.base import STORAGE_SCHEME
-from .storage.signing import signed_path
+from .storage.signing import expiry, signed_path
 from .store import TaskRow
 
 S3_MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 refuses longer
 PRESIGNED_KEPT = 10_000
+SHOWN_KEPT = 10_000
 
 
 class Presigner(Protocol):
@@ -38,6 +39,8 @@ class UrlSigner:
         presigner = getattr(presign, "presigned_url", None) if presign is not None else None
         self.presigner: Presigner | None = presign if presigner is not None else None  # type: ignore[assignment]
         self._presigned: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        # (task id, updated_at, base URL) -> (URL expiry it was built for, task_info, task_result)
+        self._shown: OrderedDict[tuple[str, int, str], tuple[int, Any, Any]] = OrderedDict()
 
     def url(self, value: str, base_url: str) -> str:
         if not value.startswith(STORAGE_SCHEME):
@@ -73,6 +76,25 @@ class UrlSigner:
             json.loads(text) for row in rows for text in (row.result, row.info_extra) if text
         )
 
+    def shown(self, row: TaskRow, base_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``task_info`` and ``task_result`` of a row with their URLs resolved.
+
+        Polling asks for the same rows over and over; signed URLs are deterministic within one
+        expiry bucket, so the resolved parts are reused until the bucket (or the row) changes.
+        Presigned URLs are not cached here (they come from :meth:`prepare`)."""
+        bucket = expiry(self.ttl)
+        key = (row.id, row.updated_at, base_url)
+        cached = self._shown.get(key) if self.presigner is None else None
+        if cached is not None and cached[0] == bucket:
+            return cached[1], cached[2]
+        info = self.resolve(task_info(row), base_url)
+        result = self.resolve(json.loads(row.result), base_url) if row.result else {}
+        if self.presigner is None:
+            self._shown[key] = (bucket, info, result)
+            if len(self._shown) > SHOWN_KEPT:
+                self._shown.popitem(last=False)
+        return info, result
+
     def resolve(self, node: Any, base_url: str) -> Any:
         if isinstance(node, str):
             return self.url(node, base_url) if node.startswith(STORAGE_SCHEME) else node
@@ -94,21 +116,20 @@ def task_info(row: TaskRow) -> dict[str, Any]:
 
 def task_object(row: TaskRow, signer: UrlSigner, base_url: str) -> dict[str, Any]:
     """The task as queries, lists, callbacks and events show it."""
-    result: dict[str, Any] = {}
-    if row.result:
-        result = json.loads(row.result)
+    info, result = signer.shown(row, base_url)
     obj: dict[str, Any] = {
         "task_id": row.id,
         "task_status": row.status,
         "task_status_msg": row.status_msg,
-        "task_info": signer.resolve(task_info(row), base_url),
-        "task_result": signer.resolve(result, base_url),
+        "task_info": info,
+        "task_result": result,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
-    request = row.request_body
-    if isinstance(request.get("watermark_info"), dict):
-        obj["watermark_info"] = {"enabled": bool(request["watermark_info"].get("enabled"))}
+    if '"watermark_info"' in row.request:  # skip parsing the request on the hot path otherwise
+        watermark = row.request_body.get("watermark_info")
+        if isinstance(watermark, dict):
+            obj["watermark_info"] = {"enabled": bool(watermark.get("enabled"))}
     if row.final_unit_deduction is not None:
         obj["final_unit_deduction"] = row.final_unit_deduction
     return obj

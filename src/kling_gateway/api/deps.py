@@ -28,4 +28,9 @@ def base_url_of(request: Request) -> str:
     configured = gateway_of(request).settings.public_base_url
     if configured:
         return configured.rstrip("/")
-    return f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"
+    scope = request.scope
+    host = request.headers.get("host")
+    if not host:  # HTTP/1.0 without Host: the address the server listens on
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"
