@@ -168,3 +168,25 @@ async def test_retention_removes_files_but_keeps_the_task(store, tmp_path):
     kept = await store.get(row.id)
     assert kept.status == "succeed" and kept.files_expired_at is not None and kept.result
     assert await storage.stat(f"{row.id}/a1/image-0.png") is None
+
+
+async def test_group_commit_isolates_a_duplicate_external_id(store):
+    """Concurrent inserts share a transaction; one repeated external id fails alone."""
+    from dataclasses import replace
+
+    from kling_gateway.store import DuplicateExternalId
+
+    base = await new_task(store)
+    external = "dup-" + new_numeric_id()
+    rows = [replace(base, id=new_numeric_id(), external_task_id=f"{external}-{i}") for i in range(20)]
+    rows.append(replace(base, id=new_numeric_id(), external_task_id=f"{external}-3"))  # repeats rows[3]
+    outcomes = await asyncio.gather(*[store.insert(row) for row in rows], return_exceptions=True)
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(failures) == 1 and isinstance(failures[0], DuplicateExternalId)
+    assert isinstance(outcomes[-1], DuplicateExternalId) or isinstance(outcomes[3], DuplicateExternalId)
+    stored = [await store.get(row.id) for row in rows]
+    assert sum(r is not None for r in stored) == 20
+    for row in rows:
+        found = await store.get(row.id)
+        if found is not None:
+            assert [e[1] for e in await store.events(row.id)] == ["submitted"]

@@ -79,14 +79,17 @@ class TaskService:
         self.longpoll = LongPoller(hub, store)
 
     def validate(self, family: Family, body: Any) -> dict[str, Any]:
+        """The request as it will be stored: validated, normalised (``duration: 5`` → ``"5"``),
+        unknown fields kept, defaults not filled in."""
         if not isinstance(body, dict):
-            raise KlingError(Code.INVALID_REQUEST, "request body must be a JSON object")
+            raise invalid_parameter("request body must be a JSON object")
         try:
-            family.request_model.model_validate(body)
+            model = family.request_model.model_validate(body)
         except ValidationError as exc:
             raise validation_error(exc) from None
-        self.check_inputs(family, body)
-        return body
+        normalised = model.model_dump(mode="json", exclude_unset=True)
+        self.check_inputs(family, normalised)
+        return normalised
 
     def check_inputs(self, family: Family, body: dict[str, Any]) -> None:
         for path, kind in family.inputs:
@@ -108,13 +111,10 @@ class TaskService:
         if limit and await self.store.count_active(account.id) >= limit:
             raise KlingError(Code.CONCURRENCY_LIMIT, f"parallel task over resource pack limit ({limit})")
 
-    async def create(self, account: AccountRow, family_name: str, body: Any, *, validated: bool = False) -> TaskRow:
-        """Accept a task. ``validated`` skips the model check the route's body parsing already did."""
+    async def create(self, account: AccountRow, family_name: str, body: Any) -> TaskRow:
+        """Accept a task: validate, check references and limits, store it, wake the workers."""
         family = family_or_404(family_name)
-        if validated:
-            self.check_inputs(family, body)
-        else:
-            body = self.validate(family, body)
+        body = self.validate(family, body)
         model = _model_name(body)
         engine = self.router.pick(family.name, model)
         if engine is None:

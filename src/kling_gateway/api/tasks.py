@@ -4,6 +4,7 @@ Served under the official layout ``/v1/...`` and the CometAPI layout ``/kling/v1
 """
 
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -67,20 +68,56 @@ async def fast_get_task(request: Request) -> Response:
         return envelope.error(exc, request_id_of(request))
 
 
+async def create_response(request: Request, account: AccountRow, family_name: str, body: Any) -> Response:
+    row = await gateway_of(request).service.create(account, family_name, body)
+    return envelope.success(created_object(row), request_id_of(request))
+
+
+async def list_response(request: Request, account: AccountRow, family_name: str) -> Response:
+    gateway = gateway_of(request)
+    query = request.query_params
+    rows = await gateway.service.list(account, family_name, query.get("pageNum"), query.get("pageSize"))
+    base = base_url_of(request)
+    await gateway.signer.prepare_rows(rows)
+    data = [task_object(row, gateway.signer, base) for row in rows]
+    return envelope.success(data, request_id_of(request))
+
+
+async def fast_family_route(request: Request) -> Response:
+    """``POST`` (create) and ``GET`` (list) on ``/{prefix}/{resource}/{action}``, like
+    :func:`fast_get_task`: the same service calls as the documented routes, minus FastAPI's layers.
+    The body is parsed and validated by the family's wire model in the service."""
+    params = request.path_params
+    family = f"{params['resource']}/{params['action']}"
+    try:
+        if family not in FAMILIES:
+            raise KlingError(Code.RESOURCE_NOT_FOUND, f"no such route: {request.method} {request.url.path}")
+        account = await gateway_of(request).auth.authenticate(request.headers.get("authorization"))
+        if request.method == "GET":
+            return await list_response(request, account, family)
+        try:
+            body = json.loads(await request.body())
+        except ValueError as exc:
+            raise KlingError(Code.INVALID_REQUEST, f"request body is not valid JSON: {exc}") from None
+        return await create_response(request, account, family, body)
+    except KlingError as exc:
+        return envelope.error(exc, request_id_of(request))
+
+
 def _add_family_routes(router: APIRouter, family: Family) -> None:
     path = "/" + family.name
     model = family.request_model
     tag = family.resource
 
+    # These documented routes describe the API in OpenAPI; requests are answered by the fast
+    # routes in front of them (fast_family_route, fast_get_task), which call the same functions.
     async def create(
         request: Request,
         body: model = Body(...),  # type: ignore[valid-type]
         account: AccountRow = Depends(current_account),
     ) -> Response:
-        gateway = gateway_of(request)
         raw = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
-        row = await gateway.service.create(account, family.name, raw, validated=True)
-        return envelope.success(created_object(row), request_id_of(request))
+        return await create_response(request, account, family.name, raw)
 
     async def get_one(request: Request, task_id: str, account: AccountRow = Depends(current_account)) -> Response:
         return await task_response(request, account, family.name, task_id)
@@ -91,12 +128,7 @@ def _add_family_routes(router: APIRouter, family: Family) -> None:
         page_num: str | None = Query(None, alias="pageNum", description="1–1000, default 1"),
         page_size: str | None = Query(None, alias="pageSize", description="1–500, default 30"),
     ) -> Response:
-        gateway = gateway_of(request)
-        rows = await gateway.service.list(account, family.name, page_num, page_size)
-        base = base_url_of(request)
-        await gateway.signer.prepare_rows(rows)
-        data = [task_object(row, gateway.signer, base) for row in rows]
-        return envelope.success(data, request_id_of(request))
+        return await list_response(request, account, family.name)
 
     slug = family.name.replace("/", "_").replace("-", "_")
     router.add_api_route(

@@ -3,6 +3,7 @@ records a ``task_events`` row in the same transaction, so history and state neve
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from .database import Database
 from .tables import selection_sessions, task_events, tasks, videos
 
 ACTIVE = ("submitted", "processing")
+INSERT_BATCH = 128  # most new tasks committed in one transaction
 
 # Called inside the transaction that makes a task runnable (created, released, lease expired) with
 # (connection, task_id, engine, available_at, again): a distributed job backend enqueues its job
@@ -84,6 +86,8 @@ class TaskStore:
     def __init__(self, db: Database):
         self.db = db
         self.runnable_hooks: list[RunnableHook] = []
+        self._pending_inserts: list[tuple[TaskRow, asyncio.Future[None]]] = []
+        self._inserting = False
 
     async def _runnable(
         self, conn: AsyncConnection, task_id: str, engine: str | None, available_at: int, again: bool
@@ -94,14 +98,66 @@ class TaskStore:
     # ---- creation and reads -------------------------------------------------------------
 
     async def insert(self, row: TaskRow) -> None:
-        """Insert a new task and its first event; DuplicateExternalId on a repeated external id."""
+        """Insert a new task and its first event; DuplicateExternalId on a repeated external id.
+
+        Returns once the row is committed. Concurrent inserts share one transaction (group
+        commit): a write transaction costs several round trips to the database whatever it holds,
+        so creates under load are batched instead of queueing one by one for the writer."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending_inserts.append((row, future))
+        if not self._inserting:
+            self._inserting = True
+            asyncio.get_running_loop().create_task(self._drain_inserts())
+        await future
+
+    async def _drain_inserts(self) -> None:
         try:
-            async with self.db.write.begin() as conn:
-                await conn.execute(insert(tasks).values(**row.__dict__))
-                await _event(conn, row.id, row.status, row.created_at)
-                await self._runnable(conn, row.id, row.engine, row.available_at, False)
+            while self._pending_inserts:
+                batch = self._pending_inserts[:INSERT_BATCH]
+                del self._pending_inserts[:INSERT_BATCH]
+                try:
+                    await self._insert_rows([row for row, _ in batch])
+                except IntegrityError:
+                    # someone repeated an external_task_id: find who, one row at a time
+                    for row, future in batch:
+                        await self._settle(future, self._insert_rows([row]), row)
+                    continue
+                except Exception as exc:  # the store is down: every waiter hears it
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._inserting = False
+
+    @staticmethod
+    async def _settle(future: asyncio.Future[None], work: Awaitable[None], row: TaskRow) -> None:
+        try:
+            await work
         except IntegrityError as exc:
-            raise DuplicateExternalId(row.external_task_id) from exc
+            error: BaseException = DuplicateExternalId(row.external_task_id)
+            error.__cause__ = exc
+            if not future.done():
+                future.set_exception(error)
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+        else:
+            if not future.done():
+                future.set_result(None)
+
+    async def _insert_rows(self, rows: list[TaskRow]) -> None:
+        async with self.db.write.begin() as conn:
+            await conn.execute(insert(tasks), [row.__dict__ for row in rows])
+            await conn.execute(
+                insert(task_events),
+                [{"task_id": row.id, "status": row.status, "created_at": row.created_at} for row in rows],
+            )
+            for row in rows:
+                await self._runnable(conn, row.id, row.engine, row.available_at, False)
 
     async def _point(self, sql: str, stmt: Any, params: dict[str, Any]) -> TaskRow | None:
         """One row by an indexed key: inline on SQLite (see SQLitePointReader), else through the pool."""
