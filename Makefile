@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test test-sqlite bench lint install clean
+.PHONY: serve test bench lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,7 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests bench
 
 bench: $(VENV)/.test-installed
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	@command -v wrk >/dev/null 2>&1 || (command -v apt-get >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1) || echo "wrk not installed: using the Python load generator"
 	$(BIN)/python -m bench
 
