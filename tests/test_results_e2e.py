@@ -1,0 +1,106 @@
+"""Results through the running gateway: determinism, Range downloads, and inputs that fail
+(private or unreachable URLs, images out of rule, foreign video ids) leaving no files behind."""
+
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+import pytest
+from pytest_httpserver import HTTPServer
+
+from support import png_bytes, wait_for_task
+
+I2V = "/v1/videos/image2video"
+T2V = "/kling/v1/videos/text2video"
+
+
+def _files_of(gateway, task_id: str) -> list:
+    root = gateway.data_dir / "results" / task_id
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def test_same_request_twice_gives_identical_bytes(http, account):
+    body = {"prompt": "a lighthouse at dusk", "duration": "5", "aspect_ratio": "9:16",
+            "camera_control": {"type": "simple", "config": {"zoom": 4}}}
+    digests = []
+    for _ in range(2):
+        task_id = http.post(T2V, json=body, headers=account.bearer).json()["data"]["task_id"]
+        done = wait_for_task(http, T2V, task_id, account.bearer)
+        digests.append(hashlib.sha256(http.get(done["task_result"]["videos"][0]["url"]).content).hexdigest())
+    other = http.post(T2V, json={**body, "prompt": "a lighthouse at dawn"}, headers=account.bearer)
+    done = wait_for_task(http, T2V, other.json()["data"]["task_id"], account.bearer)
+    different = hashlib.sha256(http.get(done["task_result"]["videos"][0]["url"]).content).hexdigest()
+    assert digests[0] == digests[1] != different
+
+
+def test_result_links_support_range_and_head(http, account):
+    task_id = http.post("/v1/audio/text-to-audio", json={"prompt": "bell", "duration": 3},
+                        headers=account.bearer).json()["data"]["task_id"]
+    done = wait_for_task(http, "/v1/audio/text-to-audio", task_id, account.bearer)
+    url = done["task_result"]["audios"][0]["url_wav"]
+    whole = http.get(url)
+    assert whole.headers["content-type"].startswith("audio/")
+    head = http.head(url)
+    assert head.status_code == 200 and int(head.headers["content-length"]) == len(whole.content)
+    part = http.get(url, headers={"Range": "bytes=10-99"})
+    assert part.status_code == 206 and part.content == whole.content[10:100]
+    assert part.headers["content-range"] == f"bytes 10-99/{len(whole.content)}"
+    tail = http.get(url, headers={"Range": "bytes=-16"})
+    assert tail.status_code == 206 and tail.content == whole.content[-16:]
+    beyond = http.get(url, headers={"Range": f"bytes={len(whole.content) + 5}-"})
+    assert beyond.status_code == 416
+
+
+@pytest.fixture()
+def media_server() -> HTTPServer:
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    ("image", "says"),
+    [
+        ("http://10.1.2.3/person.png", "private"),
+        ("http://169.254.169.254/latest/meta-data", "metadata"),
+        ("http://[::ffff:10.0.0.1]/a.png", "private"),
+        ("ftp://example.com/a.png", "image"),
+    ],
+)
+def test_unsafe_input_urls_fail_the_task_and_leave_no_files(gateway, http, account, image, says):
+    created = http.post(I2V, json={"image": image}, headers=account.bearer)
+    if created.status_code == 400:  # refused up front is fine too, if it names the field
+        assert created.json()["code"] == 1201 and "image" in created.json()["message"]
+        return
+    task_id = created.json()["data"]["task_id"]
+    done = wait_for_task(http, I2V, task_id, account.bearer)
+    assert done["task_status"] == "failed"
+    assert "image" in done["task_status_msg"] and says in done["task_status_msg"].lower()
+    assert done["task_result"] == {}
+    assert _files_of(gateway, task_id) == []
+
+
+def test_bad_images_by_url_fail_with_the_rule_named(gateway, http, account, media_server):
+    media_server.expect_request("/tiny.png").respond_with_data(png_bytes(120, 120), content_type="image/png")
+    media_server.expect_request("/wide.png").respond_with_data(png_bytes(1600, 400), content_type="image/png")
+    media_server.expect_request("/text.png").respond_with_data(b"not an image at all", content_type="image/png")
+    media_server.expect_request("/gone.png").respond_with_data("nope", status=404)
+    cases = {"tiny": "300", "wide": "aspect", "text": "image", "gone": "404"}
+    for name, says in cases.items():
+        url = media_server.url_for(f"/{name}.png")
+        task_id = http.post(I2V, json={"image": url}, headers=account.bearer).json()["data"]["task_id"]
+        done = wait_for_task(http, I2V, task_id, account.bearer)
+        assert done["task_status"] == "failed", (name, done)
+        assert "image" in done["task_status_msg"] and says in done["task_status_msg"].lower(), done["task_status_msg"]
+        assert _files_of(gateway, task_id) == []
+
+
+def test_images_from_a_url_work(http, account, media_server):
+    media_server.expect_request("/ok.png").respond_with_data(png_bytes(800, 600), content_type="image/png")
+    task_id = http.post(I2V, json={"image": media_server.url_for("/ok.png")}, headers=account.bearer)
+    done = wait_for_task(http, I2V, task_id.json()["data"]["task_id"], account.bearer)
+    assert done["task_status"] == "succeed"
+    assert httpx.get(done["task_result"]["videos"][0]["url"]).status_code == 200
