@@ -6,7 +6,11 @@ the processes (and the load generator) share the cores, so the ratios show what 
 or more workers buy *here*, not on separate machines. Needs PostgreSQL (``KLING_TEST_PG_DSN``,
 default ``host=127.0.0.1 port=5432 user=postgres dbname=test``) and procrastinate.
 
-    python -m bench.scaleout [--quick]
+    python -m bench scaleout [--quick]     # as a section of the benchmark report
+    python -m bench.scaleout [--quick]     # standalone: JSON and the table on stdout
+
+The report section is skipped, with a note saying why, when PostgreSQL cannot be reached or the
+``distributed`` extra (psycopg, procrastinate) is not installed.
 """
 
 from __future__ import annotations
@@ -26,10 +30,29 @@ from typing import Any
 
 import httpx
 
+from . import report
+from .config import LoadTool
+from .context import BenchContext
 from .load import LoadSpec, child_env, run_load
 from .servers import HOST, Server, free_port
 
 PG_ADMIN_DSN = os.environ.get("KLING_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
+
+
+def unavailable() -> str | None:
+    """Why the measurement cannot run here (no PostgreSQL, no driver), or None when it can."""
+    try:
+        import procrastinate  # noqa: F401
+        import psycopg
+    except ImportError as exc:
+        return f"the 'distributed' extra is not installed ({exc.name} missing)"
+    try:
+        with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"PostgreSQL is not reachable at `{PG_ADMIN_DSN}` ({first})"
+    return None
 
 
 @contextmanager
@@ -133,7 +156,8 @@ def _tasks_per_minute(api: Server, key: str, count: int) -> dict[str, float]:
     return {"tasks": count, "seconds": round(seconds, 2), "tasks_per_minute": round(count / seconds * 60, 1)}
 
 
-def _query_rps(apis: list[Server], key: str, task_id: str, connections: int, duration: float) -> dict[str, float]:
+def _query_rps(apis: list[Server], key: str, task_id: str, connections: int, duration: float,
+               load_tool: LoadTool = "auto") -> dict[str, Any]:
     """GET one finished task through ``apis`` (connections split evenly, one wrk per replica, at once)."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -142,16 +166,16 @@ def _query_rps(apis: list[Server], key: str, task_id: str, connections: int, dur
                       headers=(("Authorization", f"Bearer {key}"),), connections=per, duration=duration)
              for api in apis]
     with ThreadPoolExecutor(len(specs)) as pool:
-        results = list(pool.map(run_load, specs))
+        results = list(pool.map(lambda spec: run_load(spec, load_tool), specs))
     return {"rps": round(sum(r.rps for r in results), 1), "errors": sum(r.errors for r in results),
             "p99_ms": round(max(r.p99_ms for r in results), 1), "tool": results[0].tool}
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(quick: bool = False, load_tool: LoadTool = "auto") -> dict[str, Any]:
     """Both measurements; returns a dict of numbers and ratios (see the module docstring)."""
-    count = 24 if quick else 120
-    duration = 3.0 if quick else 10.0
-    connections = 16 if quick else 32
+    count = 8 if quick else 120
+    duration = 1.0 if quick else 10.0
+    connections = 8 if quick else 32
     out: dict[str, Any] = {"quick": quick, "cores": os.cpu_count()}
     with _database() as url, tempfile.TemporaryDirectory(prefix="kg-scaleout-") as tmp, ExitStack() as stack:
         cluster = _Cluster(Path(tmp), url, stack)
@@ -167,22 +191,57 @@ def run(quick: bool = False) -> dict[str, Any]:
             task_id = http.get("/v1/audio/text-to-audio", headers={"Authorization": f"Bearer {key}"}
                                ).json()["data"][0]["task_id"]
         second = cluster.api()
-        single = _query_rps([first], key, task_id, connections, duration)
-        double = _query_rps([first, second], key, task_id, connections, duration)
+        single = _query_rps([first], key, task_id, connections, duration, load_tool)
+        double = _query_rps([first, second], key, task_id, connections, duration, load_tool)
         out["query"] = {"1_api": single, "2_api": double, "ratio_2_vs_1": round(double["rps"] / single["rps"], 2)}
     return out
 
 
-def markdown(result: dict[str, Any]) -> str:
+def table(result: dict[str, Any]) -> report.Table:
     q, w = result["query"], result["workers"]
-    return "\n".join([
-        "| measurement | 1 process | more processes | ratio |",
-        "|---|---|---|---|",
-        f"| query req/s (GET finished task, {q['1_api']['tool']}) | {q['1_api']['rps']} | "
-        f"{q['2_api']['rps']} (2 API) | {q['ratio_2_vs_1']}× |",
-        f"| short audio tasks/min ({w['1']['tasks']} tasks, concurrency 2 per worker) | "
-        f"{w['1']['tasks_per_minute']} | {w['3']['tasks_per_minute']} (3 workers) | {w['ratio_3_vs_1']}× |",
-    ])
+    out = report.Table(["measurement", "1 process", "more processes", "ratio"])
+    out.add(f"query req/s (GET finished task, {q['1_api']['tool']})", q["1_api"]["rps"],
+            f"{q['2_api']['rps']} (2 API)", f"{q['ratio_2_vs_1']}×")
+    out.add(f"short audio tasks/min ({w['1']['tasks']} tasks, concurrency 2 per worker)",
+            w["1"]["tasks_per_minute"], f"{w['3']['tasks_per_minute']} (3 workers)", f"{w['ratio_3_vs_1']}×")
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    return table(result).markdown()
+
+
+def section(ctx: BenchContext) -> report.Section:
+    """The ``scaleout`` measurement of ``python -m bench`` (skipped, with a note, without PostgreSQL)."""
+    sec = report.Section("scaleout", "Scale-out: 2 API processes vs 1, 3 workers vs 1 (PostgreSQL)")
+    sec.commands += ["python -m bench scaleout", "python -m bench.scaleout   # standalone, prints JSON"]
+    why = unavailable()
+    if why is not None:
+        sec.intro = f"Skipped: {why}. Set `KLING_TEST_PG_DSN` to an admin DSN of a reachable server to run it."
+        return sec
+    result = run(ctx.config.quick, ctx.config.load_tool)
+    q, w = result["query"], result["workers"]
+    sec.intro = (
+        "One machine, one throwaway PostgreSQL database, procrastinate job backend; API processes run "
+        "`kling-gateway serve --no-workers`, workers `kling-gateway worker --queues render --concurrency 2`, "
+        "all sharing one data dir. Query: GET one finished task, "
+        f"{q['1_api']['tool']} with the connections split evenly over the replicas (one generator per replica, "
+        "run at once). Tasks/min: short text-to-audio tasks (3 s) submitted at once, first submit to last end. "
+        f"On {result['cores']} cores the processes and the load generator share the CPUs, so the ratios show what "
+        "a second replica or more workers buy *here*, not on separate machines.")
+    sec.tables.append(table(result))
+    sec.metrics.update({
+        "scaleout.query_rps_1_api": float(q["1_api"]["rps"]),
+        "scaleout.query_rps_2_api": float(q["2_api"]["rps"]),
+        "scaleout.query_ratio_2_vs_1": float(q["ratio_2_vs_1"]),
+        "scaleout.tasks_per_min_1_worker": float(w["1"]["tasks_per_minute"]),
+        "scaleout.tasks_per_min_3_workers": float(w["3"]["tasks_per_minute"]),
+        "scaleout.workers_ratio_3_vs_1": float(w["ratio_3_vs_1"]),
+    })
+    errors = q["1_api"]["errors"] + q["2_api"]["errors"]
+    if errors:
+        sec.notes.append(f"{errors} query request(s) failed (socket errors, timeouts or non-2xx).")
+    return sec
 
 
 if __name__ == "__main__":

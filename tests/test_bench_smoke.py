@@ -17,7 +17,7 @@ from types import ModuleType
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("query", "create", "list", "memory", "engine", "saturation", "profile", "relay")
+SECTIONS = ("query", "create", "list", "memory", "engine", "saturation", "profile", "relay", "scaleout")
 
 
 def _bench(name: str) -> ModuleType:
@@ -38,9 +38,12 @@ def test_every_measurement_is_registered() -> None:
     assert tuple(_bench("runner").MEASUREMENTS) == SECTIONS
 
 
-@pytest.mark.parametrize("key", [s for s in SECTIONS if s != "relay"])
+@pytest.mark.parametrize("key", SECTIONS)
 def test_section_has_positive_numbers(quick_report, key: str) -> None:  # type: ignore[no-untyped-def]
     section = next(s for s in quick_report.sections if s.key == key)
+    if key == "scaleout" and (why := _bench("scaleout").unavailable()) is not None:
+        assert section.intro.startswith("Skipped: ") and not section.metrics
+        pytest.skip(why)
     assert section.metrics, f"{key} measured nothing"
     for name, value in section.metrics.items():
         assert math.isfinite(value) and value > 0, f"{name} = {value}"
@@ -54,7 +57,7 @@ def test_report_has_every_section(quick_report, tmp_path: Path) -> None:  # type
     for section in quick_report.sections:
         assert f"## {section.title}" in text
     assert [s.key for s in quick_report.sections] == list(SECTIONS)
-    for heading in ("## Machine", "## Targets", "## Relay"):
+    for heading in ("## Machine", "## Targets", "## Relay", "## Scale-out"):
         assert heading in text
     assert "Python fallback generator" in text
     for verdict in quick_report.verdicts:
@@ -67,6 +70,16 @@ def test_cli_runs_one_measurement(tmp_path: Path) -> None:
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "## Relay" in out.read_text()
+
+
+def test_relay_measures_every_scenario(quick_report) -> None:  # type: ignore[no-untyped-def]
+    section = next(s for s in quick_report.sections if s.key == "relay")
+    for scenario in ("callbacks", "polling", "baseline"):
+        assert section.metrics[f"relay.{scenario}.tasks_measured"] == 3
+        assert section.metrics[f"relay.{scenario}.freshness_p99_s"] >= section.metrics[f"relay.{scenario}.freshness_p50_s"]
+    assert section.values["relay.polling.status_calls_per_task"] > 0
+    assert section.values["relay.baseline.status_calls_per_task"] > 0
+    assert len(section.tables[0].rows) == 3
 
 
 def test_fallback_generator_counts_requests() -> None:

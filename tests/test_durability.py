@@ -13,7 +13,9 @@ T2A = "/v1/audio/text-to-audio"  # fast to render: the test is about the store, 
 
 
 def test_kill9_under_load_loses_nothing(backend, tmp_path):
-    server = GatewayProcess(tmp_path / "gw", database_url=backend).start()
+    # short leases: tasks the killed process held are taken over seconds after the restart
+    env = {"KLING_GATEWAY_LEASE_SECONDS": "4", "KLING_GATEWAY_RECONCILE_INTERVAL_SECONDS": "1"}
+    server = GatewayProcess(tmp_path / "gw", database_url=backend, extra_env=env).start()
     account = server.create_account("durable")
     acknowledged: list[str] = []
     stop = threading.Event()
@@ -42,7 +44,7 @@ def test_kill9_under_load_loses_nothing(backend, tmp_path):
         t.join(10)
     assert len(acknowledged) >= 40
 
-    restarted = GatewayProcess(server.data_dir, database_url=backend, port=server.port).start()
+    restarted = GatewayProcess(server.data_dir, database_url=backend, port=server.port, extra_env=env).start()
     try:
         with httpx.Client(base_url=restarted.base_url, timeout=30) as client:
             for task_id in acknowledged:
