@@ -292,3 +292,27 @@ def test_concurrency_queue_busy_bursts_and_batched_polling(tmp_path: Path) -> No
     finally:
         front.stop()
         upstream.stop()
+
+
+def test_full_relay_queue_answers_1303_at_create_and_changes_nothing(tmp_path: Path) -> None:
+    upstream = FakeUpstream(callbacks=False, done_after=0.8).start()
+    front, account = start_front(tmp_path, [
+        channel("only", upstream, max_concurrent=1, max_queue=2, queue_recheck=0.2, callbacks=False),
+    ])
+    try:
+        with httpx.Client(base_url=front.base_url, timeout=30) as http:
+            answers = [http.post(PATH, json={"prompt": f"q{i}"}, headers=account.bearer) for i in range(6)]
+            accepted = [a.json()["data"]["task_id"] for a in answers if a.status_code == 200]
+            refused = [a for a in answers if a.status_code != 200]
+            assert 2 <= len(accepted) <= 3 and len(refused) == 6 - len(accepted)
+            for answer in refused:
+                assert answer.status_code == 429 and answer.json()["code"] == 1303
+                assert "max_queue 2" in answer.json()["message"]
+            listed = http.get(PATH, params={"pageSize": 50}, headers=account.bearer).json()["data"]
+            assert sorted(t["task_id"] for t in listed) == sorted(accepted)  # refusals created nothing
+            results = [wait_for_task(http, PATH, tid, account.bearer, timeout=40) for tid in accepted]
+        assert [r["task_status"] for r in results] == ["succeed"] * len(accepted)
+        assert upstream.create_calls == len(accepted)
+    finally:
+        front.stop()
+        upstream.stop()

@@ -121,6 +121,9 @@ class TaskService:
             raise KlingError(Code.RESOURCE_NOT_FOUND, f"no engine serves {family.name} with model {model or 'default'}")
         await self._check_references(account, family, body)
         await self._check_concurrency(account)
+        admit = getattr(self.router.get(engine), "admit", None)
+        if admit is not None:  # an engine's own admission rule (a relay channel's queue bound)
+            await admit(family.name, body)
         now = now_ms()
         row = TaskRow(
             id=new_numeric_id(), account_id=account.id, family=family.name,

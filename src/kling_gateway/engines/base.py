@@ -141,6 +141,9 @@ class EngineContext(Protocol):
 
 
 class Engine(Protocol):
+    """An engine may also define ``async admit(family, request)`` raising
+    :class:`~kling_gateway.errors.KlingError` to refuse a create up front (queue bounds)."""
+
     name: str
 
     def serves(self, family: str, model_name: str | None) -> bool: ...

@@ -25,6 +25,7 @@ import httpx
 
 from ..config import Settings
 from ..engines.base import EngineContext, EngineOutcome, EngineTask, RescheduleTask, TaskFailure
+from ..errors import Code, KlingError
 from ..httpclient import create_client
 from ..ids import now_ms
 from ..present import UrlSigner
@@ -145,6 +146,21 @@ class RelayCore:
         assert self.relay_store is not None
         row = await self.relay_store.store.get(task_id)
         return row.upstream_task_id if row is not None else None
+
+    async def admit(self, family: str, request: dict[str, Any]) -> None:
+        """Refuse a create with 1303 when every channel that could take it is at its concurrency
+        limit and the gateway's queue for them is full (``max_queue``), like Kling's resource packs."""
+        if self.relay_store is None:
+            return
+        model = _model_name(request)
+        eligible = [c for c in self.channels.values() if c.serves(family, model)]
+        if not eligible or any(c.max_concurrent is None for c in eligible):
+            return
+        bound = max(c.max_queue for c in eligible)
+        waiting = await self.relay_store.waiting_count([c.name for c in eligible])
+        if waiting >= bound:
+            raise KlingError(Code.CONCURRENCY_LIMIT, "parallel task over resource pack limit: "
+                             f"{waiting} {family} tasks already wait for an upstream slot (max_queue {bound})")
 
     def _eligible(self, task: EngineTask, prepared: Prepared) -> list[ChannelConfig]:
         if prepared.pinned is not None:
@@ -332,6 +348,9 @@ class ChannelEngine:
 
     def attach(self, gateway: Gateway) -> None:
         self.core.attach(gateway)
+
+    async def admit(self, family: str, request: dict[str, Any]) -> None:
+        await self.core.admit(family, request)
 
     async def run(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome:
         return await self.core.run(task, ctx)

@@ -33,6 +33,12 @@ class RelayStore:
         return and_(tasks.c.status == "submitted", tasks.c.upstream_task_id.is_(None),
                     tasks.c.engine.in_(list(channels)))
 
+    async def waiting_count(self, channels: Sequence[str]) -> int:
+        """Tasks accepted for these channels and not yet sent upstream."""
+        query = select(func.count()).select_from(tasks).where(self._waiting(channels))
+        async with self.db.read.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
     async def queue_rank(self, task_id: str, created_at: int, channels: Sequence[str]) -> int:
         """How many tasks waiting for the same channels were created before this one."""
         earlier = or_(tasks.c.created_at < created_at, and_(tasks.c.created_at == created_at, tasks.c.id < task_id))
