@@ -11,39 +11,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import Code, KlingError
+from ..schemas.errors import format_errors
 from . import envelope
 from .middleware import request_id_of
 
 log = logging.getLogger("kling_gateway.api")
 
 
-def _location(loc: tuple) -> str:
-    parts = [p for p in loc if p != "body"]
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
 def validation_message(exc: RequestValidationError) -> KlingError:
+    """FastAPI's body errors (the selection calls parse through FastAPI) in the same words as the
+    service's own validation."""
     errors = exc.errors()
     for err in errors:
         if err.get("type") == "json_invalid":
             return KlingError(Code.INVALID_REQUEST, f"request body is not valid JSON: {err.get('msg', '')}".rstrip(": "))
-    parts = []
-    for err in errors[:3]:
-        loc = _location(tuple(err.get("loc", ())))
-        msg = str(err.get("msg", "invalid"))
-        for prefix in ("Value error, ", "Assertion failed, "):
-            msg = msg.removeprefix(prefix)
-        if err.get("type") == "missing":
-            msg = "is required" if loc else "request body is required"
-        if err.get("type") in ("model_attributes_type", "dict_type") and not loc:
-            msg = "request body must be a JSON object"
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    if len(errors) > 3:
-        parts.append(f"and {len(errors) - 3} more")
-    return KlingError(Code.INVALID_PARAMETER, "; ".join(parts))
+    return format_errors(errors)
 
 
 def install(app: FastAPI) -> None:
