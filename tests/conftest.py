@@ -1,4 +1,4 @@
-"""Shared fixtures: a real gateway server per backend (SQLite always, PostgreSQL when present)."""
+"""Shared fixtures: a real gateway server per backend (SQLite always; PostgreSQL + S3 when present)."""
 
 from __future__ import annotations
 
@@ -26,11 +26,23 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str | None]:
 
 @pytest.fixture(scope="module")
 def gateway(backend: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    server = GatewayProcess(tmp_path_factory.mktemp("gw"), database_url=backend).start()
+    """The embedded defaults (SQLite + local results), or the scaled-out parts: PostgreSQL with
+    results in S3 (moto's real S3 server on loopback), so the end-to-end suite covers both."""
+    s3 = None
+    env: dict[str, str] = {}
+    if backend is not None:
+        from scaleout_support import MotoS3
+
+        s3 = MotoS3.start_or_skip()
+        env = s3.gateway_env()
+    server = GatewayProcess(tmp_path_factory.mktemp("gw"), database_url=backend, extra_env=env)
+    server.s3 = s3
     try:
-        yield server
+        yield server.start()
     finally:
         server.stop()
+        if s3 is not None:
+            s3.stop()
 
 
 @pytest.fixture(scope="module")

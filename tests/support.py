@@ -99,6 +99,7 @@ class GatewayProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    s3: Any = None  # the MotoS3 server holding this gateway's results, when it stores in S3
 
     @property
     def base_url(self) -> str:

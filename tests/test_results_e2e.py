@@ -16,8 +16,19 @@ T2V = "/kling/v1/videos/text2video"
 
 
 def _files_of(gateway, task_id: str) -> list:
+    """Result objects the gateway stored for a task, in its local results dir or its S3 bucket."""
+    if gateway.s3 is not None:
+        return gateway.s3.keys(prefix=f"gw/{task_id}/")
     root = gateway.data_dir / "results" / task_id
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def test_results_are_stored_where_configured(gateway, http, account):
+    task_id = http.post("/v1/audio/text-to-audio", json={"prompt": "drum", "duration": 3},
+                        headers=account.bearer).json()["data"]["task_id"]
+    wait_for_task(http, "/v1/audio/text-to-audio", task_id, account.bearer)
+    stored = _files_of(gateway, task_id)
+    assert len(stored) == 2  # mp3 and wav, under the task's prefix (bucket or results dir)
 
 
 def test_same_request_twice_gives_identical_bytes(http, account):
