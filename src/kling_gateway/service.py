@@ -16,7 +16,7 @@ from .ids import new_numeric_id, now_ms
 from .media.fetch import FetchError, decode_base64_input, is_url, max_bytes_for
 from .push import ChangeHub, TaskChange
 from .push.longpoll import LongPoller
-from .schemas import FAMILIES, Family, iter_inputs, validation_error
+from .schemas import FAMILIES, Family, iter_inputs, model_name_of, validation_error
 from .store import AccountRow, DuplicateExternalId, TaskRow, TaskStore
 
 PAGE_NUM_RANGE = (1, 1000)
@@ -35,13 +35,6 @@ def family_or_404(name: str) -> Family:
     if family is None:
         raise KlingError(Code.RESOURCE_NOT_FOUND, f"unknown task family '{name}'")
     return family
-
-
-def _model_name(body: dict[str, Any]) -> str | None:
-    value = body.get("model_name") or body.get("model")
-    if value is None and isinstance(body.get("input"), dict):
-        value = body["input"].get("model_name")
-    return value if isinstance(value, str) else None
 
 
 def check_inline_input(value: str, *, field: str, kind: str, settings: Settings) -> None:
@@ -115,7 +108,7 @@ class TaskService:
         """Accept a task: validate, check references and limits, store it, wake the workers."""
         family = family_or_404(family_name)
         body = self.validate(family, body)
-        model = _model_name(body)
+        model = model_name_of(body)
         engine = self.router.pick(family.name, model)
         if engine is None:
             raise KlingError(Code.RESOURCE_NOT_FOUND, f"no engine serves {family.name} with model {model or 'default'}")

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.responses import Response
 
 from ..errors import KlingError
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+from ..schemas.encoding import dumps
 
 
 def success(data: Any, request_id: str, *, message: str = "SUCCEED") -> Response:
-    body = _dumps({"code": 0, "message": message, "request_id": request_id, "data": data})
+    body = dumps({"code": 0, "message": message, "request_id": request_id, "data": data})
     return Response(body.encode(), media_type="application/json", headers={"X-Request-Id": request_id})
 
 
 def error(exc: KlingError, request_id: str) -> Response:
-    body = _dumps({"code": exc.code, "message": exc.message, "request_id": request_id})
+    body = dumps({"code": exc.code, "message": exc.message, "request_id": request_id})
     headers = {"X-Request-Id": request_id, **exc.headers}
     return Response(body.encode(), status_code=exc.http_status, media_type="application/json", headers=headers)

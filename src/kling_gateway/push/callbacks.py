@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from ..config import Settings
 from ..httpclient import DownloadError, UnsafeURLError, check_url, create_client
 from ..ids import now_ms
 from ..present import UrlSigner
+from ..schemas.encoding import dumps
 from ..secrets_box import SecretBox
 from ..store import AccountStore, TaskStore
 from ..store.deliveries import AttemptRow, DeliveryRow, DeliveryStore
@@ -44,7 +44,6 @@ log = logging.getLogger("kling_gateway.push")
 
 CALLBACK_STATUSES = ("processing", "succeed", "failed")
 SWEEP_GRACE_MS = 60_000  # events younger than this are re-checked by every sweep (late commits)
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class Outcome:
@@ -251,7 +250,7 @@ class CallbackDispatcher:
         except DownloadError as exc:
             return Outcome(error=exc.message, final=not exc.retryable)
         await self.signer.prepare_rows([task])  # S3 presigned URLs, when configured
-        body = _dumps(await event_object(task, row.status, row.created_at, self.signer, self.settings.base_url()))
+        body = dumps(await event_object(task, row.status, row.created_at, self.signer, self.settings.base_url()))
         signer = await self._webhook(row.account_id)
         if signer is None:
             return Outcome(error="account no longer exists", final=True)

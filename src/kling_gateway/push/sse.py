@@ -12,19 +12,18 @@ it reads still wakes it; streams woken by the same change share one read.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 
 from ..present import UrlSigner
+from ..schemas.encoding import dumps
 from .hub import ChangeHub, TaskChange
 from .views import SharedReads, event_object
 
 RETRY_MS = 2000
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def format_event(event_id: int, status: str, data: dict[str, object]) -> bytes:
-    return f"id: {event_id}\nevent: {status}\ndata: {_dumps(data)}\n\n".encode()
+    return f"id: {event_id}\nevent: {status}\ndata: {dumps(data)}\n\n".encode()
 
 
 async def task_events_stream(

@@ -30,6 +30,7 @@ from ..httpclient import create_client
 from ..ids import now_ms
 from ..present import UrlSigner
 from ..push import TaskChange
+from ..schemas import TERMINAL_STATUSES, model_name_of
 from ..store import ACTIVE, TaskRow, TaskStore
 from . import metrics
 from .breaker import CircuitBreaker
@@ -45,16 +46,6 @@ if TYPE_CHECKING:
     from ..gateway import Gateway
 
 log = logging.getLogger("kling_gateway.relay")
-TERMINAL = ("succeed", "failed")
-
-
-def _model_name(body: dict[str, Any]) -> str | None:
-    value = body.get("model_name") or body.get("model")
-    if value is None and isinstance(body.get("input"), dict):
-        value = body["input"].get("model_name")
-    return value if isinstance(value, str) else None
-
-
 class RelayCore:
     def __init__(self, settings: Settings, channels: list[ChannelConfig]):
         self.settings = settings
@@ -91,7 +82,7 @@ class RelayCore:
 
     async def _on_change(self, change: TaskChange) -> None:
         """A relayed task ended (any way, sweeper included): its slot is free for the oldest waiter."""
-        if change.status not in TERMINAL:
+        if change.status not in TERMINAL_STATUSES:
             return
         tracked = self.tracker.forget(change.task_id)
         self.inbox.take(change.task_id)
@@ -152,7 +143,7 @@ class RelayCore:
         limit and the gateway's queue for them is full (``max_queue``), like Kling's resource packs."""
         if self.relay_store is None:
             return
-        model = _model_name(request)
+        model = model_name_of(request)
         eligible = [c for c in self.channels.values() if c.serves(family, model)]
         if not eligible or any(c.max_concurrent is None for c in eligible):
             return
@@ -169,7 +160,7 @@ class RelayCore:
                 raise TaskFailure(f"the channel that made the referenced video ('{prepared.pinned}') "
                                   "is no longer configured")
             return [channel]
-        model = _model_name(task.request)
+        model = model_name_of(task.request)
         eligible = [c for c in self.channels.values() if c.serves(task.family, model)]
         if not eligible:
             raise TaskFailure(f"no relay channel serves {task.family} with model {model or 'default'}")
@@ -298,7 +289,7 @@ class RelayCore:
         posted = self.inbox.take(task.task_id)
         if posted is not None and str(posted[0].get("task_id") or upstream_id) == upstream_id:
             body = posted[0]
-            if data is None or body.get("task_status") in TERMINAL:
+            if data is None or body.get("task_status") in TERMINAL_STATUSES:
                 data, via = body, "callback"
         elapsed = now_ms() - row.created_at
         if data is None:

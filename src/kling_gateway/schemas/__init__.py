@@ -1,8 +1,9 @@
 """Wire models shared by the server, the client SDK and the tests."""
 
 from .audio import TextToAudioRequest, VideoToAudioRequest
+from .encoding import dumps
 from .errors import validation_error
-from .families import FAMILIES, Family, iter_inputs
+from .families import FAMILIES, Family, iter_inputs, model_name_of
 from .images import ImageGenerationRequest, VirtualTryOnRequest
 from .selection import InitSelectionRequest, SelectionPointsRequest, SessionRequest
 from .tasks import (
@@ -56,6 +57,8 @@ __all__ = [
     "VideoExtendRequest",
     "VideoToAudioRequest",
     "VirtualTryOnRequest",
+    "dumps",
     "iter_inputs",
+    "model_name_of",
     "validation_error",
 ]

@@ -90,3 +90,12 @@ def iter_inputs(body: dict[str, Any], path: str) -> Iterator[tuple[str, Any]]:
             yield from walk(child, rest, here)
 
     yield from walk(body, path.split("."), "")
+
+
+def model_name_of(body: dict[str, Any]) -> str | None:
+    """The model a request asks for: ``model_name``, the legacy ``model``, or ``input.model_name``
+    (effects). None means the family's default."""
+    value = body.get("model_name") or body.get("model")
+    if value is None and isinstance(body.get("input"), dict):
+        value = body["input"].get("model_name")
+    return value if isinstance(value, str) else None
