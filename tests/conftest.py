@@ -35,12 +35,10 @@ def gateway(backend: str | None, tmp_path_factory: pytest.TempPathFactory) -> It
 
         s3 = MotoS3.start_or_skip()
         env = s3.gateway_env()
-    server = GatewayProcess(tmp_path_factory.mktemp("gw"), database_url=backend, extra_env=env)
-    server.s3 = s3
     try:
-        yield server.start()
+        with GatewayProcess(tmp_path_factory.mktemp("gw"), database_url=backend, extra_env=env, s3=s3) as server:
+            yield server
     finally:
-        server.stop()
         if s3 is not None:
             s3.stop()
 

@@ -133,6 +133,16 @@ class GatewayProcess:
             time.sleep(0.1)
         raise RuntimeError(f"gateway did not start:\n{self.log()}")
 
+    def __enter__(self) -> GatewayProcess:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # a server that failed to come up is not left running
+            raise
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
 

@@ -41,11 +41,8 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture(scope="module")
 def gw(backend: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    server = GatewayProcess(tmp_path_factory.mktemp("push"), database_url=backend, extra_env=PUSH_ENV).start()
-    try:
+    with GatewayProcess(tmp_path_factory.mktemp("push"), database_url=backend, extra_env=PUSH_ENV) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -41,11 +41,8 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(scope="module")
 def gw(backend: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     env = {"KLING_GATEWAY_SSE_KEEPALIVE_SECONDS": "0.3"}
-    server = GatewayProcess(tmp_path_factory.mktemp("poll"), database_url=backend, extra_env=env).start()
-    try:
+    with GatewayProcess(tmp_path_factory.mktemp("poll"), database_url=backend, extra_env=env) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

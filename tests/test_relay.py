@@ -23,11 +23,8 @@ def write_channels(path: Path, tables: list[str], gateway: str = "") -> Path:
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    server = GatewayProcess(tmp_path_factory.mktemp("upstream")).start()
-    try:
+    with GatewayProcess(tmp_path_factory.mktemp("upstream")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
