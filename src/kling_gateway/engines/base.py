@@ -8,7 +8,6 @@ URLs each time the task is shown (so a stored task never holds an expiring URL).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -150,5 +149,3 @@ class Engine(Protocol):
 
     async def run(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome: ...
 
-
-ProgressCallback = Callable[[], Awaitable[None]]

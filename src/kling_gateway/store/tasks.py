@@ -346,14 +346,6 @@ class TaskStore:
                 )
         return True
 
-    async def set_fields(self, task_id: str, owner: str, **values: Any) -> bool:
-        """Update bookkeeping columns of a leased task without a status change."""
-        async with self.db.write.begin() as conn:
-            result = await conn.execute(
-                update(tasks).where(tasks.c.id == task_id, tasks.c.lease_owner == owner).values(**values)
-            )
-        return result.rowcount == 1
-
     async def overdue(self, created_before: int, limit: int = 100) -> list[str]:
         query = (
             select(tasks.c.id)
