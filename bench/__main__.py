@@ -19,14 +19,25 @@ DEFAULT_OUT = REPO_ROOT / "docs" / "benchmarks.md"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", metavar="name",
-                        help="measurements to run: " + ", ".join(MEASUREMENTS) + " (default: all)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="name",
+        help="measurements to run: " + ", ".join(MEASUREMENTS) + " (default: all)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes and 1 s runs (smoke test)")
-    parser.add_argument("--out", type=Path, help=f"write the markdown here (default for a full run: {DEFAULT_OUT})")
-    parser.add_argument("--load", choices=["auto", "wrk", "python"], default="auto",
-                        help="load generator (auto: wrk when installed, else the Python fallback)")
+    parser.add_argument(
+        "--out", type=Path, help=f"write the markdown here (default for a full run: {DEFAULT_OUT})"
+    )
+    parser.add_argument(
+        "--load",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="load generator (auto: wrk when installed, else the Python fallback)",
+    )
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in MEASUREMENTS]
     if unknown:

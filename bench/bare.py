@@ -29,11 +29,13 @@ def build_app(get_body: bytes, post_body: bytes) -> Starlette:
         await request.json()
         return Response(post_body, media_type="application/json", headers=_HEADERS)
 
-    return Starlette(routes=[
-        Route("/healthz", healthz),
-        Route("/{path:path}", get, methods=["GET"]),
-        Route("/{path:path}", post, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/{path:path}", get, methods=["GET"]),
+            Route("/{path:path}", post, methods=["POST"]),
+        ]
+    )
 
 
 def main() -> None:
@@ -45,7 +47,9 @@ def main() -> None:
     args = parser.parse_args()
     app = build_app(args.get_body.read_bytes(), args.post_body.read_bytes())
     # exactly what `kling-gateway serve` passes to uvicorn
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=True, server_header=False)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level="warning", proxy_headers=True, server_header=False
+    )
 
 
 if __name__ == "__main__":

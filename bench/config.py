@@ -49,7 +49,9 @@ class BenchConfig:
     # reference engine
     clips: tuple[Clip, ...] = FULL_CLIPS
     saturation_tasks: int = 12  # text2video tasks queued to keep the engine busy
-    saturation_body: str = '{"model_name":"kling-v2-6","mode":"pro","duration":"10","prompt":"bench: a lighthouse at dusk"}'
+    saturation_body: str = (
+        '{"model_name":"kling-v2-6","mode":"pro","duration":"10","prompt":"bench: a lighthouse at dusk"}'
+    )
     # profile
     profile_seconds: float = 8.0
 

@@ -33,10 +33,25 @@ class BenchContext:
         """A copy of the seeded store for a benchmark that writes to it."""
         return self.seeded().copy(self.root / name)
 
-    def spec(self, base_url: str, paths: tuple[str, ...], headers: tuple[tuple[str, str], ...] = (), *,
-             method: str = "GET", body: str | None = None, duration: float | None = None) -> LoadSpec:
-        return LoadSpec(base_url, paths, method, headers, body, self.config.connections,
-                        self.config.duration if duration is None else duration)
+    def spec(
+        self,
+        base_url: str,
+        paths: tuple[str, ...],
+        headers: tuple[tuple[str, str], ...] = (),
+        *,
+        method: str = "GET",
+        body: str | None = None,
+        duration: float | None = None,
+    ) -> LoadSpec:
+        return LoadSpec(
+            base_url,
+            paths,
+            method,
+            headers,
+            body,
+            self.config.connections,
+            self.config.duration if duration is None else duration,
+        )
 
     def load(self, spec: LoadSpec) -> LoadResult:
         return run_load(spec, self.config.load_tool)
@@ -48,6 +63,7 @@ class BenchContext:
     def __enter__(self) -> BenchContext:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

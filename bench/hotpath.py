@@ -53,8 +53,17 @@ def run(ctx: BenchContext) -> report.Section:
     store = ctx.seeded()
     out = ctx.root / "profile.json"
     port = servers.free_port()
-    argv = [sys.executable, "-m", "bench.profiled", "--data-dir", str(store.data_dir), "--port", str(port),
-            "--out", str(out)]
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.profiled",
+        "--data-dir",
+        str(store.data_dir),
+        "--port",
+        str(port),
+        "--out",
+        str(out),
+    ]
     shown = "python -m bench.profiled --data-dir <store> --port <port> --out <json>"
     paths = tuple("/kling/v1/videos/text2video/" + i for i in store.query_ids)
     with servers.Server(argv, shown, ctx.root / "profiled.log", port=port) as gateway:
@@ -70,31 +79,46 @@ def run(ctx: BenchContext) -> report.Section:
     cpu_total = sum(cpu.values()) or 1.0
     busy = sorted(((n, s) for n, s in cpu.items() if s > 0.005), key=lambda kv: kv[1], reverse=True)
     own = [i for i in data["own"] if not str(i["location"]).startswith("<thread>")]
-    below = [i for i in data["inclusive"]
-             if float(i["percent"]) < BELOW_PCT and not str(i["location"]).startswith("<thread>")]  # type: ignore[arg-type]
+    below = [
+        i
+        for i in data["inclusive"]
+        if float(i["percent"]) < BELOW_PCT and not str(i["location"]).startswith("<thread>")
+    ]  # type: ignore[arg-type]
     app_code = [i for i in data["inclusive"] if "kling_gateway" in str(i["location"])]
 
     section = report.Section(
-        "profile", "Profile of the query hot path",
-        intro=(f"{data['tool']} sampling the gateway's event-loop thread for {result.seconds:.1f} s under the "
-               f"`query` load (API key, `/kling/v1`), {result.requests:,} requests at {report.rps(result.rps)} "
-               "req/s while profiled. SQLite work runs in aiosqlite's threads: in the event-loop profile it "
-               "shows up only as awaiting; the thread CPU table says how much of the process it is."),
+        "profile",
+        "Profile of the query hot path",
+        intro=(
+            f"{data['tool']} sampling the gateway's event-loop thread for {result.seconds:.1f} s under the "
+            f"`query` load (API key, `/kling/v1`), {result.requests:,} requests at {report.rps(result.rps)} "
+            "req/s while profiled. SQLite work runs in aiosqlite's threads: in the event-loop profile it "
+            "shows up only as awaiting; the thread CPU table says how much of the process it is."
+        ),
     )
     threads = report.Table(["thread", "CPU s", "% of process CPU"])
     for name, seconds in busy:
         threads.add(name, f"{seconds:.2f}", f"{100 * seconds / cpu_total:.1f}")
-    section.tables += [threads, _table(own, "top self time (event-loop thread)"),
-                       _table(below, f"top inclusive time below the middleware stack (frames under {BELOW_PCT:g} %)"),
-                       _table(app_code, "kling_gateway functions, inclusive time")]
+    section.tables += [
+        threads,
+        _table(own, "top self time (event-loop thread)"),
+        _table(below, f"top inclusive time below the middleware stack (frames under {BELOW_PCT:g} %)"),
+        _table(app_code, "kling_gateway functions, inclusive time"),
+    ]
     loop = sum(float(i["percent"]) for i in own if _is_loop(i))  # type: ignore[arg-type]
     costs = [i for i in own if not _is_loop(i)][:5]
     section.notes.append(
         f"the event loop itself (`asyncio.run` holding uvloop: idle waiting for SQLite threads and clients, plus "
         f"libuv socket I/O) takes {loop:.1f} % of the sampled time; the top 5 other costs (self time): "
-        + "; ".join(f"{_label(i)} {float(i['percent']):.1f} %" for i in costs))  # type: ignore[arg-type]
-    section.metrics.update({"profile.sampled_s": float(data["total_s"]), "profile.requests": result.requests,
-                            "profile.process_cpu_s": cpu_total})
+        + "; ".join(f"{_label(i)} {float(i['percent']):.1f} %" for i in costs)
+    )  # type: ignore[arg-type]
+    section.metrics.update(
+        {
+            "profile.sampled_s": float(data["total_s"]),
+            "profile.requests": result.requests,
+            "profile.process_cpu_s": cpu_total,
+        }
+    )
     section.values["profile.top"] = len(data["own"])
     section.commands += [shown, result.command, "python -m bench profile"]
     return section

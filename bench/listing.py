@@ -14,15 +14,21 @@ def run(ctx: BenchContext) -> report.Section:
     with servers.gateway(store.data_dir, workers=0) as gateway:
         for label, page in pages:
             path = f"/kling/v1/videos/text2video?pageNum={page}&pageSize=30"
-            comparisons.append(versus.compare(
-                ctx, label, gateway, lambda base, p=path: ctx.spec(base, (p,), store.main.bearer)))
+            comparisons.append(
+                versus.compare(
+                    ctx, label, gateway, lambda base, p=path: ctx.spec(base, (p,), store.main.bearer)
+                )
+            )
         shown = gateway.shown
     section = report.Section(
-        "list", "List: `GET /kling/v1/videos/text2video?pageNum=N&pageSize=30`",
-        intro=(f"The account holds {ctx.config.tasks:,} tasks ({int(ctx.config.tasks * 0.8):,} text2video); "
-               "pages are ordered newest first. pageNum is capped at 1000 by the API, so the deep page is the "
-               "deepest full one. The baseline serves the gateway's captured page (30 task objects) from "
-               "memory. No target is set for lists; the ratio is for tracking."),
+        "list",
+        "List: `GET /kling/v1/videos/text2video?pageNum=N&pageSize=30`",
+        intro=(
+            f"The account holds {ctx.config.tasks:,} tasks ({int(ctx.config.tasks * 0.8):,} text2video); "
+            "pages are ordered newest first. pageNum is capped at 1000 by the API, so the deep page is the "
+            "deepest full one. The baseline serves the gateway's captured page (30 task objects) from "
+            "memory. No target is set for lists; the ratio is for tracking."
+        ),
     )
     section.tables.append(versus.table(comparisons))
     for n, c in enumerate(comparisons):

@@ -48,8 +48,11 @@ class LoadResult:
 
 def child_env() -> dict[str, str]:
     """The environment for processes the bench starts: the repo on the path, no stray gateway settings."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("KLING_GATEWAY_") or k == "KLING_GATEWAY_MASTER_KEY"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("KLING_GATEWAY_") or k == "KLING_GATEWAY_MASTER_KEY"
+    }
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
@@ -74,8 +77,10 @@ def tool_description(preference: LoadTool) -> str:
         version = subprocess.run([wrk_path() or "wrk", "-v"], capture_output=True, text=True).stdout
         first = version.splitlines()[0] if version else "wrk"
         return f"{first.split(' Copyright')[0].strip()} (one thread, keep-alive)"
-    return ("Python fallback generator (`python -m bench.pyload`: asyncio + raw sockets, keep-alive, one process) "
-            "— wrk is not installed; the client competes for the 2 cores and caps the bare baseline, so ratios flatter the gateway")
+    return (
+        "Python fallback generator (`python -m bench.pyload`: asyncio + raw sockets, keep-alive, one process) "
+        "— wrk is not installed; the client competes for the 2 cores and caps the bare baseline, so ratios flatter the gateway"
+    )
 
 
 def run_load(spec: LoadSpec, preference: LoadTool = "auto") -> LoadResult:
@@ -85,6 +90,7 @@ def run_load(spec: LoadSpec, preference: LoadTool = "auto") -> LoadResult:
 
 
 # ---- wrk -----------------------------------------------------------------------------------
+
 
 def _lua_string(value: str) -> str:
     if not value.isascii():
@@ -121,7 +127,7 @@ end
 def _parse_mark(output: str) -> dict[str, float]:
     for line in output.splitlines():
         if line.startswith(_MARK):
-            return json.loads(line[len(_MARK):])
+            return json.loads(line[len(_MARK) :])
     raise RuntimeError(f"load generator printed no result:\n{output[-2000:]}")
 
 
@@ -129,8 +135,17 @@ def _run_wrk(spec: LoadSpec) -> LoadResult:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-", delete=False) as fh:
         fh.write(wrk_script(spec))
         script = fh.name
-    argv = [wrk_path() or "wrk", "-t1", f"-c{spec.connections}", f"-d{max(1, round(spec.duration))}s",
-            "--timeout", "10s", "-s", script, spec.base_url]
+    argv = [
+        wrk_path() or "wrk",
+        "-t1",
+        f"-c{spec.connections}",
+        f"-d{max(1, round(spec.duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        script,
+        spec.base_url,
+    ]
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=spec.duration + 60)
     finally:
@@ -138,22 +153,48 @@ def _run_wrk(spec: LoadSpec) -> LoadResult:
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr}")
     data = _parse_mark(out.stdout)
-    command = (f"wrk -t1 -c{spec.connections} -d{max(1, round(spec.duration))}s --timeout 10s "
-               f"-s <script cycling {len(spec.paths)} path(s)> {spec.base_url}")
-    return LoadResult("wrk", command, int(data["requests"]), data["duration_us"] / 1e6,
-                      data["p50_us"] / 1e3, data["p99_us"] / 1e3, int(data["errors"]))
+    command = (
+        f"wrk -t1 -c{spec.connections} -d{max(1, round(spec.duration))}s --timeout 10s "
+        f"-s <script cycling {len(spec.paths)} path(s)> {spec.base_url}"
+    )
+    return LoadResult(
+        "wrk",
+        command,
+        int(data["requests"]),
+        data["duration_us"] / 1e6,
+        data["p50_us"] / 1e3,
+        data["p99_us"] / 1e3,
+        int(data["errors"]),
+    )
 
 
 # ---- Python fallback -----------------------------------------------------------------------
 
+
 def _run_python(spec: LoadSpec) -> LoadResult:
     argv = [sys.executable, "-m", "bench.pyload"]
-    out = subprocess.run(argv, input=json.dumps(asdict(spec)), capture_output=True, text=True,
-                         timeout=spec.duration + 60, env=child_env(), cwd=REPO_ROOT)
+    out = subprocess.run(
+        argv,
+        input=json.dumps(asdict(spec)),
+        capture_output=True,
+        text=True,
+        timeout=spec.duration + 60,
+        env=child_env(),
+        cwd=REPO_ROOT,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"python load generator failed ({out.returncode}): {out.stderr[-2000:]}")
     data = _parse_mark(out.stdout)
-    command = (f"python -m bench.pyload  # {spec.connections} connections, {spec.duration:g} s, "
-               f"cycling {len(spec.paths)} path(s) on {spec.base_url}")
-    return LoadResult("python", command, int(data["requests"]), data["duration_us"] / 1e6,
-                      data["p50_us"] / 1e3, data["p99_us"] / 1e3, int(data["errors"]))
+    command = (
+        f"python -m bench.pyload  # {spec.connections} connections, {spec.duration:g} s, "
+        f"cycling {len(spec.paths)} path(s) on {spec.base_url}"
+    )
+    return LoadResult(
+        "python",
+        command,
+        int(data["requests"]),
+        data["duration_us"] / 1e6,
+        data["p50_us"] / 1e3,
+        data["p99_us"] / 1e3,
+        int(data["errors"]),
+    )

@@ -56,8 +56,13 @@ class _Pyinstrument:
 
         if root is not None:
             walk(root, frozenset())
-        return {"tool": f"pyinstrument {version('pyinstrument')}", "total_s": total,
-                "samples": session.sample_count, "own": _top(own, total), "inclusive": _top(inclusive, total)}
+        return {
+            "tool": f"pyinstrument {version('pyinstrument')}",
+            "total_s": total,
+            "samples": session.sample_count,
+            "own": _top(own, total),
+            "inclusive": _top(inclusive, total),
+        }
 
 
 class _CProfile:
@@ -75,14 +80,21 @@ class _CProfile:
         own = {(f, f"{path}:{line}"): v[2] for (path, line, f), v in stats.items()}
         inclusive = {(f, f"{path}:{line}"): v[3] for (path, line, f), v in stats.items()}
         total = sum(own.values())
-        return {"tool": "cProfile (deterministic: inflates call-heavy code)", "total_s": total, "samples": 0,
-                "own": _top(own, total), "inclusive": _top(inclusive, total)}
+        return {
+            "tool": "cProfile (deterministic: inflates call-heavy code)",
+            "total_s": total,
+            "samples": 0,
+            "own": _top(own, total),
+            "inclusive": _top(inclusive, total),
+        }
 
 
 def _top(times: dict[tuple[str, str], float], total: float) -> list[dict[str, Any]]:
     ranked = sorted(times.items(), key=lambda kv: kv[1], reverse=True)
-    return [{"function": f, "location": loc, "seconds": s, "percent": 100 * s / total if total else 0.0}
-            for (f, loc), s in ranked[: TOP * 8]]
+    return [
+        {"function": f, "location": loc, "seconds": s, "percent": 100 * s / total if total else 0.0}
+        for (f, loc), s in ranked[: TOP * 8]
+    ]
 
 
 def make_profiler() -> _Pyinstrument | _CProfile:
@@ -102,7 +114,7 @@ class Controlled:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(CONTROL):
-            action = scope["path"][len(CONTROL):]
+            action = scope["path"][len(CONTROL) :]
             if action == "start":
                 self.profiler.start()
             elif action == "stop":
@@ -121,8 +133,15 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings(None, data_dir=args.data_dir, host="127.0.0.1", port=args.port, workers=0)
     app = Controlled(create_app(settings), args.out)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", proxy_headers=True,
-                server_header=False, lifespan="on")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        proxy_headers=True,
+        server_header=False,
+        lifespan="on",
+    )
 
 
 if __name__ == "__main__":

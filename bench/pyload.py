@@ -52,8 +52,15 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _connection(host: str, port: int, requests: list[bytes], offset: int, deadline: float,
-                      latencies: list[float], errors: list[int]) -> None:
+async def _connection(
+    host: str,
+    port: int,
+    requests: list[bytes],
+    offset: int,
+    deadline: float,
+    latencies: list[float],
+    errors: list[int],
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     i = offset
     try:
@@ -83,10 +90,14 @@ async def run(spec: dict) -> dict[str, float]:
     errors = [0]
     start = time.perf_counter()
     deadline = start + float(spec["duration"])
-    await asyncio.gather(*(
-        _connection(parts.hostname or "127.0.0.1", parts.port or 80, requests, n, deadline, latencies, errors)
-        for n in range(int(spec["connections"]))
-    ))
+    await asyncio.gather(
+        *(
+            _connection(
+                parts.hostname or "127.0.0.1", parts.port or 80, requests, n, deadline, latencies, errors
+            )
+            for n in range(int(spec["connections"]))
+        )
+    )
     elapsed = time.perf_counter() - start
     latencies.sort()
     return {

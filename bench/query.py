@@ -26,33 +26,55 @@ def run(ctx: BenchContext) -> report.Section:
     with servers.gateway(store.data_dir, workers=0) as gateway:
         for label, prefix, headers in scenarios(store):
             paths = tuple(prefix + task_id for task_id in store.query_ids)
-            comparisons.append(versus.compare(
-                ctx, label, gateway, lambda base, p=paths, h=headers: ctx.spec(base, p, h)))
+            comparisons.append(
+                versus.compare(ctx, label, gateway, lambda base, p=paths, h=headers: ctx.spec(base, p, h))
+            )
         shown = gateway.shown
     section = report.Section(
-        "query", "Query hot path: `GET /kling/v1/videos/text2video/{id}`",
-        intro=(f"Store of {store.total_tasks:,} tasks ({ctx.config.tasks:,} in the queried account over "
-               "text2video, image2video and image generations; 5 % failed), seeded straight into SQLite. "
-               f"The load cycles over {len(store.query_ids):,} finished text2video tasks with a result "
-               f"(signed result URL in every answer), {ctx.config.connections} keep-alive connections, "
-               f"{report.plural(ctx.config.runs, 'run')} of {ctx.config.duration:g} s per server, gateway and bare runs "
-               "alternating. The baseline is a bare Starlette app on the same uvicorn settings serving the "
-               f"gateway's captured answer ({len(comparisons[0].captured)} bytes) from memory."),
+        "query",
+        "Query hot path: `GET /kling/v1/videos/text2video/{id}`",
+        intro=(
+            f"Store of {store.total_tasks:,} tasks ({ctx.config.tasks:,} in the queried account over "
+            "text2video, image2video and image generations; 5 % failed), seeded straight into SQLite. "
+            f"The load cycles over {len(store.query_ids):,} finished text2video tasks with a result "
+            f"(signed result URL in every answer), {ctx.config.connections} keep-alive connections, "
+            f"{report.plural(ctx.config.runs, 'run')} of {ctx.config.duration:g} s per server, gateway and bare runs "
+            "alternating. The baseline is a bare Starlette app on the same uvicorn settings serving the "
+            f"gateway's captured answer ({len(comparisons[0].captured)} bytes) from memory."
+        ),
     )
     section.tables.append(versus.table(comparisons))
     for n, c in enumerate(comparisons):
         section.metrics.update(versus.metrics(f"query{n}", c))
-        section.verdicts.append(report.Verdict(
-            f"query ({c.label}) ≥ {RPS_FLOOR}× bare req/s", report.ratio(c.rps_ratio), c.rps_ratio >= RPS_FLOOR))
-        section.verdicts.append(report.Verdict(
-            f"query ({c.label}) p99 ≤ {P99_LIMIT:g}× bare p99", report.ratio(c.p99_ratio),
-            0 < c.p99_ratio <= P99_LIMIT))
+        section.verdicts.append(
+            report.Verdict(
+                f"query ({c.label}) ≥ {RPS_FLOOR}× bare req/s",
+                report.ratio(c.rps_ratio),
+                c.rps_ratio >= RPS_FLOOR,
+            )
+        )
+        section.verdicts.append(
+            report.Verdict(
+                f"query ({c.label}) p99 ≤ {P99_LIMIT:g}× bare p99",
+                report.ratio(c.p99_ratio),
+                0 < c.p99_ratio <= P99_LIMIT,
+            )
+        )
     section.notes += versus.error_notes(comparisons)
-    section.commands += [shown + "   # API only: no task workers, nothing renders",
-                         comparisons[0].command, "python -m bench query"]
+    section.commands += [
+        shown + "   # API only: no task workers, nothing renders",
+        comparisons[0].command,
+        "python -m bench query",
+    ]
     if comparisons[0].command.startswith("wrk"):
-        sample = ctx.spec("http://127.0.0.1:<port>", tuple(prefix + i for i in store.query_ids[:2]),
-                          (("Authorization", "Bearer <api key>"),))
-        section.blocks.append(f"The wrk script (2 of the {len(store.query_ids):,} paths shown):\n\n```lua\n"
-                              + wrk_script(sample) + "```")
+        sample = ctx.spec(
+            "http://127.0.0.1:<port>",
+            tuple(prefix + i for i in store.query_ids[:2]),
+            (("Authorization", "Bearer <api key>"),),
+        )
+        section.blocks.append(
+            f"The wrk script (2 of the {len(store.query_ids):,} paths shown):\n\n```lua\n"
+            + wrk_script(sample)
+            + "```"
+        )
     return section

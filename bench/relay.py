@@ -77,8 +77,11 @@ class Scenario:
     via: dict[str, float] = field(default_factory=dict)  # front histogram: counts by via
 
     def freshness(self) -> list[float]:
-        return sorted(self.seen[t] - self.upstream_end[t] for t in self.task_ids
-                      if t in self.seen and t in self.upstream_end)
+        return sorted(
+            self.seen[t] - self.upstream_end[t]
+            for t in self.task_ids
+            if t in self.seen and t in self.upstream_end
+        )
 
     @property
     def calls_per_task(self) -> float:
@@ -87,42 +90,72 @@ class Scenario:
 
 # ---- processes --------------------------------------------------------------------------------
 
+
 def _keys_create(data_dir: Path, env: dict[str, str]) -> dict[str, str]:
-    out = subprocess.run([sys.executable, "-m", "kling_gateway", "keys", "create", "--data-dir", str(data_dir)],
-                         env={**child_env(), **env}, capture_output=True, text=True, check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "kling_gateway", "keys", "create", "--data-dir", str(data_dir)],
+        env={**child_env(), **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     return json.loads(out.stdout)
 
 
-def _gateway(data_dir: Path, port: int, workers: int, env: dict[str, str], config: Path | None = None) -> Server:
-    args = ["serve", "--host", HOST, "--port", str(port), "--data-dir", str(data_dir), "--log-level", "warning",
-            "--workers", str(workers)]
+def _gateway(
+    data_dir: Path, port: int, workers: int, env: dict[str, str], config: Path | None = None
+) -> Server:
+    args = [
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--log-level",
+        "warning",
+        "--workers",
+        str(workers),
+    ]
     if config is not None:
         args += ["--config", str(config)]
     shown = " ".join(args)
     if config is not None:
         shown = shown.replace(str(config), "<front.toml>")
     shown = "kling-gateway " + shown.replace(str(data_dir), "<tmp data dir>").replace(str(port), "<port>")
-    return Server([sys.executable, "-m", "kling_gateway", *args], shown, data_dir / f"server-{port}.log",
-                  port=port, env=env)
+    return Server(
+        [sys.executable, "-m", "kling_gateway", *args],
+        shown,
+        data_dir / f"server-{port}.log",
+        port=port,
+        env=env,
+    )
 
 
 def _front_toml(upstream: Server, api_key: str, callbacks: bool) -> str:
-    return "\n".join([
-        "[[channels]]",
-        'name = "up"',
-        'type = "kling-compatible"',
-        f'base_url = "{upstream.base_url}"',
-        'prefix = "/v1"',
-        f'api_key = "{api_key}"',
-        f"callbacks = {'true' if callbacks else 'false'}",
-        "",
-    ])
+    return "\n".join(
+        [
+            "[[channels]]",
+            'name = "up"',
+            'type = "kling-compatible"',
+            f'base_url = "{upstream.base_url}"',
+            'prefix = "/v1"',
+            f'api_key = "{api_key}"',
+            f"callbacks = {'true' if callbacks else 'false'}",
+            "",
+        ]
+    )
 
 
 # ---- watching ---------------------------------------------------------------------------------
 
+
 def _list(http: httpx.Client, key: str) -> list[dict]:
-    response = http.get(PATH, params={"pageNum": 1, "pageSize": 500}, headers={"Authorization": f"Bearer {key}"})
+    response = http.get(
+        PATH, params={"pageNum": 1, "pageSize": 500}, headers={"Authorization": f"Bearer {key}"}
+    )
     response.raise_for_status()
     return response.json()["data"]
 
@@ -184,6 +217,7 @@ def _metrics(front: Server) -> dict[str, float]:
 
 # ---- the measurement --------------------------------------------------------------------------
 
+
 @dataclass
 class Outcome:
     scenarios: list[Scenario]
@@ -199,7 +233,10 @@ def _start_fronts(root: Path, upstream: Server, fronts: list[tuple[Scenario, boo
         f_dir.mkdir(parents=True, exist_ok=True)
         config = f_dir / "front.toml"
         config.write_text(_front_toml(upstream, scenario.api_key, callbacks))
-        f_env = {"KLING_GATEWAY_FETCH_ALLOW_HOSTS": HOST, "KLING_GATEWAY_PUBLIC_BASE_URL": f"http://{HOST}:{f_port}"}
+        f_env = {
+            "KLING_GATEWAY_FETCH_ALLOW_HOSTS": HOST,
+            "KLING_GATEWAY_PUBLIC_BASE_URL": f"http://{HOST}:{f_port}",
+        }
         scenario.front_key = _keys_create(f_dir, f_env)["api_key"]
         scenario.front = _gateway(f_dir, f_port, 4, f_env, config)
         scenario.front.start()
@@ -225,7 +262,9 @@ def _collect(scenarios: list[Scenario], upstream: Server) -> list[float]:
     with httpx.Client(base_url=upstream.base_url, timeout=30) as http:
         for s in scenarios:
             tasks = _list(http, s.api_key)
-            lifetimes += [(t["updated_at"] - t["created_at"]) / 1000 for t in tasks if t["task_status"] in TERMINAL]
+            lifetimes += [
+                (t["updated_at"] - t["created_at"]) / 1000 for t in tasks if t["task_status"] in TERMINAL
+            ]
             if s.front is None:
                 s.finished = float(len(s.seen))
                 continue
@@ -245,8 +284,11 @@ def measure(root: Path, quick: bool) -> Outcome:
     rng = random.Random(7)
     up_dir = root / "upstream"
     up_dir.mkdir(parents=True, exist_ok=True)
-    up_env = {"KLING_GATEWAY_ENGINE_PACING": "true", "KLING_GATEWAY_ENGINE_PROCESSES": "1",
-              "KLING_GATEWAY_FETCH_ALLOW_HOSTS": HOST}  # HOST: lets the upstream call the front back
+    up_env = {
+        "KLING_GATEWAY_ENGINE_PACING": "true",
+        "KLING_GATEWAY_ENGINE_PROCESSES": "1",
+        "KLING_GATEWAY_FETCH_ALLOW_HOSTS": HOST,
+    }  # HOST: lets the upstream call the front back
     callbacks = Scenario("relay.callbacks", "front gateway, `callbacks = true`")
     polling = Scenario("relay.polling", "front gateway, `callbacks = false`")
     baseline = Scenario("relay.baseline", "baseline: 15 s loop, 1 status call/s")
@@ -259,9 +301,16 @@ def measure(root: Path, quick: bool) -> Outcome:
     try:
         upstream.start()
         _start_fronts(root, upstream, [(callbacks, True), (polling, False)])
-        threads = [threading.Thread(target=_watch_front, args=(s, stop), daemon=True) for s in (callbacks, polling)]
-        threads.append(threading.Thread(target=_baseline_poller, daemon=True,
-                                        args=(baseline, upstream, stop, rng.uniform(0, BASELINE_SLEEP))))
+        threads = [
+            threading.Thread(target=_watch_front, args=(s, stop), daemon=True) for s in (callbacks, polling)
+        ]
+        threads.append(
+            threading.Thread(
+                target=_baseline_poller,
+                daemon=True,
+                args=(baseline, upstream, stop, rng.uniform(0, BASELINE_SLEEP)),
+            )
+        )
         for thread in threads:
             thread.start()
         started = time.monotonic()
@@ -273,9 +322,11 @@ def measure(root: Path, quick: bool) -> Outcome:
         for thread in threads:
             thread.join(40)
         lifetimes = _collect(scenarios, upstream)
-        commands = [upstream.shown + "   # KLING_GATEWAY_ENGINE_PACING=true KLING_GATEWAY_ENGINE_PROCESSES=1",
-                    (callbacks.front.shown if callbacks.front else "")
-                    + "   # front.toml: one [[channels]] type = \"kling-compatible\", callbacks = true | false"]
+        commands = [
+            upstream.shown + "   # KLING_GATEWAY_ENGINE_PACING=true KLING_GATEWAY_ENGINE_PROCESSES=1",
+            (callbacks.front.shown if callbacks.front else "")
+            + '   # front.toml: one [[channels]] type = "kling-compatible", callbacks = true | false',
+        ]
     except BaseException:
         for server in (callbacks.front, polling.front, upstream):
             if server is not None:
@@ -303,30 +354,47 @@ def run(ctx: BenchContext) -> report.Section:
     callbacks, polling, baseline = outcome.scenarios
     life = sorted(outcome.lifetimes)
     section = report.Section(
-        "relay", "Relay: upstream status calls and freshness",
-        intro=(f"One upstream kling-gateway on loopback (reference engine paced like Kling: ~9 s `submitted`, then "
-               f"processing; at most {p.upstream_workers} tasks at once, the rest queue), {p.tasks} text-to-audio "
-               f"tasks per scenario (3–10 s of audio), submitted interleaved across the three scenarios "
-               f"{'at once' if not p.spread else f'over ~{p.spread:g} s'}; upstream task lifetimes "
-               f"{life[0]:.1f}–{life[-1]:.1f} s (median {report.median(life):.1f} s). The fronts are kling-gateways "
-               "whose only channel is that upstream (`type = \"kling-compatible\"`), one with `callbacks = true`, "
-               "one with `callbacks = false`. The baseline works like the existing gateways: sleep 15 s, then check "
-               "each outstanding task upstream one at a time, 1 call/s, repeat (first sweep at a random phase). "
-               "Freshness = when the client can see the task terminal (fronts: the bench lists each front's tasks "
-               "every 100 ms, so up to ~0.1 s is sampling; baseline: the poll that saw the end) − the upstream "
-               "task's terminal `updated_at`. "
-               f"All three ran at the same time, {outcome.seconds:.0f} s from the first submit to the last end seen.")
-        if life else "No task finished.",
+        "relay",
+        "Relay: upstream status calls and freshness",
+        intro=(
+            f"One upstream kling-gateway on loopback (reference engine paced like Kling: ~9 s `submitted`, then "
+            f"processing; at most {p.upstream_workers} tasks at once, the rest queue), {p.tasks} text-to-audio "
+            f"tasks per scenario (3–10 s of audio), submitted interleaved across the three scenarios "
+            f"{'at once' if not p.spread else f'over ~{p.spread:g} s'}; upstream task lifetimes "
+            f"{life[0]:.1f}–{life[-1]:.1f} s (median {report.median(life):.1f} s). The fronts are kling-gateways "
+            'whose only channel is that upstream (`type = "kling-compatible"`), one with `callbacks = true`, '
+            "one with `callbacks = false`. The baseline works like the existing gateways: sleep 15 s, then check "
+            "each outstanding task upstream one at a time, 1 call/s, repeat (first sweep at a random phase). "
+            "Freshness = when the client can see the task terminal (fronts: the bench lists each front's tasks "
+            "every 100 ms, so up to ~0.1 s is sampling; baseline: the poll that saw the end) − the upstream "
+            "task's terminal `updated_at`. "
+            f"All three ran at the same time, {outcome.seconds:.0f} s from the first submit to the last end seen."
+        )
+        if life
+        else "No task finished.",
     )
     base_p50, base_p99 = percentile(baseline.freshness(), 50), percentile(baseline.freshness(), 99)
-    table = report.Table(["scenario", "tasks", "status calls per finished task", "freshness p50", "p99",
-                          "vs baseline (calls / p50 / p99)"])
+    table = report.Table(
+        [
+            "scenario",
+            "tasks",
+            "status calls per finished task",
+            "freshness p50",
+            "p99",
+            "vs baseline (calls / p50 / p99)",
+        ]
+    )
     for s in outcome.scenarios:
         fresh = s.freshness()
         p50, p99 = percentile(fresh, 50), percentile(fresh, 99)
-        versus = "—" if s is baseline else " / ".join(
-            _ratio(a / b) if b else "—"
-            for a, b in ((s.calls_per_task, baseline.calls_per_task), (p50, base_p50), (p99, base_p99)))
+        versus = (
+            "—"
+            if s is baseline
+            else " / ".join(
+                _ratio(a / b) if b else "—"
+                for a, b in ((s.calls_per_task, baseline.calls_per_task), (p50, base_p50), (p99, base_p99))
+            )
+        )
         done = f"{len(fresh)}/{len(s.task_ids)}"
         table.add(s.label, done, f"{s.calls_per_task:.2f}", _seconds(p50), _seconds(p99), versus)
         section.metrics[f"{s.key}.tasks_measured"] = float(len(fresh))
@@ -334,17 +402,24 @@ def run(ctx: BenchContext) -> report.Section:
         section.metrics[f"{s.key}.freshness_p99_s"] = p99
         section.values[f"{s.key}.status_calls_per_task"] = s.calls_per_task
         if len(fresh) < len(s.task_ids):
-            section.notes.append(f"{s.label}: only {len(fresh)} of {len(s.task_ids)} tasks were seen to end "
-                                 f"within {p.deadline:g} s.")
+            section.notes.append(
+                f"{s.label}: only {len(fresh)} of {len(s.task_ids)} tasks were seen to end "
+                f"within {p.deadline:g} s."
+            )
         failed = sum(1 for status in s.statuses.values() if status == "failed")
         if failed:
             section.notes.append(f"{s.label}: {failed} task(s) failed.")
     section.tables.append(table)
     if callbacks.via:
-        section.notes.append("The callbacks front learnt of the end " + ", ".join(
-            f"by {via} for {count:.0f}" for via, count in sorted(callbacks.via.items())) + " task(s) "
-            "(its `kling_relay_freshness_seconds` histogram).")
-    section.notes.append("Status calls of the fronts are `kling_relay_status_calls_total` (single and list queries) "
-                         "over `kling_relay_finished_total` from `GET /metrics`.")
+        section.notes.append(
+            "The callbacks front learnt of the end "
+            + ", ".join(f"by {via} for {count:.0f}" for via, count in sorted(callbacks.via.items()))
+            + " task(s) "
+            "(its `kling_relay_freshness_seconds` histogram)."
+        )
+    section.notes.append(
+        "Status calls of the fronts are `kling_relay_status_calls_total` (single and list queries) "
+        "over `kling_relay_finished_total` from `GET /metrics`."
+    )
     section.commands += [*outcome.commands, "python -m bench relay"]
     return section

@@ -21,8 +21,10 @@ def main() -> None:
         print("BENCH_JSON " + json.dumps({"error": f"no in-process render entry point: {exc}"}), flush=True)
         return
     render_seconds(320, 180, 24, 0.25)  # warm-up: codec set-up, lazy imports
-    seconds = [[render_seconds(int(w), int(h), int(fps), float(s)) for _ in range(int(job["runs"]))]
-               for w, h, fps, s in job["clips"]]
+    seconds = [
+        [render_seconds(int(w), int(h), int(fps), float(s)) for _ in range(int(job["runs"]))]
+        for w, h, fps, s in job["clips"]
+    ]
     print("BENCH_JSON " + json.dumps({"seconds": seconds}), flush=True)
 
 

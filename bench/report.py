@@ -10,8 +10,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 
-LIBRARIES = ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "pydantic", "sqlalchemy", "aiosqlite",
-             "pyjwt", "av", "numpy", "pyinstrument")
+LIBRARIES = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "pydantic",
+    "sqlalchemy",
+    "aiosqlite",
+    "pyjwt",
+    "av",
+    "numpy",
+    "pyinstrument",
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,7 @@ class Section:
 
 # ---- formatting ---------------------------------------------------------------------------
 
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
@@ -95,6 +108,7 @@ def mib(kib: float) -> str:
 
 
 # ---- the machine --------------------------------------------------------------------------
+
 
 def _cpu_model() -> str:
     try:
@@ -142,6 +156,7 @@ def load_average() -> str:
 
 # ---- the document -------------------------------------------------------------------------
 
+
 @dataclass
 class Report:
     sections: list[Section]
@@ -174,10 +189,13 @@ class Report:
         ]
         cores = os.cpu_count() or 1
         if self.start_load > 0.5 * cores:
-            parts += [f"The machine was shared while this ran (1-minute load average {self.start_load:.1f} on {cores} "
-                      "cores before the first measurement): absolute req/s and render speeds are depressed and "
-                      "noisy. The ratios (both sides measured alternately under the same conditions) and the "
-                      "server CPU per request are the steadier figures.", ""]
+            parts += [
+                f"The machine was shared while this ran (1-minute load average {self.start_load:.1f} on {cores} "
+                "cores before the first measurement): absolute req/s and render speeds are depressed and "
+                "noisy. The ratios (both sides measured alternately under the same conditions) and the "
+                "server CPU per request are the steadier figures.",
+                "",
+            ]
         if self.verdicts:
             summary = Table(["target", "result", "verdict"])
             for v in self.verdicts:

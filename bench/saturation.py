@@ -16,8 +16,10 @@ TERMINAL = ("succeed", "failed")
 
 
 def _statuses(client: httpx.Client, headers: dict[str, str], ids: list[str]) -> list[str]:
-    return [client.get(f"/kling/v1/videos/text2video/{i}", headers=headers).json()["data"]["task_status"]
-            for i in ids]
+    return [
+        client.get(f"/kling/v1/videos/text2video/{i}", headers=headers).json()["data"]["task_status"]
+        for i in ids
+    ]
 
 
 def _runs(ctx: BenchContext, spec: LoadSpec) -> list[LoadResult]:
@@ -29,15 +31,20 @@ def run(ctx: BenchContext) -> report.Section:
     store = ctx.private_store("saturation")
     headers = dict(store.main.bearer)
     paths = tuple("/kling/v1/videos/text2video/" + i for i in store.query_ids)
-    with servers.gateway(store.data_dir, workers=2) as gateway, \
-            httpx.Client(base_url=gateway.base_url, timeout=30) as client:
+    with (
+        servers.gateway(store.data_dir, workers=2) as gateway,
+        httpx.Client(base_url=gateway.base_url, timeout=30) as client,
+    ):
         spec = ctx.spec(gateway.base_url, paths, store.main.bearer)
         ctx.load(replace(spec, duration=cfg.warmup))
         idle = _runs(ctx, spec)
         created = []
         for _ in range(cfg.saturation_tasks):
-            answer = client.post("/kling/v1/videos/text2video", headers={**headers, "Content-Type": "application/json"},
-                                 content=cfg.saturation_body)
+            answer = client.post(
+                "/kling/v1/videos/text2video",
+                headers={**headers, "Content-Type": "application/json"},
+                content=cfg.saturation_body,
+            )
             answer.raise_for_status()
             created.append(answer.json()["data"]["task_id"])
         deadline = time.monotonic() + 30
@@ -50,32 +57,54 @@ def run(ctx: BenchContext) -> report.Section:
         shown = gateway.shown
     quiet, loaded = Stats.of(idle), Stats.of(busy)
     section = report.Section(
-        "saturation", "Reference engine: query latency while rendering",
-        intro=("The query load of `query` (API key, `/kling/v1`) against a gateway with 2 task workers and the "
-               "default render pool (one process per core), first idle, then while it renders "
-               f"{cfg.saturation_tasks} queued text2video tasks (`{cfg.saturation_body}`). The baseline is the "
-               "idle run of the same process."),
+        "saturation",
+        "Reference engine: query latency while rendering",
+        intro=(
+            "The query load of `query` (API key, `/kling/v1`) against a gateway with 2 task workers and the "
+            "default render pool (one process per core), first idle, then while it renders "
+            f"{cfg.saturation_tasks} queued text2video tasks (`{cfg.saturation_body}`). The baseline is the "
+            "idle run of the same process."
+        ),
     )
     table = report.Table(["engine", "req/s", "p50 ms", "p99 ms", "req/s ratio", "p99 ratio"])
-    table.add("idle", report.rps(quiet.rps), report.ms(quiet.p50_ms), report.ms(quiet.p99_ms), "1.00×", "1.00×")
+    table.add(
+        "idle", report.rps(quiet.rps), report.ms(quiet.p50_ms), report.ms(quiet.p99_ms), "1.00×", "1.00×"
+    )
     rps_ratio = loaded.rps / quiet.rps if quiet.rps else 0.0
     p99_ratio = loaded.p99_ms / quiet.p99_ms if quiet.p99_ms else 0.0
-    table.add("saturated", report.rps(loaded.rps), report.ms(loaded.p50_ms), report.ms(loaded.p99_ms),
-              report.ratio(rps_ratio), report.ratio(p99_ratio))
+    table.add(
+        "saturated",
+        report.rps(loaded.rps),
+        report.ms(loaded.p50_ms),
+        report.ms(loaded.p99_ms),
+        report.ratio(rps_ratio),
+        report.ratio(p99_ratio),
+    )
     section.tables.append(table)
-    section.metrics.update({
-        "saturation.idle_rps": quiet.rps, "saturation.idle_p99_ms": quiet.p99_ms,
-        "saturation.busy_rps": loaded.rps, "saturation.busy_p99_ms": loaded.p99_ms,
-        "saturation.busy_p50_ms": loaded.p50_ms,
-    })
+    section.metrics.update(
+        {
+            "saturation.idle_rps": quiet.rps,
+            "saturation.idle_p99_ms": quiet.p99_ms,
+            "saturation.busy_rps": loaded.rps,
+            "saturation.busy_p99_ms": loaded.p99_ms,
+            "saturation.busy_p50_ms": loaded.p50_ms,
+        }
+    )
     if left:
-        section.notes.append(f"{left} of {len(created)} tasks were still rendering when the "
-                             f"{busy_seconds:.0f} s of loaded runs ended: the engine was busy throughout")
+        section.notes.append(
+            f"{left} of {len(created)} tasks were still rendering when the "
+            f"{busy_seconds:.0f} s of loaded runs ended: the engine was busy throughout"
+        )
     else:
-        section.notes.append(f"all {len(created)} tasks finished within the {busy_seconds:.0f} s of loaded runs: "
-                             "the engine was not busy for all of it (raise `saturation_tasks`)")
+        section.notes.append(
+            f"all {len(created)} tasks finished within the {busy_seconds:.0f} s of loaded runs: "
+            "the engine was not busy for all of it (raise `saturation_tasks`)"
+        )
     errors = quiet.errors + loaded.errors
     if errors:
         section.notes.append(f"{errors} requests failed (socket error, timeout or non-2xx)")
-    section.commands += [shown + "   # 2 task workers, render processes = cores", "python -m bench saturation"]
+    section.commands += [
+        shown + "   # 2 task workers, render processes = cores",
+        "python -m bench saturation",
+    ]
     return section

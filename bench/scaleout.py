@@ -64,8 +64,10 @@ def _database() -> Iterator[str]:
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield (f"postgresql+psycopg://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
-               f"{params.get('port', '5432')}/{name}")
+        yield (
+            f"postgresql+psycopg://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
+            f"{params.get('port', '5432')}/{name}"
+        )
     finally:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -77,16 +79,35 @@ class _Cluster:
     def __init__(self, data_dir: Path, database_url: str, stack: ExitStack):
         self.data_dir = data_dir
         self.stack = stack
-        self.env = {"KLING_GATEWAY_DATABASE_URL": database_url, "KLING_GATEWAY_JOB_BACKEND": "procrastinate",
-                    "KLING_GATEWAY_ENGINE_PROCESSES": "1", "KLING_GATEWAY_URL_SECRET": "bench",
-                    "KLING_GATEWAY_STORAGE_URL": str(data_dir / "results")}
+        self.env = {
+            "KLING_GATEWAY_DATABASE_URL": database_url,
+            "KLING_GATEWAY_JOB_BACKEND": "procrastinate",
+            "KLING_GATEWAY_ENGINE_PROCESSES": "1",
+            "KLING_GATEWAY_URL_SECRET": "bench",
+            "KLING_GATEWAY_STORAGE_URL": str(data_dir / "results"),
+        }
 
     def api(self) -> Server:
         port = free_port()
-        args = ["serve", "--no-workers", "--host", HOST, "--port", str(port), "--data-dir", str(self.data_dir),
-                "--log-level", "warning"]
-        server = Server([sys.executable, "-m", "kling_gateway", *args], "kling-gateway serve --no-workers",
-                        self.data_dir / f"api-{port}.log", port=port, env=self.env)
+        args = [
+            "serve",
+            "--no-workers",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--data-dir",
+            str(self.data_dir),
+            "--log-level",
+            "warning",
+        ]
+        server = Server(
+            [sys.executable, "-m", "kling_gateway", *args],
+            "kling-gateway serve --no-workers",
+            self.data_dir / f"api-{port}.log",
+            port=port,
+            env=self.env,
+        )
         return self.stack.enter_context(server)
 
     @contextmanager
@@ -95,11 +116,29 @@ class _Cluster:
         try:
             for index in range(count):
                 log = self.data_dir / f"worker-{index}-{time.monotonic_ns()}.log"
-                procs.append((subprocess.Popen(
-                    [sys.executable, "-m", "kling_gateway", "worker", "--data-dir", str(self.data_dir),
-                     "--queues", "render", "--concurrency", str(concurrency)],
-                    env={**child_env(), **self.env}, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-                    start_new_session=True), log))
+                procs.append(
+                    (
+                        subprocess.Popen(
+                            [
+                                sys.executable,
+                                "-m",
+                                "kling_gateway",
+                                "worker",
+                                "--data-dir",
+                                str(self.data_dir),
+                                "--queues",
+                                "render",
+                                "--concurrency",
+                                str(concurrency),
+                            ],
+                            env={**child_env(), **self.env},
+                            stdout=open(log, "ab"),
+                            stderr=subprocess.STDOUT,
+                            start_new_session=True,
+                        ),
+                        log,
+                    )
+                )
             for proc, log in procs:
                 deadline = time.monotonic() + 60
                 while "worker ready" not in log.read_text(errors="replace"):
@@ -119,9 +158,13 @@ class _Cluster:
                     os.killpg(proc.pid, signal.SIGKILL)  # render processes left in its session
 
     def create_key(self) -> str:
-        out = subprocess.run([sys.executable, "-m", "kling_gateway", "keys", "create", "--data-dir",
-                              str(self.data_dir)], env={**child_env(), **self.env}, capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "kling_gateway", "keys", "create", "--data-dir", str(self.data_dir)],
+            env={**child_env(), **self.env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return json.loads(out.stdout)["api_key"]
 
 
@@ -156,19 +199,36 @@ def _tasks_per_minute(api: Server, key: str, count: int) -> dict[str, float]:
     return {"tasks": count, "seconds": round(seconds, 2), "tasks_per_minute": round(count / seconds * 60, 1)}
 
 
-def _query_rps(apis: list[Server], key: str, task_id: str, connections: int, duration: float,
-               load_tool: LoadTool = "auto") -> dict[str, Any]:
+def _query_rps(
+    apis: list[Server],
+    key: str,
+    task_id: str,
+    connections: int,
+    duration: float,
+    load_tool: LoadTool = "auto",
+) -> dict[str, Any]:
     """GET one finished task through ``apis`` (connections split evenly, one wrk per replica, at once)."""
     from concurrent.futures import ThreadPoolExecutor
 
     per = max(1, connections // len(apis))
-    specs = [LoadSpec(api.base_url, (f"/v1/audio/text-to-audio/{task_id}",),
-                      headers=(("Authorization", f"Bearer {key}"),), connections=per, duration=duration)
-             for api in apis]
+    specs = [
+        LoadSpec(
+            api.base_url,
+            (f"/v1/audio/text-to-audio/{task_id}",),
+            headers=(("Authorization", f"Bearer {key}"),),
+            connections=per,
+            duration=duration,
+        )
+        for api in apis
+    ]
     with ThreadPoolExecutor(len(specs)) as pool:
         results = list(pool.map(lambda spec: run_load(spec, load_tool), specs))
-    return {"rps": round(sum(r.rps for r in results), 1), "errors": sum(r.errors for r in results),
-            "p99_ms": round(max(r.p99_ms for r in results), 1), "tool": results[0].tool}
+    return {
+        "rps": round(sum(r.rps for r in results), 1),
+        "errors": sum(r.errors for r in results),
+        "p99_ms": round(max(r.p99_ms for r in results), 1),
+        "tool": results[0].tool,
+    }
 
 
 def run(quick: bool = False, load_tool: LoadTool = "auto") -> dict[str, Any]:
@@ -185,25 +245,41 @@ def run(quick: bool = False, load_tool: LoadTool = "auto") -> dict[str, Any]:
             one = _tasks_per_minute(first, key, count)
         with cluster.workers(3):
             three = _tasks_per_minute(first, key, count)
-        out["workers"] = {"1": one, "3": three,
-                          "ratio_3_vs_1": round(three["tasks_per_minute"] / one["tasks_per_minute"], 2)}
+        out["workers"] = {
+            "1": one,
+            "3": three,
+            "ratio_3_vs_1": round(three["tasks_per_minute"] / one["tasks_per_minute"], 2),
+        }
         with httpx.Client(base_url=first.base_url) as http:
-            task_id = http.get("/v1/audio/text-to-audio", headers={"Authorization": f"Bearer {key}"}
-                               ).json()["data"][0]["task_id"]
+            task_id = http.get("/v1/audio/text-to-audio", headers={"Authorization": f"Bearer {key}"}).json()[
+                "data"
+            ][0]["task_id"]
         second = cluster.api()
         single = _query_rps([first], key, task_id, connections, duration, load_tool)
         double = _query_rps([first, second], key, task_id, connections, duration, load_tool)
-        out["query"] = {"1_api": single, "2_api": double, "ratio_2_vs_1": round(double["rps"] / single["rps"], 2)}
+        out["query"] = {
+            "1_api": single,
+            "2_api": double,
+            "ratio_2_vs_1": round(double["rps"] / single["rps"], 2),
+        }
     return out
 
 
 def table(result: dict[str, Any]) -> report.Table:
     q, w = result["query"], result["workers"]
     out = report.Table(["measurement", "1 process", "more processes", "ratio"])
-    out.add(f"query req/s (GET finished task, {q['1_api']['tool']})", q["1_api"]["rps"],
-            f"{q['2_api']['rps']} (2 API)", f"{q['ratio_2_vs_1']}×")
-    out.add(f"short audio tasks/min ({w['1']['tasks']} tasks, concurrency 2 per worker)",
-            w["1"]["tasks_per_minute"], f"{w['3']['tasks_per_minute']} (3 workers)", f"{w['ratio_3_vs_1']}×")
+    out.add(
+        f"query req/s (GET finished task, {q['1_api']['tool']})",
+        q["1_api"]["rps"],
+        f"{q['2_api']['rps']} (2 API)",
+        f"{q['ratio_2_vs_1']}×",
+    )
+    out.add(
+        f"short audio tasks/min ({w['1']['tasks']} tasks, concurrency 2 per worker)",
+        w["1"]["tasks_per_minute"],
+        f"{w['3']['tasks_per_minute']} (3 workers)",
+        f"{w['ratio_3_vs_1']}×",
+    )
     return out
 
 
@@ -217,7 +293,9 @@ def section(ctx: BenchContext) -> report.Section:
     sec.commands += ["python -m bench scaleout", "python -m bench.scaleout   # standalone, prints JSON"]
     why = unavailable()
     if why is not None:
-        sec.intro = f"Skipped: {why}. Set `KLING_TEST_PG_DSN` to an admin DSN of a reachable server to run it."
+        sec.intro = (
+            f"Skipped: {why}. Set `KLING_TEST_PG_DSN` to an admin DSN of a reachable server to run it."
+        )
         return sec
     result = run(ctx.config.quick, ctx.config.load_tool)
     q, w = result["query"], result["workers"]
@@ -228,16 +306,19 @@ def section(ctx: BenchContext) -> report.Section:
         f"{q['1_api']['tool']} with the connections split evenly over the replicas (one generator per replica, "
         "run at once). Tasks/min: short text-to-audio tasks (3 s) submitted at once, first submit to last end. "
         f"On {result['cores']} cores the processes and the load generator share the CPUs, so the ratios show what "
-        "a second replica or more workers buy *here*, not on separate machines.")
+        "a second replica or more workers buy *here*, not on separate machines."
+    )
     sec.tables.append(table(result))
-    sec.metrics.update({
-        "scaleout.query_rps_1_api": float(q["1_api"]["rps"]),
-        "scaleout.query_rps_2_api": float(q["2_api"]["rps"]),
-        "scaleout.query_ratio_2_vs_1": float(q["ratio_2_vs_1"]),
-        "scaleout.tasks_per_min_1_worker": float(w["1"]["tasks_per_minute"]),
-        "scaleout.tasks_per_min_3_workers": float(w["3"]["tasks_per_minute"]),
-        "scaleout.workers_ratio_3_vs_1": float(w["ratio_3_vs_1"]),
-    })
+    sec.metrics.update(
+        {
+            "scaleout.query_rps_1_api": float(q["1_api"]["rps"]),
+            "scaleout.query_rps_2_api": float(q["2_api"]["rps"]),
+            "scaleout.query_ratio_2_vs_1": float(q["ratio_2_vs_1"]),
+            "scaleout.tasks_per_min_1_worker": float(w["1"]["tasks_per_minute"]),
+            "scaleout.tasks_per_min_3_workers": float(w["3"]["tasks_per_minute"]),
+            "scaleout.workers_ratio_3_vs_1": float(w["ratio_3_vs_1"]),
+        }
+    )
     errors = q["1_api"]["errors"] + q["2_api"]["errors"]
     if errors:
         sec.notes.append(f"{errors} query request(s) failed (socket errors, timeouts or non-2xx).")

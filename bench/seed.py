@@ -77,7 +77,10 @@ async def _migrate_and_issue(data_dir: Path, count: int) -> list[IssuedKey]:
 
 
 def _request(family: str, n: int) -> dict[str, Any]:
-    body: dict[str, Any] = {"model_name": "kling-v2-6", "prompt": f"bench task {n}: a red fox running through snow"}
+    body: dict[str, Any] = {
+        "model_name": "kling-v2-6",
+        "prompt": f"bench task {n}: a red fox running through snow",
+    }
     if family.startswith("videos/"):
         body.update(duration="5", mode="std", aspect_ratio="16:9")
     if family == "videos/image2video":
@@ -100,18 +103,31 @@ def _rows(account_id: str, count: int, start_ms: int, rng: random.Random) -> lis
         task_id = new_numeric_id()
         created = start_ms + n * 100
         failed = rng.random() < 0.05
-        rows.append({
-            "id": task_id, "account_id": account_id, "family": family,
-            "external_task_id": f"ext-{account_id}-{n}" if n % 10 == 3 else None,
-            "status": "failed" if failed else "succeed",
-            "status_msg": "bench: synthetic failure" if failed else "",
-            "request": json.dumps(_request(family, n), separators=(",", ":")),
-            "result": None if failed else json.dumps(_result(family, task_id), separators=(",", ":")),
-            "info_extra": None, "final_unit_deduction": None if failed else "1", "callback_url": None,
-            "engine": "reference", "upstream_task_id": None, "attempts": 1, "lease_owner": None,
-            "lease_expires_at": None, "available_at": created, "created_at": created,
-            "updated_at": created + 30_000, "finished_at": created + 30_000, "files_expired_at": None,
-        })
+        rows.append(
+            {
+                "id": task_id,
+                "account_id": account_id,
+                "family": family,
+                "external_task_id": f"ext-{account_id}-{n}" if n % 10 == 3 else None,
+                "status": "failed" if failed else "succeed",
+                "status_msg": "bench: synthetic failure" if failed else "",
+                "request": json.dumps(_request(family, n), separators=(",", ":")),
+                "result": None if failed else json.dumps(_result(family, task_id), separators=(",", ":")),
+                "info_extra": None,
+                "final_unit_deduction": None if failed else "1",
+                "callback_url": None,
+                "engine": "reference",
+                "upstream_task_id": None,
+                "attempts": 1,
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "available_at": created,
+                "created_at": created,
+                "updated_at": created + 30_000,
+                "finished_at": created + 30_000,
+                "files_expired_at": None,
+            }
+        )
     return rows
 
 
@@ -132,10 +148,12 @@ def seed_store(data_dir: Path, config: BenchConfig) -> SeededStore:
     total = 0
     try:
         with engine.begin() as conn:
-            batches = [main_rows] + [_rows(c.account_id, config.other_tasks, start_ms, rng) for c in creds[1:]]
+            batches = [main_rows] + [
+                _rows(c.account_id, config.other_tasks, start_ms, rng) for c in creds[1:]
+            ]
             for rows in batches:
                 for offset in range(0, len(rows), BATCH):
-                    conn.execute(tasks.insert(), rows[offset:offset + BATCH])
+                    conn.execute(tasks.insert(), rows[offset : offset + BATCH])
                 total += len(rows)
     finally:
         engine.dispose()

@@ -47,8 +47,9 @@ class Server:
     The child gets its own session so that anything it spawns (render processes) is stopped with it.
     """
 
-    def __init__(self, argv: Sequence[str], shown: str, log_path: Path, *, port: int,
-                 env: dict[str, str] | None = None):
+    def __init__(
+        self, argv: Sequence[str], shown: str, log_path: Path, *, port: int, env: dict[str, str] | None = None
+    ):
         self.argv = list(argv)
         self.shown = shown  # the command as the docs print it
         self.log_path = log_path
@@ -68,8 +69,14 @@ class Server:
     def start(self, timeout: float = 60.0) -> Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         cwd=REPO_ROOT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -105,20 +112,38 @@ class Server:
     def __enter__(self) -> Server:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
 def gateway(data_dir: Path, *, workers: int = 0, engine_processes: int | None = None) -> Server:
     """``kling-gateway serve`` on a free port; ``workers=0`` runs the API only (no rendering)."""
     port = free_port()
-    args = ["serve", "--host", HOST, "--port", str(port), "--data-dir", str(data_dir), "--log-level", "warning"]
+    args = [
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--log-level",
+        "warning",
+    ]
     args += ["--no-workers"] if workers == 0 else ["--workers", str(workers)]
     env = {"KLING_GATEWAY_ENGINE_PROCESSES": str(engine_processes)} if engine_processes is not None else {}
-    shown = "kling-gateway " + " ".join(args).replace(str(data_dir), "<tmp data dir>").replace(str(port), "<port>")
-    return Server([sys.executable, "-m", "kling_gateway", *args], shown, data_dir / f"server-{port}.log",
-                  port=port, env=env)
+    shown = "kling-gateway " + " ".join(args).replace(str(data_dir), "<tmp data dir>").replace(
+        str(port), "<port>"
+    )
+    return Server(
+        [sys.executable, "-m", "kling_gateway", *args],
+        shown,
+        data_dir / f"server-{port}.log",
+        port=port,
+        env=env,
+    )
 
 
 def bare(get_body: bytes, post_body: bytes, work_dir: Path) -> Server:
@@ -129,5 +154,9 @@ def bare(get_body: bytes, post_body: bytes, work_dir: Path) -> Server:
     get_file.write_bytes(get_body)
     post_file.write_bytes(post_body)
     args = ["--port", str(port), "--get-body", str(get_file), "--post-body", str(post_file)]
-    shown = "python -m bench.bare --port <port> --get-body <captured gateway body> --post-body <captured body>"
-    return Server([sys.executable, "-m", "bench.bare", *args], shown, work_dir / f"bare-{port}.log", port=port)
+    shown = (
+        "python -m bench.bare --port <port> --get-body <captured gateway body> --post-body <captured body>"
+    )
+    return Server(
+        [sys.executable, "-m", "bench.bare", *args], shown, work_dir / f"bare-{port}.log", port=port
+    )

@@ -25,8 +25,9 @@ class Stats:
 
     @classmethod
     def of(cls, results: list[LoadResult], cpu_seconds: list[float] | None = None) -> Stats:
-        per_request = [cpu * 1000 / r.requests for cpu, r in zip(cpu_seconds or [], results, strict=False)
-                       if r.requests]
+        per_request = [
+            cpu * 1000 / r.requests for cpu, r in zip(cpu_seconds or [], results, strict=False) if r.requests
+        ]
         return cls(
             report.median([r.rps for r in results]),
             report.median([r.p50_ms for r in results]),
@@ -70,15 +71,22 @@ def capture(spec: LoadSpec) -> bytes:
     headers = dict(spec.headers)
     if spec.body is not None:
         headers.setdefault("Content-Type", "application/json")
-    response = httpx.request(spec.method, spec.base_url + spec.paths[0], headers=headers,
-                             content=spec.body, timeout=30)
+    response = httpx.request(
+        spec.method, spec.base_url + spec.paths[0], headers=headers, content=spec.body, timeout=30
+    )
     if response.status_code != 200:
         raise RuntimeError(f"{spec.method} {spec.paths[0]} answered {response.status_code}: {response.text}")
     return response.content
 
 
-def compare(ctx: BenchContext, label: str, gateway: servers.Server, make_spec: Callable[[str], LoadSpec],
-            *, post_body: bytes = b"{}") -> Comparison:
+def compare(
+    ctx: BenchContext,
+    label: str,
+    gateway: servers.Server,
+    make_spec: Callable[[str], LoadSpec],
+    *,
+    post_body: bytes = b"{}",
+) -> Comparison:
     """Run ``make_spec(base_url)`` against the gateway and a bare app serving the captured body."""
     gateway_spec = make_spec(gateway.base_url)
     captured = capture(gateway_spec)
@@ -100,28 +108,54 @@ def _stats(runs: list[tuple[LoadResult, float]]) -> Stats:
 
 
 def table(comparisons: list[Comparison]) -> report.Table:
-    out = report.Table(["scenario", "gateway req/s", "bare req/s", "ratio", "gateway p50 / p99 ms",
-                        "bare p50 / p99 ms", "p99 ratio", "server CPU ms/req (gw / bare)", "CPU ratio",
-                        "errors (gw / bare)"])
+    out = report.Table(
+        [
+            "scenario",
+            "gateway req/s",
+            "bare req/s",
+            "ratio",
+            "gateway p50 / p99 ms",
+            "bare p50 / p99 ms",
+            "p99 ratio",
+            "server CPU ms/req (gw / bare)",
+            "CPU ratio",
+            "errors (gw / bare)",
+        ]
+    )
     for c in comparisons:
-        out.add(c.label, report.rps(c.gateway.rps), report.rps(c.bare.rps), report.ratio(c.rps_ratio),
-                f"{report.ms(c.gateway.p50_ms)} / {report.ms(c.gateway.p99_ms)}",
-                f"{report.ms(c.bare.p50_ms)} / {report.ms(c.bare.p99_ms)}", report.ratio(c.p99_ratio),
-                f"{c.gateway.cpu_ms:.2f} / {c.bare.cpu_ms:.3f}", report.ratio(c.cpu_ratio),
-                f"{c.gateway.errors} / {c.bare.errors}")
+        out.add(
+            c.label,
+            report.rps(c.gateway.rps),
+            report.rps(c.bare.rps),
+            report.ratio(c.rps_ratio),
+            f"{report.ms(c.gateway.p50_ms)} / {report.ms(c.gateway.p99_ms)}",
+            f"{report.ms(c.bare.p50_ms)} / {report.ms(c.bare.p99_ms)}",
+            report.ratio(c.p99_ratio),
+            f"{c.gateway.cpu_ms:.2f} / {c.bare.cpu_ms:.3f}",
+            report.ratio(c.cpu_ratio),
+            f"{c.gateway.errors} / {c.bare.errors}",
+        )
     return out
 
 
 def metrics(prefix: str, c: Comparison) -> dict[str, float]:
     return {
-        f"{prefix}.gateway_rps": c.gateway.rps, f"{prefix}.bare_rps": c.bare.rps, f"{prefix}.ratio": c.rps_ratio,
-        f"{prefix}.gateway_p50_ms": c.gateway.p50_ms, f"{prefix}.gateway_p99_ms": c.gateway.p99_ms,
-        f"{prefix}.bare_p50_ms": c.bare.p50_ms, f"{prefix}.bare_p99_ms": c.bare.p99_ms,
-        f"{prefix}.gateway_cpu_ms": c.gateway.cpu_ms, f"{prefix}.bare_cpu_ms": c.bare.cpu_ms,
+        f"{prefix}.gateway_rps": c.gateway.rps,
+        f"{prefix}.bare_rps": c.bare.rps,
+        f"{prefix}.ratio": c.rps_ratio,
+        f"{prefix}.gateway_p50_ms": c.gateway.p50_ms,
+        f"{prefix}.gateway_p99_ms": c.gateway.p99_ms,
+        f"{prefix}.bare_p50_ms": c.bare.p50_ms,
+        f"{prefix}.bare_p99_ms": c.bare.p99_ms,
+        f"{prefix}.gateway_cpu_ms": c.gateway.cpu_ms,
+        f"{prefix}.bare_cpu_ms": c.bare.cpu_ms,
     }
 
 
 def error_notes(comparisons: list[Comparison]) -> list[str]:
-    return [f"{c.label}: {c.gateway.errors} gateway / {c.bare.errors} bare requests failed (socket error, "
-            "timeout or non-2xx) — the numbers above include them" for c in comparisons
-            if c.gateway.errors or c.bare.errors]
+    return [
+        f"{c.label}: {c.gateway.errors} gateway / {c.bare.errors} bare requests failed (socket error, "
+        "timeout or non-2xx) — the numbers above include them"
+        for c in comparisons
+        if c.gateway.errors or c.bare.errors
+    ]

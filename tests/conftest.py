@@ -36,7 +36,9 @@ def gateway(backend: str | None, tmp_path_factory: pytest.TempPathFactory) -> It
         s3 = MotoS3.start_or_skip()
         env = s3.gateway_env()
     try:
-        with GatewayProcess(tmp_path_factory.mktemp("gw"), database_url=backend, extra_env=env, s3=s3) as server:
+        with GatewayProcess(
+            tmp_path_factory.mktemp("gw"), database_url=backend, extra_env=env, s3=s3
+        ) as server:
             yield server
     finally:
         if s3 is not None:

@@ -22,7 +22,9 @@ def procrastinate_available() -> bool:
 
 
 def require_procrastinate() -> None:
-    require_service(procrastinate_available(), "procrastinate is not installed (pip install '.[distributed]')")
+    require_service(
+        procrastinate_available(), "procrastinate is not installed (pip install '.[distributed]')"
+    )
 
 
 class MotoS3:
@@ -49,12 +51,19 @@ class MotoS3:
     def client(self) -> Any:
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name=S3_KEYS["region"],
-                            aws_access_key_id=S3_KEYS["access"], aws_secret_access_key=S3_KEYS["secret"])
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=S3_KEYS["region"],
+            aws_access_key_id=S3_KEYS["access"],
+            aws_secret_access_key=S3_KEYS["secret"],
+        )
 
     def keys(self, prefix: str = "") -> list[str]:
         found: list[str] = []
-        for page in self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+        for page in (
+            self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        ):
             found.extend(item["Key"] for item in page.get("Contents", []))
         return found
 
@@ -91,11 +100,23 @@ class WorkerProcess:
     def start(self, timeout: float = 30.0) -> WorkerProcess:
         env = GatewayProcess(self.data_dir, database_url=self.database_url, extra_env=self.extra_env).env()
         self.log_path = self.data_dir / f"{self.name}.log"
-        args = [sys.executable, "-m", "kling_gateway", "worker", "--data-dir", str(self.data_dir),
-                "--queues", self.queues, "--concurrency", str(self.concurrency)]
+        args = [
+            sys.executable,
+            "-m",
+            "kling_gateway",
+            "worker",
+            "--data-dir",
+            str(self.data_dir),
+            "--queues",
+            self.queues,
+            "--concurrency",
+            str(self.concurrency),
+        ]
         if self.config is not None:
             args += ["--config", str(self.config)]
-        self.proc = subprocess.Popen(args, env=env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            args, env=env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

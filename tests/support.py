@@ -106,8 +106,13 @@ class GatewayProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
-        env = {**os.environ, "KLING_GATEWAY_FETCH_ALLOW_HOSTS": "127.0.0.1,localhost",
-               "KLING_GATEWAY_ENGINE_PROCESSES": "2", "PYTHONUNBUFFERED": "1", **self.extra_env}
+        env = {
+            **os.environ,
+            "KLING_GATEWAY_FETCH_ALLOW_HOSTS": "127.0.0.1,localhost",
+            "KLING_GATEWAY_ENGINE_PROCESSES": "2",
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
         if self.database_url:
             env["KLING_GATEWAY_DATABASE_URL"] = self.database_url
         return env
@@ -117,9 +122,24 @@ class GatewayProcess:
         self.log_path = self.data_dir / f"server-{self.port}.log"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kling_gateway", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), "--log-level", "warning", *self.extra_args],
-            env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "kling_gateway",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--log-level",
+                "warning",
+                *self.extra_args,
+            ],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -149,7 +169,10 @@ class GatewayProcess:
     def cli(self, *args: str) -> Any:
         out = subprocess.run(
             [sys.executable, "-m", "kling_gateway", *args, "--data-dir", str(self.data_dir)],
-            env=self.env(), capture_output=True, text=True, timeout=60,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if out.returncode != 0:
             raise RuntimeError(f"cli {args} failed: {out.stderr}")
@@ -157,8 +180,13 @@ class GatewayProcess:
 
     def create_account(self, name: str = "test") -> Account:
         issued = self.cli("keys", "create", "--name", name)
-        return Account(issued["account_id"], issued["api_key"], issued["access_key"], issued["secret_key"],
-                       issued["webhook_secret"])
+        return Account(
+            issued["account_id"],
+            issued["api_key"],
+            issued["access_key"],
+            issued["secret_key"],
+            issued["webhook_secret"],
+        )
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -175,8 +203,9 @@ class GatewayProcess:
         self.proc.wait(5)
 
 
-def wait_for_task(client: httpx.Client, path: str, task_id: str, headers: dict[str, str],
-                  timeout: float = 90.0) -> dict[str, Any]:
+def wait_for_task(
+    client: httpx.Client, path: str, task_id: str, headers: dict[str, str], timeout: float = 90.0
+) -> dict[str, Any]:
     """Poll a task until it is terminal; returns its ``data``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -192,7 +221,10 @@ def wait_for_task(client: httpx.Client, path: str, task_id: str, headers: dict[s
 
 # ---- media made in tests --------------------------------------------------------------
 
-def png_bytes(width: int, height: int, color: tuple[int, int, int] = (200, 80, 40), fmt: str = "PNG") -> bytes:
+
+def png_bytes(
+    width: int, height: int, color: tuple[int, int, int] = (200, 80, 40), fmt: str = "PNG"
+) -> bytes:
     from PIL import Image, ImageDraw
 
     img = Image.new("RGB", (width, height), color)

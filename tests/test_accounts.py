@@ -15,7 +15,9 @@ def test_keys_list_never_shows_secrets(gateway, account):
     listed = gateway.cli("keys", "list")
     mine = next(item for item in listed if item["account_id"] == account.account_id)
     text = repr(listed)
-    assert account.api_key not in text and account.secret_key not in text and account.webhook_secret not in text
+    assert (
+        account.api_key not in text and account.secret_key not in text and account.webhook_secret not in text
+    )
     assert mine["access_key"] == account.access_key and mine["revoked"] is False
 
 
@@ -23,13 +25,17 @@ def test_secrets_are_not_stored_in_plain_text(gateway, account, backend):
     if backend is not None:
         pytest.skip("checked on the SQLite file; PostgreSQL stores the same columns")
     db_file = gateway.data_dir / "gateway.sqlite3"
-    raw = db_file.read_bytes() + (db_file.with_name(db_file.name + "-wal").read_bytes()
-                                  if db_file.with_name(db_file.name + "-wal").exists() else b"")
+    raw = db_file.read_bytes() + (
+        db_file.with_name(db_file.name + "-wal").read_bytes()
+        if db_file.with_name(db_file.name + "-wal").exists()
+        else b""
+    )
     for secret in (account.api_key, account.secret_key, account.webhook_secret):
         assert secret.encode() not in raw
     with sqlite3.connect(db_file) as conn:
-        stored = conn.execute("select api_key_hash, secret_key_enc from accounts where id=?",
-                              (account.account_id,)).fetchone()
+        stored = conn.execute(
+            "select api_key_hash, secret_key_enc from accounts where id=?", (account.account_id,)
+        ).fetchone()
     assert len(stored[0]) == 64 and stored[1] != account.secret_key
 
 
@@ -58,18 +64,23 @@ def test_other_accounts_task_looks_like_a_missing_one(http, account, other_accou
     listed = http.get(T2V, params={"pageSize": 500}, headers=other_account.bearer).json()["data"]
     assert task_id not in {t["task_id"] for t in listed}
     # the same external id is free for the other account
-    theirs = http.post(T2V, json={"prompt": "theirs", "external_task_id": "iso-1"}, headers=other_account.bearer)
+    theirs = http.post(
+        T2V, json={"prompt": "theirs", "external_task_id": "iso-1"}, headers=other_account.bearer
+    )
     assert theirs.status_code == 200
     assert theirs.json()["data"]["task_id"] != task_id
 
 
 def test_foreign_video_id_is_refused(http, account, other_account):
-    created = http.post("/v1/videos/image2video", json={"image": b64(png_bytes(400, 400))}, headers=account.bearer)
+    created = http.post(
+        "/v1/videos/image2video", json={"image": b64(png_bytes(400, 400))}, headers=account.bearer
+    )
     done = wait_for_task(http, "/v1/videos/image2video", created.json()["data"]["task_id"], account.bearer)
     video_id = done["task_result"]["videos"][0]["id"]
     response = http.post("/v1/videos/video-extend", json={"video_id": video_id}, headers=other_account.bearer)
     assert response.status_code == 400 and response.json()["code"] == 1201
     assert "does not exist" in response.json()["message"]
-    init = http.post("/v1/videos/multi-elements/init-selection", json={"video_id": video_id},
-                     headers=other_account.bearer)
+    init = http.post(
+        "/v1/videos/multi-elements/init-selection", json={"video_id": video_id}, headers=other_account.bearer
+    )
     assert init.status_code == 400 and "does not exist" in init.json()["message"]

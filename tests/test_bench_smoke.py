@@ -66,8 +66,13 @@ def test_report_has_every_section(quick_report, tmp_path: Path) -> None:  # type
 
 def test_cli_runs_one_measurement(tmp_path: Path) -> None:
     out = tmp_path / "bench.md"
-    done = subprocess.run([sys.executable, "-m", "bench", "relay", "--quick", "--load", "python", "--out", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "relay", "--quick", "--load", "python", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "## Relay" in out.read_text()
 
@@ -76,7 +81,10 @@ def test_relay_measures_every_scenario(quick_report) -> None:  # type: ignore[no
     section = next(s for s in quick_report.sections if s.key == "relay")
     for scenario in ("callbacks", "polling", "baseline"):
         assert section.metrics[f"relay.{scenario}.tasks_measured"] == 3
-        assert section.metrics[f"relay.{scenario}.freshness_p99_s"] >= section.metrics[f"relay.{scenario}.freshness_p50_s"]
+        assert (
+            section.metrics[f"relay.{scenario}.freshness_p99_s"]
+            >= section.metrics[f"relay.{scenario}.freshness_p50_s"]
+        )
     assert section.values["relay.polling.status_calls_per_task"] > 0
     assert section.values["relay.baseline.status_calls_per_task"] > 0
     assert len(section.tables[0].rows) == 3
@@ -87,6 +95,13 @@ def test_fallback_generator_counts_requests() -> None:
     assert pyload.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
     assert pyload.percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
     assert pyload.percentile([], 99) == 0.0
-    requests = pyload.build_requests({"base_url": "http://127.0.0.1:1", "paths": ["/a"], "method": "POST",
-                                      "headers": [["X-K", "v"]], "body": "{}"})
+    requests = pyload.build_requests(
+        {
+            "base_url": "http://127.0.0.1:1",
+            "paths": ["/a"],
+            "method": "POST",
+            "headers": [["X-K", "v"]],
+            "body": "{}",
+        }
+    )
     assert requests == [b"POST /a HTTP/1.1\r\nHost: 127.0.0.1:1\r\nX-K: v\r\nContent-Length: 2\r\n\r\n{}"]

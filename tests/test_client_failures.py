@@ -80,12 +80,22 @@ class FakeKling:
 
     @staticmethod
     def err(code: int, message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
-        return JSONResponse({"code": code, "message": message, "request_id": f"rid-{code}"}, status_code=status,
-                            headers=headers)
+        return JSONResponse(
+            {"code": code, "message": message, "request_id": f"rid-{code}"},
+            status_code=status,
+            headers=headers,
+        )
 
     def task(self, task_id: str, status: str, msg: str = "", result: dict[str, Any] | None = None) -> dict:
-        return {"task_id": task_id, "task_status": status, "task_status_msg": msg, "task_info": {},
-                "task_result": result or {}, "created_at": 1722769557708, "updated_at": 1722769557708}
+        return {
+            "task_id": task_id,
+            "task_status": status,
+            "task_status_msg": msg,
+            "task_info": {},
+            "task_result": result or {},
+            "created_at": 1722769557708,
+            "updated_at": 1722769557708,
+        }
 
     # ---- routes --------------------------------------------------------------------------
 
@@ -103,8 +113,15 @@ class FakeKling:
             return self.err(5001, "service temporarily unavailable", 503)
         body = await request.json()
         task_id = body.get("external_task_id") or "t-" + action
-        return self.ok({"task_id": task_id, "task_status": "submitted", "task_info": {},
-                        "created_at": 1722769557708, "updated_at": 1722769557708})
+        return self.ok(
+            {
+                "task_id": task_id,
+                "task_status": "submitted",
+                "task_info": {},
+                "created_at": 1722769557708,
+                "updated_at": 1722769557708,
+            }
+        )
 
     async def query(self, request: Request) -> Response:
         await self.record(request)
@@ -125,15 +142,23 @@ class FakeKling:
         if task_id.startswith("slow-") and task_id not in self.released:
             return self.ok(self.task(task_id, "processing"))
         url = f"{self.base_url}/files/{task_id}.mp4"
-        return self.ok(self.task(task_id, "succeed", result={"videos": [{"id": "v1", "url": url, "duration": "5"}]}))
+        return self.ok(
+            self.task(task_id, "succeed", result={"videos": [{"id": "v1", "url": url, "duration": "5"}]})
+        )
 
     async def file(self, request: Request) -> Response:
         await self.record(request)
         rng = request.headers.get("range")
         if rng:
             start = int(rng.removeprefix("bytes=").split("-")[0])
-            return Response(FILE[start:], status_code=206, headers={
-                "Content-Range": f"bytes {start}-{len(FILE) - 1}/{len(FILE)}", "Accept-Ranges": "bytes"})
+            return Response(
+                FILE[start:],
+                status_code=206,
+                headers={
+                    "Content-Range": f"bytes {start}-{len(FILE) - 1}/{len(FILE)}",
+                    "Accept-Ranges": "bytes",
+                },
+            )
         drop = self.bump("file") == 1
 
         async def body() -> AsyncIterator[bytes]:
@@ -143,20 +168,26 @@ class FakeKling:
                 raise ConnectionResetError("dropped on purpose")
             yield FILE[300_000:]
 
-        return StreamingResponse(body(), media_type="video/mp4",
-                                 headers={"Content-Length": str(len(FILE)), "Accept-Ranges": "bytes"})
+        return StreamingResponse(
+            body(),
+            media_type="video/mp4",
+            headers={"Content-Length": str(len(FILE)), "Accept-Ranges": "bytes"},
+        )
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/v1/{resource}/{action}", self.create, methods=["POST"]),
-            Route("/v1/{resource}/{action}/{task_id}", self.query, methods=["GET"]),
-            Route("/files/{name}", self.file, methods=["GET"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/v1/{resource}/{action}", self.create, methods=["POST"]),
+                Route("/v1/{resource}/{action}/{task_id}", self.query, methods=["GET"]),
+                Route("/files/{name}", self.file, methods=["GET"]),
+            ]
+        )
 
     @contextmanager
     def running(self) -> Iterator[FakeKling]:
-        server = uvicorn.Server(uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="critical",
-                                               lifespan="off"))
+        server = uvicorn.Server(
+            uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="critical", lifespan="off")
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10
@@ -284,8 +315,9 @@ def test_unreachable_server_is_a_network_error() -> None:
 
 def _cli(fake_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KLING_BASE_URL": fake_url, "KLING_API_KEY": "k"}
-    return subprocess.run([sys.executable, "-m", "kling_gateway", *args], env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "kling_gateway", *args], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_exit_codes_for_failure_and_timeout(fake: FakeKling) -> None:

@@ -65,19 +65,29 @@ def submitted(client: KlingClient, fox: Task, media: dict[str, Path]) -> dict[st
     session = client.init_selection(video_id=video_id)
     client.add_selection(session_id=session.session_id, frame_index=0, points=[{"x": 0.5, "y": 0.5}])
     return {  # the slowest first
-        "videos/multi-elements": client.multi_elements(session_id=session.session_id, edit_mode="removal",
-                                                       prompt="remove the selected object"),
+        "videos/multi-elements": client.multi_elements(
+            session_id=session.session_id, edit_mode="removal", prompt="remove the selected object"
+        ),
         "images/generations": client.image_generation(prompt="a lighthouse at dusk", aspect_ratio="1:1"),
-        "images/kolors-virtual-try-on": client.virtual_try_on(human_image=media["person"],
-                                                              cloth_image=str(media["cloth"])),
+        "images/kolors-virtual-try-on": client.virtual_try_on(
+            human_image=media["person"], cloth_image=str(media["cloth"])
+        ),
         "videos/image2video": client.image2video(image=str(media["wide"]), prompt="waves", duration=5),
         "videos/multi-image2video": client.multi_image2video(
-            image_list=[{"image": str(media["square"])}, {"image": media["wide"]}], prompt="two friends"),
+            image_list=[{"image": str(media["square"])}, {"image": media["wide"]}], prompt="two friends"
+        ),
         "videos/video-extend": client.video_extend(video_id=video_id, prompt="keep running"),
-        "videos/lip-sync": client.lip_sync(input={"video_id": video_id, "mode": "audio2video",
-                                                  "audio_type": "file", "audio_file": str(media["voice"])}),
-        "videos/effects": client.effects(effect_scene="bloombloom",
-                                         input={"image": str(media["square"]), "duration": "5"}),
+        "videos/lip-sync": client.lip_sync(
+            input={
+                "video_id": video_id,
+                "mode": "audio2video",
+                "audio_type": "file",
+                "audio_file": str(media["voice"]),
+            }
+        ),
+        "videos/effects": client.effects(
+            effect_scene="bloombloom", input={"image": str(media["square"]), "duration": "5"}
+        ),
         "audio/text-to-audio": client.text_to_audio(prompt="rain on a tin roof", duration=3),
         "audio/video-to-audio": client.video_to_audio(video_id=video_id, bgm_prompt="calm piano"),
     }
@@ -106,18 +116,28 @@ def test_text2video_result_decodes(client: KlingClient, fox: Task, tmp_path: Pat
     assert not list(tmp_path.glob("*.part"))
 
 
-@pytest.mark.parametrize("family", ["videos/image2video", "videos/multi-image2video", "videos/multi-elements",
-                                    "videos/lip-sync", "videos/effects"])
-def test_video_families(client: KlingClient, submitted: dict[str, CreatedTask], family: str,
-                        tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "family",
+    [
+        "videos/image2video",
+        "videos/multi-image2video",
+        "videos/multi-elements",
+        "videos/lip-sync",
+        "videos/effects",
+    ],
+)
+def test_video_families(
+    client: KlingClient, submitted: dict[str, CreatedTask], family: str, tmp_path: Path
+) -> None:
     done, paths = _finish(client, submitted[family], tmp_path)
     assert len(paths) == len(done.task_result.videos or [])
     for path in paths:
         _check_video(path, min_seconds=2.0)
 
 
-def test_video_extend_adds_seconds(client: KlingClient, submitted: dict[str, CreatedTask], fox: Task,
-                                   tmp_path: Path) -> None:
+def test_video_extend_adds_seconds(
+    client: KlingClient, submitted: dict[str, CreatedTask], fox: Task, tmp_path: Path
+) -> None:
     done, (path,) = _finish(client, submitted["videos/video-extend"], tmp_path)
     assert done.task_info.parent_video is not None
     assert done.task_info.parent_video.id == fox.task_result.videos[0].id
@@ -146,8 +166,9 @@ def test_audio_families(client: KlingClient, submitted: dict[str, CreatedTask], 
     assert probe_av(video).audio_codec is not None
 
 
-def test_download_to_one_file_name_numbers_several(client: KlingClient, submitted: dict[str, CreatedTask],
-                                                   tmp_path: Path) -> None:
+def test_download_to_one_file_name_numbers_several(
+    client: KlingClient, submitted: dict[str, CreatedTask], tmp_path: Path
+) -> None:
     done = client.wait(submitted["audio/text-to-audio"], timeout=120)
     paths = client.download(done, tmp_path / "rain.mp3")
     assert sorted(p.name for p in paths) == ["rain.mp3", "rain.wav"]
@@ -170,18 +191,23 @@ def test_server_side_error_is_typed(client: KlingClient) -> None:
 
 @pytest.mark.parametrize("scheme", ["api_key", "jwt"])
 @pytest.mark.parametrize("suffix", ["", "/v1", "/kling", "/kling/v1"])
-def test_auth_schemes_and_layouts(gateway: GatewayProcess, account: Account, fox: Task, scheme: str,
-                                  suffix: str) -> None:
-    creds = ({"api_key": account.api_key} if scheme == "api_key"
-             else {"access_key": account.access_key, "secret_key": account.secret_key})
+def test_auth_schemes_and_layouts(
+    gateway: GatewayProcess, account: Account, fox: Task, scheme: str, suffix: str
+) -> None:
+    creds = (
+        {"api_key": account.api_key}
+        if scheme == "api_key"
+        else {"access_key": account.access_key, "secret_key": account.secret_key}
+    )
     with KlingClient(gateway.base_url + suffix, poll=POLL, **creds) as kling:
         assert kling.layout == ("cometapi" if "kling" in suffix else "official")
         got = kling.get_task("videos/text2video", fox.task_id)
         assert got.task_id == fox.task_id and got.task_status == "succeed"
 
 
-def test_env_defaults_and_bad_key(gateway: GatewayProcess, account: Account, fox: Task,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_defaults_and_bad_key(
+    gateway: GatewayProcess, account: Account, fox: Task, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KLING_BASE_URL", gateway.base_url + "/kling")
     monkeypatch.setenv("KLING_ACCESS_KEY", account.access_key)
     monkeypatch.setenv("KLING_SECRET_KEY", account.secret_key)
@@ -204,15 +230,17 @@ def test_external_task_id_lookup(client: KlingClient, gateway: GatewayProcess, a
         assert fresh.get_task("images/generations", external).task_info.external_task_id == external
 
 
-async def test_async_client_jwt_cometapi(gateway: GatewayProcess, account: Account, media: dict[str, Path],
-                                         tmp_path: Path) -> None:
+async def test_async_client_jwt_cometapi(
+    gateway: GatewayProcess, account: Account, media: dict[str, Path], tmp_path: Path
+) -> None:
     seen: list[str] = []
 
     async def progress(task: Task) -> None:
         seen.append(task.task_status)
 
-    async with AsyncKlingClient(gateway.base_url + "/kling", access_key=account.access_key,
-                                secret_key=account.secret_key, poll=POLL) as kling:
+    async with AsyncKlingClient(
+        gateway.base_url + "/kling", access_key=account.access_key, secret_key=account.secret_key, poll=POLL
+    ) as kling:
         assert kling.layout == "cometapi"
         created = await asyncio.gather(
             kling.text2video(prompt="a paper boat", duration="5", aspect_ratio="9:16"),

@@ -25,7 +25,9 @@ async def store(backend: str | None, tmp_path) -> AsyncIterator[TaskStore]:
     await db.migrate()
     account_id = "acc_" + new_numeric_id()
     await AccountStore(db).insert(
-        AccountRow(account_id, "t", "kg-x", "AK" + new_numeric_id(), "sealed", "sealed", None, now_ms(), None),
+        AccountRow(
+            account_id, "t", "kg-x", "AK" + new_numeric_id(), "sealed", "sealed", None, now_ms(), None
+        ),
         new_numeric_id(),
     )
     task_store = TaskStore(db)
@@ -37,11 +39,27 @@ async def store(backend: str | None, tmp_path) -> AsyncIterator[TaskStore]:
 async def new_task(store: TaskStore, *, created_at: int | None = None, engine: str = "test") -> TaskRow:
     now = created_at or now_ms()
     row = TaskRow(
-        id=new_numeric_id(), account_id=store.test_account, family="images/generations", external_task_id=None,
-        status="submitted", status_msg="", request=json.dumps({"prompt": "p"}), result=None, info_extra=None,
-        final_unit_deduction=None, callback_url=None, engine=engine, upstream_task_id=None, attempts=0,
-        lease_owner=None, lease_expires_at=None, available_at=now, created_at=now, updated_at=now,
-        finished_at=None, files_expired_at=None,
+        id=new_numeric_id(),
+        account_id=store.test_account,
+        family="images/generations",
+        external_task_id=None,
+        status="submitted",
+        status_msg="",
+        request=json.dumps({"prompt": "p"}),
+        result=None,
+        info_extra=None,
+        final_unit_deduction=None,
+        callback_url=None,
+        engine=engine,
+        upstream_task_id=None,
+        attempts=0,
+        lease_owner=None,
+        lease_expires_at=None,
+        available_at=now,
+        created_at=now,
+        updated_at=now,
+        finished_at=None,
+        files_expired_at=None,
     )
     await store.insert(row)
     return row
@@ -49,10 +67,14 @@ async def new_task(store: TaskStore, *, created_at: int | None = None, engine: s
 
 async def test_concurrent_transitions_only_one_wins(store):
     row = await new_task(store)
-    outcomes = await asyncio.gather(*[
-        store.transition(row.id, from_statuses=("submitted",), to_status=status, now=now_ms(), status_msg=status)
-        for status in ("succeed", "failed", "processing", "succeed", "failed")
-    ])
+    outcomes = await asyncio.gather(
+        *[
+            store.transition(
+                row.id, from_statuses=("submitted",), to_status=status, now=now_ms(), status_msg=status
+            )
+            for status in ("succeed", "failed", "processing", "succeed", "failed")
+        ]
+    )
     assert sum(outcomes) == 1
     final = await store.get(row.id)
     events = await store.events(row.id)
@@ -69,10 +91,12 @@ async def test_lease_expiry_hands_task_to_another_worker_and_fences_the_first(st
     second = await store.claim("worker-b", now_ms(), lease_ms=60_000, engines=[engine])
     assert second is not None and second.id == row.id and second.attempts == 2
     # the first worker wakes up late: its CAS is refused
-    assert not await store.transition(row.id, from_statuses=("submitted", "processing"), to_status="succeed",
-                                      now=now_ms(), owner="worker-a")
-    assert await store.transition(row.id, from_statuses=("submitted", "processing"), to_status="succeed",
-                                  now=now_ms(), owner="worker-b")
+    assert not await store.transition(
+        row.id, from_statuses=("submitted", "processing"), to_status="succeed", now=now_ms(), owner="worker-a"
+    )
+    assert await store.transition(
+        row.id, from_statuses=("submitted", "processing"), to_status="succeed", now=now_ms(), owner="worker-b"
+    )
 
 
 async def test_claims_never_hand_one_task_to_two_workers(store):
@@ -110,7 +134,9 @@ async def test_dispatcher_runs_tasks_and_records_failures(store, tmp_path):
 
         from kling_gateway.store.tables import tasks
 
-        await conn.execute(update(tasks).where(tasks.c.id == bad.id).values(request=json.dumps({"prompt": "fail"})))
+        await conn.execute(
+            update(tasks).where(tasks.c.id == bad.id).values(request=json.dumps({"prompt": "fail"}))
+        )
     await dispatcher.start()
     try:
         for _ in range(100):
@@ -122,7 +148,7 @@ async def test_dispatcher_runs_tasks_and_records_failures(store, tmp_path):
         await dispatcher.stop()
     assert a.status == "succeed"
     url = json.loads(a.result)["images"][0]["url"]
-    assert url.startswith("storage:") and (await storage.stat(url[len("storage:"):])).size > 100
+    assert url.startswith("storage:") and (await storage.stat(url[len("storage:") :])).size > 100
     assert b.status == "failed" and b.status_msg == "prompt: asked to fail"
     assert [e[1] for e in await store.events(ok.id)] == ["submitted", "processing", "succeed"]
 
@@ -162,8 +188,13 @@ async def test_retention_removes_files_but_keeps_the_task(store, tmp_path):
     storage = LocalStorage(tmp_path / "r")
     row = await new_task(store)
     await storage.put_bytes(f"{row.id}/a1/image-0.png", png_bytes(300, 300), "image/png")
-    await store.transition(row.id, from_statuses=("submitted",), to_status="succeed", now=now_ms() - 10_000,
-                           result={"images": [{"index": 0, "url": storage_ref(f"{row.id}/a1/image-0.png")}]})
+    await store.transition(
+        row.id,
+        from_statuses=("submitted",),
+        to_status="succeed",
+        now=now_ms() - 10_000,
+        result={"images": [{"index": 0, "url": storage_ref(f"{row.id}/a1/image-0.png")}]},
+    )
     await Maintenance(store, storage, ChangeHub(), settings).sweep()
     kept = await store.get(row.id)
     assert kept.status == "succeed" and kept.files_expired_at is not None and kept.result

@@ -17,7 +17,13 @@ def test_every_family_route_is_documented_with_errors(http):
             assert "get" in paths[f"{prefix}/{family}"]
             one = paths[f"{prefix}/{family}/{{task_id}}"]["get"]
             assert "401" in one["responses"] and "404" in one["responses"]
-        for call in ("init-selection", "add-selection", "delete-selection", "clear-selection", "preview-selection"):
+        for call in (
+            "init-selection",
+            "add-selection",
+            "delete-selection",
+            "clear-selection",
+            "preview-selection",
+        ):
             assert "post" in paths[f"{prefix}/videos/multi-elements/{call}"]
     schemas = spec["components"]["schemas"]
     assert {"Text2VideoRequest", "ErrorBody", "TaskEnvelope"} <= set(schemas)

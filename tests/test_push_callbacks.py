@@ -57,12 +57,16 @@ def client(gw: GatewayProcess) -> Iterator[httpx.Client]:
 
 
 def create(client: httpx.Client, acct: Account, callback_url: str) -> str:
-    response = client.post(PATH, json={"prompt": "a lighthouse", "callback_url": callback_url}, headers=acct.bearer)
+    response = client.post(
+        PATH, json={"prompt": "a lighthouse", "callback_url": callback_url}, headers=acct.bearer
+    )
     assert response.status_code == 200, response.text
     return response.json()["data"]["task_id"]
 
 
-def deliveries(client: httpx.Client, acct: Account, task_id: str, prefix: str = "/v1") -> list[dict[str, Any]]:
+def deliveries(
+    client: httpx.Client, acct: Account, task_id: str, prefix: str = "/v1"
+) -> list[dict[str, Any]]:
     response = client.get(f"{prefix}/images/generations/{task_id}/callbacks", headers=acct.bearer)
     assert response.status_code == 200, response.text
     return response.json()["data"]
@@ -72,7 +76,11 @@ def settled(client: httpx.Client, acct: Account, task_id: str) -> list[dict[str,
     """The task's deliveries once it is terminal and none is pending any more."""
     found = deliveries(client, acct, task_id)
     statuses = {d["task_status"] for d in found}
-    if "processing" in statuses and statuses & {"succeed", "failed"} and all(d["state"] != "pending" for d in found):
+    if (
+        "processing" in statuses
+        and statuses & {"succeed", "failed"}
+        and all(d["state"] != "pending" for d in found)
+    ):
         return found
     return None
 
@@ -164,7 +172,9 @@ def _drop_deliveries(database_url: str, task_id: str) -> None:
     engine.dispose()
 
 
-def test_pending_deliveries_survive_a_restart(client: httpx.Client, acct: Account, gw: GatewayProcess) -> None:
+def test_pending_deliveries_survive_a_restart(
+    client: httpx.Client, acct: Account, gw: GatewayProcess
+) -> None:
     down = Receiver(port=free_port())  # not started: connections are refused
     pending = create(client, acct, down.hook("ok-pending"))
     lost = create(client, acct, down.hook("ok-lost"))
@@ -187,7 +197,9 @@ def test_pending_deliveries_survive_a_restart(client: httpx.Client, acct: Accoun
             assert all(d["state"] == "delivered" for d in found), found
         verifier = Webhook(acct.webhook_secret)
         for name in ("ok-pending", "ok-lost"):
-            statuses = sorted(verifier.verify(hit.body, hit.headers)["task_status"] for hit in down.hits(name))
+            statuses = sorted(
+                verifier.verify(hit.body, hit.headers)["task_status"] for hit in down.hits(name)
+            )
             assert statuses == ["processing", "succeed"], statuses
     finally:
         down.stop()

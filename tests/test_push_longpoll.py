@@ -109,7 +109,9 @@ def test_wait_expires_with_current_state(client: httpx.Client, acct: Account, re
         assert time.monotonic() - started < LONG_WAIT
         # no Prefer: no wait, no Preference-Applied, still an ETag
         response = client.get(f"{PATH}/{task_id}", headers=acct.bearer)
-        assert "preference-applied" not in response.headers and response.headers["etag"].startswith('W/"submitted-')
+        assert "preference-applied" not in response.headers and response.headers["etag"].startswith(
+            'W/"submitted-'
+        )
     finally:
         receiver.release(key, 404)
 
@@ -124,16 +126,23 @@ def test_thousand_waiters_get_the_terminal_state_with_few_queries(
 
     async def run() -> None:
         # httpx's pool costs O(connections) per request: ten pools of a hundred keep the client fast
-        limits = httpx.Limits(max_connections=CLIENTS // 10 + 10, max_keepalive_connections=CLIENTS // 10 + 10)
-        pools = [httpx.AsyncClient(base_url=gw.base_url, limits=limits, timeout=LONG_WAIT + 60) for _ in range(10)]
+        limits = httpx.Limits(
+            max_connections=CLIENTS // 10 + 10, max_keepalive_connections=CLIENTS // 10 + 10
+        )
+        pools = [
+            httpx.AsyncClient(base_url=gw.base_url, limits=limits, timeout=LONG_WAIT + 60) for _ in range(10)
+        ]
         stats = pools[0]
         try:
             headers = {**acct.bearer, "Prefer": f"wait={LONG_WAIT}"}
             started = time.monotonic()
             requests = [
-                asyncio.create_task(pools[i % 10].get(f"{PATH}/{task_id}", headers=headers)) for i in range(CLIENTS)
+                asyncio.create_task(pools[i % 10].get(f"{PATH}/{task_id}", headers=headers))
+                for i in range(CLIENTS)
             ]
-            while (await stats.get("/push/stats", headers=acct.bearer)).json()["hub"]["waiters"] < base + CLIENTS:
+            while (await stats.get("/push/stats", headers=acct.bearer)).json()["hub"][
+                "waiters"
+            ] < base + CLIENTS:
                 assert time.monotonic() - started < LONG_WAIT * 2 / 3, "clients did not all start waiting"
                 await asyncio.sleep(0.1)
             snapshot["before"] = (await stats.get("/push/stats", headers=acct.bearer)).json()
@@ -155,9 +164,11 @@ def test_thousand_waiters_get_the_terminal_state_with_few_queries(
     before, after = snapshot["before"], snapshot["after"]
     queries = after["store_queries"] - before["store_queries"] - 1  # minus the stats request itself
     rereads = after["longpoll"]["store_reads"] - before["longpoll"]["store_reads"]
-    print(f"\n{CLIENTS} long-pollers on one task: {queries} store queries in the process while they were "
-          f"woken and answered ({rereads} long-poll re-read(s)), "
-          f"{snapshot['done'] - snapshot['released']:.2f} s from release to the last answer")
+    print(
+        f"\n{CLIENTS} long-pollers on one task: {queries} store queries in the process while they were "
+        f"woken and answered ({rereads} long-poll re-read(s)), "
+        f"{snapshot['done'] - snapshot['released']:.2f} s from release to the last answer"
+    )
     assert rereads <= 3
     assert queries < CLIENTS / 10
 
@@ -180,7 +191,9 @@ def test_event_stream_sends_each_change_once_in_order(
     assert events[0]["data"]["task_result"] == {}
 
 
-def test_event_stream_resumes_after_last_event_id(client: httpx.Client, acct: Account, receiver: Receiver) -> None:
+def test_event_stream_resumes_after_last_event_id(
+    client: httpx.Client, acct: Account, receiver: Receiver
+) -> None:
     task_id, key = held_task(client, acct, receiver)
     first, _ = read_stream(client, acct, task_id, stop_after=1)  # disconnect mid-stream
     assert [e["event"] for e in first] == ["submitted"]

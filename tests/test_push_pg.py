@@ -34,9 +34,14 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProc
     database = PostgresDatabase()
     data_dir = tmp_path_factory.mktemp("pg-pair")  # shared: same master key and URL secret
     worker = GatewayProcess(data_dir, database_url=database.url)
-    replica = GatewayProcess(data_dir, database_url=database.url, extra_env={
-        "KLING_GATEWAY_WORKERS": "0", "KLING_GATEWAY_SSE_KEEPALIVE_SECONDS": "0.3",
-    })
+    replica = GatewayProcess(
+        data_dir,
+        database_url=database.url,
+        extra_env={
+            "KLING_GATEWAY_WORKERS": "0",
+            "KLING_GATEWAY_SSE_KEEPALIVE_SECONDS": "0.3",
+        },
+    )
     try:
         worker.start()
         replica.start()
@@ -60,8 +65,10 @@ def test_change_on_one_process_wakes_waiters_on_another(
     worker, replica = pair
     acct: Account = worker.create_account("pg-pair")
     hook = f"ok-{uuid.uuid4().hex[:8]}"
-    with httpx.Client(base_url=replica.base_url, timeout=LONG_WAIT + 30) as b, \
-            httpx.Client(base_url=worker.base_url, timeout=30) as a:
+    with (
+        httpx.Client(base_url=replica.base_url, timeout=LONG_WAIT + 30) as b,
+        httpx.Client(base_url=worker.base_url, timeout=30) as a,
+    ):
         task_id, key = held_task(b, acct, receiver)  # created on B, run by A's workers
         first = b.get(f"{PATH}/{task_id}", headers=acct.bearer)
         assert first.json()["data"]["task_status"] == "submitted"
@@ -95,7 +102,9 @@ def test_change_on_one_process_wakes_waiters_on_another(
         assert bridge_a["sent"] >= 2 and bridge_b["received"] >= 2
 
         # callbacks: two dispatchers on one database, each change sent exactly once
-        plain = b.post(PATH, json={"prompt": "pair", "callback_url": receiver.hook(hook)}, headers=acct.bearer)
+        plain = b.post(
+            PATH, json={"prompt": "pair", "callback_url": receiver.hook(hook)}, headers=acct.bearer
+        )
         plain_id = plain.json()["data"]["task_id"]
 
         def delivered() -> list[dict[str, object]] | None:

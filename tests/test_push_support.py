@@ -119,10 +119,12 @@ class Receiver:
     # ---- life cycle -----------------------------------------------------------------------
 
     def start(self) -> Receiver:
-        app = Starlette(routes=[
-            Route("/hook/{name}", self._hook, methods=["POST"]),
-            Route("/hold/{key}.png", self._held, methods=["GET"]),
-        ])
+        app = Starlette(
+            routes=[
+                Route("/hook/{name}", self._hook, methods=["POST"]),
+                Route("/hold/{key}.png", self._held, methods=["GET"]),
+            ]
+        )
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -194,8 +196,15 @@ def joined(thread: threading.Thread, out: dict[str, Any]) -> Any:
     return out["value"]
 
 
-def read_stream(client: httpx.Client, acct: Account, task_id: str, *, last_event_id: str | None = None,
-                stop_after: int | None = None, on_open: Any = None) -> tuple[list[dict[str, Any]], int]:
+def read_stream(
+    client: httpx.Client,
+    acct: Account,
+    task_id: str,
+    *,
+    last_event_id: str | None = None,
+    stop_after: int | None = None,
+    on_open: Any = None,
+) -> tuple[list[dict[str, Any]], int]:
     """Events (id, event, data) read from the stream, and the number of keep-alive comments."""
     headers = dict(acct.bearer)
     if last_event_id is not None:

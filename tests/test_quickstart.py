@@ -30,9 +30,12 @@ def test_first_serve_banner_leads_to_a_working_request(tmp_path):
                 break
             time.sleep(0.1)
         api_key = re.search(r"api_key\s+=\s+(\S+)", banner).group(1)
-        create_cmd = re.search(r"(curl -s \S+/kling/v1/videos/text2video \\\n.*?\n.*?)\n", banner, re.S).group(1)
-        out = subprocess.run(["bash", "-c", create_cmd.replace("\\\n", " ")], capture_output=True, text=True,
-                             timeout=30)
+        create_cmd = re.search(
+            r"(curl -s \S+/kling/v1/videos/text2video \\\n.*?\n.*?)\n", banner, re.S
+        ).group(1)
+        out = subprocess.run(
+            ["bash", "-c", create_cmd.replace("\\\n", " ")], capture_output=True, text=True, timeout=30
+        )
         created = json.loads(out.stdout)
         assert created["code"] == 0, out.stdout
         task_id = created["data"]["task_id"]
@@ -40,9 +43,12 @@ def test_first_serve_banner_leads_to_a_working_request(tmp_path):
         issued = server.cli("keys", "create", "--name", "second")  # keys from the CLI work the same
         deadline = time.monotonic() + 90
         while True:
-            query = SEED_QUERY.format(base=server.base_url, action="videos", action2="text2video",
-                                      task_id=task_id, token=api_key)
-            data = json.loads(subprocess.run(shlex.split(query), capture_output=True, text=True, timeout=30).stdout)
+            query = SEED_QUERY.format(
+                base=server.base_url, action="videos", action2="text2video", task_id=task_id, token=api_key
+            )
+            data = json.loads(
+                subprocess.run(shlex.split(query), capture_output=True, text=True, timeout=30).stdout
+            )
             assert data["code"] == 0 and data["data"]["task_id"] == task_id
             if data["data"]["task_status"] == "succeed" or time.monotonic() > deadline:
                 break
@@ -50,8 +56,13 @@ def test_first_serve_banner_leads_to_a_working_request(tmp_path):
         assert data["data"]["task_status"] == "succeed"
         assert data["data"]["task_result"]["videos"][0]["url"].startswith(server.base_url + "/files/")
         # the other account cannot see it
-        foreign = SEED_QUERY.format(base=server.base_url, action="videos", action2="text2video",
-                                    task_id=task_id, token=issued["api_key"])
+        foreign = SEED_QUERY.format(
+            base=server.base_url,
+            action="videos",
+            action2="text2video",
+            task_id=task_id,
+            token=issued["api_key"],
+        )
         answer = json.loads(subprocess.run(shlex.split(foreign), capture_output=True, text=True).stdout)
         assert answer["code"] == 1203
     finally:

@@ -136,7 +136,9 @@ def synthetic_video(w: int, h: int, fps: int, frames: int) -> bytes:
     return data
 
 
-def check_video(data: bytes, *, width: int, height: int, requested: float, reported: str, audio: bool) -> None:
+def check_video(
+    data: bytes, *, width: int, height: int, requested: float, reported: str, audio: bool
+) -> None:
     info = probe_av(data)
     assert info.video_codec == "h264"
     assert (info.width, info.height) == (width, height)
@@ -213,7 +215,9 @@ async def test_text2video_sound_on_adds_aac_track(engine, ctx):
 async def test_text2video_is_deterministic_per_request(engine, ctx):
     req = {"prompt": "same request", "duration": "1", "callback_url": "https://a.example/x"}
     a = the_video(await engine.run(task("videos/text2video", req), ctx))
-    b = the_video(await engine.run(task("videos/text2video", {**req, "callback_url": "https://b.example/y"}), ctx))
+    b = the_video(
+        await engine.run(task("videos/text2video", {**req, "callback_url": "https://b.example/y"}), ctx)
+    )
     c = the_video(await engine.run(task("videos/text2video", {**req, "prompt": "another request"}), ctx))
     assert ctx.get(a["url"]) == ctx.get(b["url"])
     assert ctx.get(a["url"]) != ctx.get(c["url"])
@@ -231,7 +235,9 @@ async def test_camera_control_moves_the_view(engine, ctx):
         "zoom": {"type": "simple", "config": {"zoom": -8}},
         "preset": {"type": "down_back"},
     }.items():
-        frames = frames_of(ctx.get(the_video(await engine.run(task("videos/text2video", req(control)), ctx))["url"]))
+        frames = frames_of(
+            ctx.get(the_video(await engine.run(task("videos/text2video", req(control)), ctx))["url"])
+        )
         first, last = frames[0].astype(int), frames[-1].astype(int)
         assert np.abs(first - last).mean() > 8, name  # the picture really changed
         results[name] = (first, last)
@@ -261,7 +267,13 @@ async def test_image2video_keeps_aspect_at_720p_budget(engine, ctx):
 async def test_image2video_pro_1080_budget_and_tail_crossfade(engine, ctx):
     head = picture(800, 600, bg=(20, 20, 160))
     tail = picture(800, 600, bg=(220, 200, 40), square=(10, 10, 10))
-    req = {"image": b64(png(head)), "image_tail": b64(png(tail)), "model_name": "kling-v1-5", "mode": "pro", "duration": "1"}
+    req = {
+        "image": b64(png(head)),
+        "image_tail": b64(png(tail)),
+        "model_name": "kling-v1-5",
+        "mode": "pro",
+        "duration": "1",
+    }
     item = the_video(await engine.run(task("videos/image2video", req), ctx))
     data = ctx.get(item["url"])
     info = probe_av(data)
@@ -293,7 +305,9 @@ async def test_image2video_dynamic_mask_follows_trajectory(engine, ctx):
     req = {
         "image": b64(png(img)),
         "duration": "1",
-        "dynamic_masks": [{"mask": b64(png(mask)), "trajectories": [{"x": 150, "y": 150}, {"x": 450, "y": 450}]}],
+        "dynamic_masks": [
+            {"mask": b64(png(mask)), "trajectories": [{"x": 150, "y": 150}, {"x": 450, "y": 450}]}
+        ],
     }
     frames = frames_of(ctx.get(the_video(await engine.run(task("videos/image2video", req), ctx))["url"]))
 
@@ -329,7 +343,9 @@ async def test_multi_image2video_sequence(engine, ctx):
 
 
 async def test_video_extend_appends_and_reports_parent(engine, ctx):
-    parent = the_video(await engine.run(task("videos/text2video", {"prompt": "parent", "duration": "1"}), ctx))
+    parent = the_video(
+        await engine.run(task("videos/text2video", {"prompt": "parent", "duration": "1"}), ctx)
+    )
     record = ctx.add_video(ctx.get(parent["url"]), float(parent["duration"]), "p1")
     out = await engine.run(task("videos/video-extend", {"video_id": "p1"}), ctx)
     item = the_video(out)
@@ -355,7 +371,14 @@ def _tone_wav(seconds: float) -> bytes:
 
 async def test_lip_sync_audio2video_muxes_trimmed_audio(engine, ctx):
     ctx.add_video(synthetic_video(320, 240, 30, 75), 2.5, "face")
-    req = {"input": {"video_id": "face", "mode": "audio2video", "audio_type": "file", "audio_file": b64(_tone_wav(4.0))}}
+    req = {
+        "input": {
+            "video_id": "face",
+            "mode": "audio2video",
+            "audio_type": "file",
+            "audio_file": b64(_tone_wav(4.0)),
+        }
+    }
     out = await engine.run(task("videos/lip-sync", req), ctx)
     item = the_video(out)
     data = ctx.get(item["url"])
@@ -368,8 +391,14 @@ async def test_lip_sync_audio2video_muxes_trimmed_audio(engine, ctx):
 
 
 async def test_lip_sync_video_url_must_be_720_to_1920(engine, ctx):
-    req = {"input": {"video_url": b64(synthetic_video(320, 240, 30, 75)), "mode": "audio2video",
-                     "audio_type": "file", "audio_file": b64(_tone_wav(1.0))}}
+    req = {
+        "input": {
+            "video_url": b64(synthetic_video(320, 240, 30, 75)),
+            "mode": "audio2video",
+            "audio_type": "file",
+            "audio_file": b64(_tone_wav(1.0)),
+        }
+    }
     with pytest.raises(TaskFailure, match=r"^input\.video_url: 320x240 has an edge under 720"):
         await engine.run(task("videos/lip-sync", req), ctx)
 
@@ -380,7 +409,15 @@ async def test_lip_sync_text2video_uses_espeak(engine, ctx):
             pytest.fail("espeak-ng must be installed in CI")
         pytest.skip("espeak-ng is not installed: text2video lip-sync cannot be exercised")
     ctx.add_video(synthetic_video(320, 240, 30, 60), 2.0, "face2")
-    req = {"input": {"video_id": "face2", "mode": "text2video", "text": "hello there", "voice_language": "en", "voice_speed": 1.2}}
+    req = {
+        "input": {
+            "video_id": "face2",
+            "mode": "text2video",
+            "text": "hello there",
+            "voice_language": "en",
+            "voice_speed": 1.2,
+        }
+    }
     data = ctx.get(the_video(await engine.run(task("videos/lip-sync", req), ctx))["url"])
     check_video(data, width=320, height=240, requested=2.0, reported="2.0", audio=True)
 
@@ -401,21 +438,36 @@ async def test_effects(engine, ctx, scene, inp, size, seconds):
         body["images"] = [img, b64(png(picture(600, 600, bg=(200, 200, 200))))]
     item = the_video(await engine.run(task("videos/effects", {"effect_scene": scene, "input": body}), ctx))
     data = ctx.get(item["url"])
-    check_video(data, width=size[0], height=size[1], requested=seconds, reported=item["duration"], audio=False)
+    check_video(
+        data, width=size[0], height=size[1], requested=seconds, reported=item["duration"], audio=False
+    )
     frames = frames_of(data)
     assert max(np.abs(frames[0].astype(int) - frames[i]).mean() for i in range(0, len(frames), 7)) > 4
 
 
 async def test_effects_dual_scene_needs_two_images(engine, ctx):
     with pytest.raises(TaskFailure, match=r"^input\.images"):
-        await engine.run(task("videos/effects", {"effect_scene": "kiss", "input": {"images": [b64(png(picture(400, 400)))]}}), ctx)
+        await engine.run(
+            task(
+                "videos/effects", {"effect_scene": "kiss", "input": {"images": [b64(png(picture(400, 400)))]}}
+            ),
+            ctx,
+        )
 
 
 def _session(ctx: Ctx, video: bytes, frames: int, selections) -> None:
     ctx.files["sess/normalized.mp4"] = video
     ctx.sessions["s1"] = SelectionSession(
-        session_id="s1", account_id="acct", video=None, video_url="storage:sess/normalized.mp4",
-        duration=frames / 30, width=320, height=240, fps=30.0, total_frame=frames, selections=selections,
+        session_id="s1",
+        account_id="acct",
+        video=None,
+        video_url="storage:sess/normalized.mp4",
+        duration=frames / 30,
+        width=320,
+        height=240,
+        fps=30.0,
+        total_frame=frames,
+        selections=selections,
     )
 
 
@@ -424,8 +476,11 @@ async def test_multi_elements(engine, ctx, mode):
     video = synthetic_video(320, 240, 30, 60)
     # the red square sits at x 80..144, y 80..140 on frame 0
     _session(ctx, video, 60, [{"frame_index": 0, "points": [{"x": 0.33, "y": 0.45}]}])
-    images = {"removal": [], "swap": [{"image": b64(png(picture(400, 400, bg=(250, 250, 0), square=(250, 250, 0))))}],
-              "addition": [{"image": b64(png(picture(400, 400, bg=(255, 255, 255), square=(0, 0, 255))))}]}[mode]
+    images = {
+        "removal": [],
+        "swap": [{"image": b64(png(picture(400, 400, bg=(250, 250, 0), square=(250, 250, 0))))}],
+        "addition": [{"image": b64(png(picture(400, 400, bg=(255, 255, 255), square=(0, 0, 255))))}],
+    }[mode]
     req = {"session_id": "s1", "edit_mode": mode, "image_list": images, "prompt": "edit <<<video_1>>>"}
     item = the_video(await engine.run(task("videos/multi-elements", req), ctx))
     assert item["session_id"] == "s1"
@@ -445,14 +500,18 @@ async def test_multi_elements(engine, ctx, mode):
 async def test_multi_elements_removal_needs_selection(engine, ctx):
     _session(ctx, synthetic_video(320, 240, 30, 60), 60, [])
     with pytest.raises(TaskFailure, match="^session_id"):
-        await engine.run(task("videos/multi-elements", {"session_id": "s1", "edit_mode": "removal", "prompt": "x"}), ctx)
+        await engine.run(
+            task("videos/multi-elements", {"session_id": "s1", "edit_mode": "removal", "prompt": "x"}), ctx
+        )
 
 
 # ---------------------------------------------------------------- images
 
 
 async def test_generations_n_sizes_and_variety(engine, ctx):
-    out = await engine.run(task("images/generations", {"prompt": "a cat", "n": 3, "aspect_ratio": "1:1"}), ctx)
+    out = await engine.run(
+        task("images/generations", {"prompt": "a cat", "n": 3, "aspect_ratio": "1:1"}), ctx
+    )
     images = out.task_result["images"]
     assert [i["index"] for i in images] == [0, 1, 2]
     blobs = [ctx.get(i["url"]) for i in images]
@@ -464,16 +523,37 @@ async def test_generations_n_sizes_and_variety(engine, ctx):
 
 async def test_generations_default_and_2k_and_reference(engine, ctx):
     out = await engine.run(task("images/generations", {"prompt": "x"}), ctx)
-    assert (probe_image(ctx.get(out.task_result["images"][0]["url"])).width, probe_image(ctx.get(out.task_result["images"][0]["url"])).height) == (1360, 768)
-    out = await engine.run(task("images/generations", {"prompt": "x", "resolution": "2k", "aspect_ratio": "21:9", "model_name": "kling-v2"}), ctx)
+    assert (
+        probe_image(ctx.get(out.task_result["images"][0]["url"])).width,
+        probe_image(ctx.get(out.task_result["images"][0]["url"])).height,
+    ) == (1360, 768)
+    out = await engine.run(
+        task(
+            "images/generations",
+            {"prompt": "x", "resolution": "2k", "aspect_ratio": "21:9", "model_name": "kling-v2"},
+        ),
+        ctx,
+    )
     info = probe_image(ctx.get(out.task_result["images"][0]["url"]))
     assert (info.width, info.height) == (3104, 1312)
     ref = b64(png(picture(800, 600, bg=(250, 10, 10), square=(250, 10, 10))))
-    low = await engine.run(task("images/generations", {"prompt": "x", "image": ref, "image_fidelity": 0.0, "aspect_ratio": "4:3"}), ctx)
-    high = await engine.run(task("images/generations", {"prompt": "x", "image": ref, "image_fidelity": 1.0, "aspect_ratio": "4:3"}), ctx)
+    low = await engine.run(
+        task(
+            "images/generations", {"prompt": "x", "image": ref, "image_fidelity": 0.0, "aspect_ratio": "4:3"}
+        ),
+        ctx,
+    )
+    high = await engine.run(
+        task(
+            "images/generations", {"prompt": "x", "image": ref, "image_fidelity": 1.0, "aspect_ratio": "4:3"}
+        ),
+        ctx,
+    )
 
     def redness(o):
-        arr = np.asarray(Image.open(io.BytesIO(ctx.get(o.task_result["images"][0]["url"]))).convert("RGB")).astype(int)
+        arr = np.asarray(
+            Image.open(io.BytesIO(ctx.get(o.task_result["images"][0]["url"]))).convert("RGB")
+        ).astype(int)
         return (arr[..., 0] - arr[..., 2]).mean()
 
     assert redness(high) > redness(low)
@@ -484,7 +564,12 @@ async def test_virtual_try_on(engine, ctx):
     ImageDraw.Draw(human).rectangle((150, 80, 350, 780), fill=(200, 160, 130))  # a person-shaped block
     cloth = Image.new("RGB", (400, 400), (255, 255, 255))
     ImageDraw.Draw(cloth).rectangle((80, 60, 320, 360), fill=(20, 40, 200))
-    out = await engine.run(task("images/kolors-virtual-try-on", {"human_image": b64(png(human)), "cloth_image": b64(png(cloth))}), ctx)
+    out = await engine.run(
+        task(
+            "images/kolors-virtual-try-on", {"human_image": b64(png(human)), "cloth_image": b64(png(cloth))}
+        ),
+        ctx,
+    )
     images = out.task_result["images"]
     assert [i["index"] for i in images] == [0]
     result = Image.open(io.BytesIO(ctx.get(images[0]["url"])))
@@ -497,7 +582,9 @@ async def test_virtual_try_on(engine, ctx):
 
 
 async def test_text_to_audio_mp3_and_wav(engine, ctx):
-    out = await engine.run(task("audio/text-to-audio", {"prompt": "rain on a tin roof", "duration": 3.5}), ctx)
+    out = await engine.run(
+        task("audio/text-to-audio", {"prompt": "rain on a tin roof", "duration": 3.5}), ctx
+    )
     [audio] = out.task_result["audios"]
     assert audio["duration_mp3"] == audio["duration_wav"] == "3.5"
     assert len(audio["id"]) == 18
@@ -511,7 +598,9 @@ async def test_text_to_audio_mp3_and_wav(engine, ctx):
 
 async def test_video_to_audio(engine, ctx):
     ctx.add_video(synthetic_video(320, 240, 30, 93), 3.1, "src")
-    out = await engine.run(task("audio/video-to-audio", {"video_id": "src", "bgm_prompt": "jazz", "asmr_mode": True}), ctx)
+    out = await engine.run(
+        task("audio/video-to-audio", {"video_id": "src", "bgm_prompt": "jazz", "asmr_mode": True}), ctx
+    )
     item = the_video(out)
     data = ctx.get(item["url"])
     check_video(data, width=320, height=240, requested=3.1, reported=item["duration"], audio=True)
@@ -525,8 +614,18 @@ async def test_video_to_audio(engine, ctx):
 
 
 async def test_serves_all_families(engine):
-    for family in ("videos/text2video", "videos/image2video", "videos/multi-image2video", "videos/video-extend",
-                   "videos/lip-sync", "videos/effects", "videos/multi-elements", "images/generations",
-                   "images/kolors-virtual-try-on", "audio/text-to-audio", "audio/video-to-audio"):
+    for family in (
+        "videos/text2video",
+        "videos/image2video",
+        "videos/multi-image2video",
+        "videos/video-extend",
+        "videos/lip-sync",
+        "videos/effects",
+        "videos/multi-elements",
+        "images/generations",
+        "images/kolors-virtual-try-on",
+        "audio/text-to-audio",
+        "audio/video-to-audio",
+    ):
         assert engine.serves(family, None)
     assert not engine.serves("videos/omni-video", None)

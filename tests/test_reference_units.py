@@ -15,7 +15,10 @@ from kling_gateway.engines.reference.sizing import (
 )
 
 
-@pytest.mark.parametrize(("seconds", "fps", "frames", "text"), [(5, 30, 153, "5.1"), (5, 24, 122, "5.1"), (10, 30, 303, "10.1"), (10, 24, 242, "10.1")])
+@pytest.mark.parametrize(
+    ("seconds", "fps", "frames", "text"),
+    [(5, 30, 153, "5.1"), (5, 24, 122, "5.1"), (10, 30, 303, "10.1"), (10, 24, 242, "10.1")],
+)
 def test_frame_count_like_kling(seconds, fps, frames, text):
     assert frame_count(seconds, fps) == frames
     assert duration_text(frames / fps) == text

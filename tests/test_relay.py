@@ -33,8 +33,12 @@ def upstream_account(upstream: GatewayProcess) -> Account:
 
 
 @pytest.fixture(scope="module", params=["kling-jwt", "cometapi"])
-def front(request: pytest.FixtureRequest, upstream: GatewayProcess, upstream_account: Account,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProcess, Account, str]]:
+def front(
+    request: pytest.FixtureRequest,
+    upstream: GatewayProcess,
+    upstream_account: Account,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[GatewayProcess, Account, str]]:
     data = tmp_path_factory.mktemp("front")
     if request.param == "kling-jwt":
         table = f"""
@@ -59,7 +63,8 @@ timeout = 90
 """
     config = write_channels(data / "relay.toml", [table])
     server = GatewayProcess(
-        data, extra_args=["--config", str(config)],
+        data,
+        extra_args=["--config", str(config)],
         extra_env={"RELAY_TEST_SK": upstream_account.secret_key, "RELAY_TEST_KEY": upstream_account.api_key},
     ).start()
     try:
@@ -82,14 +87,23 @@ def _run(front: GatewayProcess, account: Account, path: str, body: dict) -> dict
         return wait_for_task(http, path, task_id, account.bearer, timeout=60)
 
 
-def test_every_family_relayed_and_mirrored(front: tuple[GatewayProcess, Account, str], upstream: GatewayProcess,
-                                           upstream_account: Account) -> None:
+def test_every_family_relayed_and_mirrored(
+    front: tuple[GatewayProcess, Account, str], upstream: GatewayProcess, upstream_account: Account
+) -> None:
     server, account, mode = front
     prefix = "/v1" if mode == "kling-jwt" else "/kling/v1"
 
-    video = _run(server, account, f"{prefix}/videos/text2video",
-                 {"prompt": "a red fox in snow", "duration": "5", "external_task_id": "client-ext-1",
-                  "callback_url": "https://example.invalid/hook"})
+    video = _run(
+        server,
+        account,
+        f"{prefix}/videos/text2video",
+        {
+            "prompt": "a red fox in snow",
+            "duration": "5",
+            "external_task_id": "client-ext-1",
+            "callback_url": "https://example.invalid/hook",
+        },
+    )
     assert video["task_status"] == "succeed", video
     assert video["task_info"]["external_task_id"] == "client-ext-1"
     item = video["task_result"]["videos"][0]
@@ -104,40 +118,64 @@ def test_every_family_relayed_and_mirrored(front: tuple[GatewayProcess, Account,
         upstream_task = mine.json()["data"]
         assert upstream_task["task_id"] != video["task_id"]
         upstream_video_id = upstream_task["task_result"]["videos"][0]["id"]
-        assert up.get("/v1/videos/text2video/client-ext-1", headers=upstream_account.bearer).status_code == 404
+        assert (
+            up.get("/v1/videos/text2video/client-ext-1", headers=upstream_account.bearer).status_code == 404
+        )
     assert item["id"] != upstream_video_id  # the gateway issues its own video ids
 
-    extended = _run(server, account, f"{prefix}/videos/video-extend", {"video_id": item["id"], "prompt": "more"})
+    extended = _run(
+        server, account, f"{prefix}/videos/video-extend", {"video_id": item["id"], "prompt": "more"}
+    )
     assert extended["task_status"] == "succeed", extended
     assert extended["task_info"]["parent_video"]["id"] == item["id"]
     ext_info = probe_av(_fetch(extended["task_result"]["videos"][0]["url"]))
     assert ext_info.duration > info.duration + 3
 
-    images = _run(server, account, f"{prefix}/images/generations", {"prompt": "a lighthouse", "n": 2,
-                                                                   "aspect_ratio": "1:1"})
+    images = _run(
+        server,
+        account,
+        f"{prefix}/images/generations",
+        {"prompt": "a lighthouse", "n": 2, "aspect_ratio": "1:1"},
+    )
     assert images["task_status"] == "succeed", images
     assert len(images["task_result"]["images"]) == 2
     for image in images["task_result"]["images"]:
         assert image["url"].startswith(server.base_url)
         assert probe_image(_fetch(image["url"])).width == 1024
 
-    image_video = _run(server, account, f"{prefix}/videos/image2video",
-                       {"image": b64(png_bytes(640, 360)), "duration": "5"})
+    image_video = _run(
+        server, account, f"{prefix}/videos/image2video", {"image": b64(png_bytes(640, 360)), "duration": "5"}
+    )
     assert image_video["task_status"] == "succeed", image_video
 
-    audio = _run(server, account, f"{prefix}/audio/text-to-audio", {"prompt": "rain on a roof", "duration": 3.0})
+    audio = _run(
+        server, account, f"{prefix}/audio/text-to-audio", {"prompt": "rain on a roof", "duration": 3.0}
+    )
     assert audio["task_status"] == "succeed", audio
     clip = audio["task_result"]["audios"][0]
     for key in ("url_mp3", "url_wav"):
         assert clip[key].startswith(server.base_url)
         assert 2.5 < probe_av(_fetch(clip[key])).duration < 3.6
 
-    v2a = _run(server, account, f"{prefix}/audio/video-to-audio", {"video_id": item["id"], "bgm_prompt": "calm"})
+    v2a = _run(
+        server, account, f"{prefix}/audio/video-to-audio", {"video_id": item["id"], "bgm_prompt": "calm"}
+    )
     assert v2a["task_status"] == "succeed", v2a
     assert probe_av(_fetch(v2a["task_result"]["audios"][0]["url_mp3"])).duration > 3
 
-    lips = _run(server, account, f"{prefix}/videos/lip-sync", {"input": {
-        "video_id": item["id"], "mode": "audio2video", "audio_type": "file", "audio_file": b64(wav_bytes(3.0))}})
+    lips = _run(
+        server,
+        account,
+        f"{prefix}/videos/lip-sync",
+        {
+            "input": {
+                "video_id": item["id"],
+                "mode": "audio2video",
+                "audio_type": "file",
+                "audio_file": b64(wav_bytes(3.0)),
+            }
+        },
+    )
     assert lips["task_status"] == "succeed", lips
     assert probe_av(_fetch(lips["task_result"]["videos"][0]["url"])).video_codec == "h264"
 

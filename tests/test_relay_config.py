@@ -14,29 +14,61 @@ from kling_gateway.relay.upstream import Busy, ChannelDown, NotFound, Rejected, 
 def test_types_defaults_secrets_and_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_SK", "s3cret-sk")
     (tmp_path / "key").write_text("sk-comet\n")
-    official, comet, other = parse_channels([
-        {"name": "other", "type": "kling-compatible", "base_url": "http://10.0.0.7:8000/", "api_key": "k",
-         "priority": -1},
-        {"name": "official", "type": "kling", "access_key": "ak", "secret_key_env": "TEST_SK", "priority": 5,
-         "models": ["kling-v2-*"]},
-        {"name": "comet", "type": "cometapi", "api_key_file": str(tmp_path / "key")},
-    ])
-    assert (official.base_url, official.prefix, official.uses_jwt) == ("https://api-singapore.klingai.com", "/v1", True)
+    official, comet, other = parse_channels(
+        [
+            {
+                "name": "other",
+                "type": "kling-compatible",
+                "base_url": "http://10.0.0.7:8000/",
+                "api_key": "k",
+                "priority": -1,
+            },
+            {
+                "name": "official",
+                "type": "kling",
+                "access_key": "ak",
+                "secret_key_env": "TEST_SK",
+                "priority": 5,
+                "models": ["kling-v2-*"],
+            },
+            {"name": "comet", "type": "cometapi", "api_key_file": str(tmp_path / "key")},
+        ]
+    )
+    assert (official.base_url, official.prefix, official.uses_jwt) == (
+        "https://api-singapore.klingai.com",
+        "/v1",
+        True,
+    )
     assert official.secret_key == "s3cret-sk" and "s3cret" not in repr(official)
     assert (comet.base_url, comet.prefix, comet.api_key, comet.poll.list_queries) == (
-        "https://api.cometapi.com", "/kling/v1", "sk-comet", False)
+        "https://api.cometapi.com",
+        "/kling/v1",
+        "sk-comet",
+        False,
+    )
     assert other.base_url == "http://10.0.0.7:8000"
-    assert official.serves("videos/text2video", "kling-v2-master") and not official.serves("videos/text2video", None)
+    assert official.serves("videos/text2video", "kling-v2-master") and not official.serves(
+        "videos/text2video", None
+    )
 
 
-@pytest.mark.parametrize(("table", "message"), [
-    ({"name": "x", "type": "kling", "access_key": "a"}, "give api_key"),
-    ({"name": "x", "type": "cometapi", "access_key": "a", "secret_key": "b"}, "authenticates with api_key"),
-    ({"name": "x", "api_key": "k", "base_url": "ftp://h"}, "base_url"),
-    ({"name": "x", "api_key": "k", "base_url": "http://h", "max_conccurent": 3}, "unknown keys max_conccurent"),
-    ({"name": "reference", "api_key": "k", "base_url": "http://h"}, "reserved"),
-    ({"name": "x", "type": "kling", "access_key": "a", "secret_key_env": "NOPE_NOT_SET"}, "NOPE_NOT_SET"),
-])
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"name": "x", "type": "kling", "access_key": "a"}, "give api_key"),
+        (
+            {"name": "x", "type": "cometapi", "access_key": "a", "secret_key": "b"},
+            "authenticates with api_key",
+        ),
+        ({"name": "x", "api_key": "k", "base_url": "ftp://h"}, "base_url"),
+        (
+            {"name": "x", "api_key": "k", "base_url": "http://h", "max_conccurent": 3},
+            "unknown keys max_conccurent",
+        ),
+        ({"name": "reference", "api_key": "k", "base_url": "http://h"}, "reserved"),
+        ({"name": "x", "type": "kling", "access_key": "a", "secret_key_env": "NOPE_NOT_SET"}, "NOPE_NOT_SET"),
+    ],
+)
 def test_bad_tables_are_refused_clearly(table: dict, message: str) -> None:
     with pytest.raises(ChannelConfigError, match=message):
         parse_channels([table])

@@ -35,7 +35,9 @@ def envelope(data: Any) -> JSONResponse:
 
 
 def error(status: int, code: int, message: str) -> JSONResponse:
-    return JSONResponse({"code": code, "message": message, "request_id": str(uuid.uuid4())}, status_code=status)
+    return JSONResponse(
+        {"code": code, "message": message, "request_id": str(uuid.uuid4())}, status_code=status
+    )
 
 
 @dataclass
@@ -83,9 +85,15 @@ class FakeUpstream:
             status = "processing"
         if status == "never":
             status = "processing"
-        view = {"task_id": task["id"], "task_status": status, "task_status_msg": "",
-                "task_info": {"external_task_id": task["ext"]}, "task_result": {},
-                "created_at": task["created_ms"], "updated_at": task["created_ms"] + int(self.done_after * 1000)}
+        view = {
+            "task_id": task["id"],
+            "task_status": status,
+            "task_status_msg": "",
+            "task_info": {"external_task_id": task["ext"]},
+            "task_result": {},
+            "created_at": task["created_ms"],
+            "updated_at": task["created_ms"] + int(self.done_after * 1000),
+        }
         if status == "failed":
             view["task_status_msg"] = "content risk control: image flagged"
         if status == "succeed":
@@ -94,7 +102,9 @@ class FakeUpstream:
         return view
 
     def active(self) -> int:
-        return sum(1 for t in self.tasks.values() if self._view(t)["task_status"] in ("submitted", "processing"))
+        return sum(
+            1 for t in self.tasks.values() if self._view(t)["task_status"] in ("submitted", "processing")
+        )
 
     async def create(self, request: Request) -> Response:
         if not self._authorized(request):
@@ -118,8 +128,14 @@ class FakeUpstream:
         self.external_ids.append(body.get("external_task_id"))
         task_id = str(10**17 + len(self.tasks) + 1)
         status = "fail" if "[fail]" in prompt else "never" if "[never]" in prompt else "auto"
-        task = {"id": task_id, "ext": body.get("external_task_id"), "status": status, "t0": time.monotonic(),
-                "created_ms": int(time.time() * 1000), "callback": body.get("callback_url")}
+        task = {
+            "id": task_id,
+            "ext": body.get("external_task_id"),
+            "status": status,
+            "t0": time.monotonic(),
+            "created_ms": int(time.time() * 1000),
+            "callback": body.get("callback_url"),
+        }
         if "[early]" in prompt:
             task["t0"] -= 10  # already done
         self.tasks[task_id] = task
@@ -130,7 +146,9 @@ class FakeUpstream:
         elif self.callbacks and task["callback"] and status != "never":
             asyncio.get_running_loop().create_task(self._call_back(task))
         view = self._view(task)
-        return envelope({k: view[k] for k in ("task_id", "task_status", "task_info", "created_at", "updated_at")})
+        return envelope(
+            {k: view[k] for k in ("task_id", "task_status", "task_info", "created_at", "updated_at")}
+        )
 
     async def _call_back(self, task: dict[str, Any]) -> None:
         await asyncio.sleep(self.done_after + 0.05)
@@ -161,13 +179,17 @@ class FakeUpstream:
     # ---- life cycle --------------------------------------------------------------------
 
     def start(self) -> FakeUpstream:
-        app = Starlette(routes=[
-            Route(PATH, self.create, methods=["POST"]),
-            Route(PATH, self.list_tasks, methods=["GET"]),
-            Route(PATH + "/{task_id}", self.get_one, methods=["GET"]),
-            Route("/files/{name}", self.file, methods=["GET"]),
-        ])
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        app = Starlette(
+            routes=[
+                Route(PATH, self.create, methods=["POST"]),
+                Route(PATH, self.list_tasks, methods=["GET"]),
+                Route(PATH + "/{task_id}", self.get_one, methods=["GET"]),
+                Route("/files/{name}", self.file, methods=["GET"]),
+            ]
+        )
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
         threading.Thread(target=self.server.run, daemon=True).start()
         deadline = time.monotonic() + 10
         while not self.server.started:
@@ -184,9 +206,13 @@ class FakeUpstream:
 
 
 def channel(name: str, upstream: FakeUpstream, **extra: Any) -> str:
-    lines = [f'[[channels]]\nname = "{name}"\ntype = "kling"\nbase_url = "{upstream.base_url}"',
-             f'access_key = "{AK}"\nsecret_key = "{SK}"', "request_timeout = 0.7", "timeout = 4",
-             "poll = { initial = 0.1, factor = 0.2, max_interval = 0.5, callback_slowdown = 1.0, batch_window = 0.2 }"]
+    lines = [
+        f'[[channels]]\nname = "{name}"\ntype = "kling"\nbase_url = "{upstream.base_url}"',
+        f'access_key = "{AK}"\nsecret_key = "{SK}"',
+        "request_timeout = 0.7",
+        "timeout = 4",
+        "poll = { initial = 0.1, factor = 0.2, max_interval = 0.5, callback_slowdown = 1.0, batch_window = 0.2 }",
+    ]
     for key, value in extra.items():
         lines.append(f"{key} = {value!r}".replace("'", '"').replace("True", "true").replace("False", "false"))
     return "\n".join(lines) + "\n"
@@ -194,8 +220,10 @@ def channel(name: str, upstream: FakeUpstream, **extra: Any) -> str:
 
 def start_front(tmp: Path, tables: list[str]) -> tuple[GatewayProcess, Account]:
     config = tmp / "relay.toml"
-    config.write_text("[gateway]\nsweep_interval_seconds = 1\ntask_timeout_seconds = 30\npoll_interval_seconds = 0.2\n"
-                      + "\n".join(tables))
+    config.write_text(
+        "[gateway]\nsweep_interval_seconds = 1\ntask_timeout_seconds = 30\npoll_interval_seconds = 0.2\n"
+        + "\n".join(tables)
+    )
     server = GatewayProcess(tmp, extra_args=["--config", str(config)]).start()
     return server, server.create_account("client")
 
@@ -216,12 +244,19 @@ def pair(tmp_path: Path) -> Iterator[tuple[FakeUpstream, FakeUpstream]]:
         second.stop()
 
 
-def test_failover_rejections_failures_and_limits(pair: tuple[FakeUpstream, FakeUpstream], tmp_path: Path) -> None:
+def test_failover_rejections_failures_and_limits(
+    pair: tuple[FakeUpstream, FakeUpstream], tmp_path: Path
+) -> None:
     primary, backup = pair
-    front, account = start_front(tmp_path, [
-        channel("primary", primary, priority=10, breaker_threshold=2, breaker_cooldown=0.3, busy_backoff=0.3),
-        channel("backup", backup, priority=0),
-    ])
+    front, account = start_front(
+        tmp_path,
+        [
+            channel(
+                "primary", primary, priority=10, breaker_threshold=2, breaker_cooldown=0.3, busy_backoff=0.3
+            ),
+            channel("backup", backup, priority=0),
+        ],
+    )
     try:
         with httpx.Client(base_url=front.base_url, timeout=30) as http:
             outcomes: dict[str, str] = {}  # faults met one at a time
@@ -238,8 +273,10 @@ def test_failover_rejections_failures_and_limits(pair: tuple[FakeUpstream, FakeU
             failed = create(http, account, "a [fail] prompt")
             endless = create(http, account, "a [never] prompt")
             early = create(http, account, "an [early] prompt")
-            results = {tid: wait_for_task(http, PATH, tid, account.bearer, timeout=30)
-                       for tid in [*outcomes, healthy, rejected, failed, endless, early]}
+            results = {
+                tid: wait_for_task(http, PATH, tid, account.bearer, timeout=30)
+                for tid in [*outcomes, healthy, rejected, failed, endless, early]
+            }
         assert set(outcomes.values()) == {"succeed"}, outcomes
         for tid in outcomes:
             assert results[tid]["task_status"] == "succeed", results[tid]
@@ -248,7 +285,9 @@ def test_failover_rejections_failures_and_limits(pair: tuple[FakeUpstream, FakeU
             assert probe_image(httpx.get(image).content).width == 320
         assert results[healthy]["task_status"] == "succeed"
         assert results[rejected]["task_status"] == "failed"
-        assert results[rejected]["task_status_msg"] == "upstream error 1201: prompt: contains a forbidden word"
+        assert (
+            results[rejected]["task_status_msg"] == "upstream error 1201: prompt: contains a forbidden word"
+        )
         assert results[failed]["task_status"] == "failed"
         assert results[failed]["task_status_msg"] == "content risk control: image flagged"
         assert results[endless]["task_status"] == "failed"
@@ -256,7 +295,11 @@ def test_failover_rejections_failures_and_limits(pair: tuple[FakeUpstream, FakeU
         assert results[early]["task_status"] == "succeed"
         assert results[early]["final_unit_deduction"] == "1"
         # the six faulty rounds all landed on the backup; the rest on the recovered primary
-        assert backup.create_calls == 6 and primary.create_calls == 4, (backup.prompts, primary.prompts, front.log())
+        assert backup.create_calls == 6 and primary.create_calls == 4, (
+            backup.prompts,
+            primary.prompts,
+            front.log(),
+        )
         primary.assert_no_duplicates()
         backup.assert_no_duplicates()
         assert not any("[reject]" in str(e) for e in backup.external_ids)
@@ -270,9 +313,12 @@ def test_failover_rejections_failures_and_limits(pair: tuple[FakeUpstream, FakeU
 
 def test_concurrency_queue_busy_bursts_and_batched_polling(tmp_path: Path) -> None:
     upstream = FakeUpstream(callbacks=False, busy_left=3, done_after=0.5).start()
-    front, account = start_front(tmp_path, [
-        channel("only", upstream, max_concurrent=2, busy_backoff=0.2, queue_recheck=0.2, callbacks=False),
-    ])
+    front, account = start_front(
+        tmp_path,
+        [
+            channel("only", upstream, max_concurrent=2, busy_backoff=0.2, queue_recheck=0.2, callbacks=False),
+        ],
+    )
     try:
         with httpx.Client(base_url=front.base_url, timeout=30) as http:
             burst = create(http, account, "meets a 1303 burst")  # one channel: the task waits, then goes out
@@ -296,9 +342,12 @@ def test_concurrency_queue_busy_bursts_and_batched_polling(tmp_path: Path) -> No
 
 def test_full_relay_queue_answers_1303_at_create_and_changes_nothing(tmp_path: Path) -> None:
     upstream = FakeUpstream(callbacks=False, done_after=0.8).start()
-    front, account = start_front(tmp_path, [
-        channel("only", upstream, max_concurrent=1, max_queue=2, queue_recheck=0.2, callbacks=False),
-    ])
+    front, account = start_front(
+        tmp_path,
+        [
+            channel("only", upstream, max_concurrent=1, max_queue=2, queue_recheck=0.2, callbacks=False),
+        ],
+    )
     try:
         with httpx.Client(base_url=front.base_url, timeout=30) as http:
             answers = [http.post(PATH, json={"prompt": f"q{i}"}, headers=account.bearer) for i in range(6)]

@@ -24,16 +24,21 @@ def _files_of(gateway, task_id: str) -> list:
 
 
 def test_results_are_stored_where_configured(gateway, http, account):
-    task_id = http.post("/v1/audio/text-to-audio", json={"prompt": "drum", "duration": 3},
-                        headers=account.bearer).json()["data"]["task_id"]
+    task_id = http.post(
+        "/v1/audio/text-to-audio", json={"prompt": "drum", "duration": 3}, headers=account.bearer
+    ).json()["data"]["task_id"]
     wait_for_task(http, "/v1/audio/text-to-audio", task_id, account.bearer)
     stored = _files_of(gateway, task_id)
     assert len(stored) == 2  # mp3 and wav, under the task's prefix (bucket or results dir)
 
 
 def test_same_request_twice_gives_identical_bytes(http, account):
-    body = {"prompt": "a lighthouse at dusk", "duration": "5", "aspect_ratio": "9:16",
-            "camera_control": {"type": "simple", "config": {"zoom": 4}}}
+    body = {
+        "prompt": "a lighthouse at dusk",
+        "duration": "5",
+        "aspect_ratio": "9:16",
+        "camera_control": {"type": "simple", "config": {"zoom": 4}},
+    }
     digests = []
     for _ in range(2):
         task_id = http.post(T2V, json=body, headers=account.bearer).json()["data"]["task_id"]
@@ -46,8 +51,9 @@ def test_same_request_twice_gives_identical_bytes(http, account):
 
 
 def test_result_links_support_range_and_head(http, account):
-    task_id = http.post("/v1/audio/text-to-audio", json={"prompt": "bell", "duration": 3},
-                        headers=account.bearer).json()["data"]["task_id"]
+    task_id = http.post(
+        "/v1/audio/text-to-audio", json={"prompt": "bell", "duration": 3}, headers=account.bearer
+    ).json()["data"]["task_id"]
     done = wait_for_task(http, "/v1/audio/text-to-audio", task_id, account.bearer)
     url = done["task_result"]["audios"][0]["url_wav"]
     whole = http.get(url)
@@ -97,7 +103,9 @@ def test_unsafe_input_urls_fail_the_task_and_leave_no_files(gateway, http, accou
 def test_bad_images_by_url_fail_with_the_rule_named(gateway, http, account, media_server):
     media_server.expect_request("/tiny.png").respond_with_data(png_bytes(120, 120), content_type="image/png")
     media_server.expect_request("/wide.png").respond_with_data(png_bytes(1600, 400), content_type="image/png")
-    media_server.expect_request("/text.png").respond_with_data(b"not an image at all", content_type="image/png")
+    media_server.expect_request("/text.png").respond_with_data(
+        b"not an image at all", content_type="image/png"
+    )
     media_server.expect_request("/gone.png").respond_with_data("nope", status=404)
     cases = {"tiny": "300", "wide": "aspect", "text": "image", "gone": "404"}
     for name, says in cases.items():
@@ -105,7 +113,9 @@ def test_bad_images_by_url_fail_with_the_rule_named(gateway, http, account, medi
         task_id = http.post(I2V, json={"image": url}, headers=account.bearer).json()["data"]["task_id"]
         done = wait_for_task(http, I2V, task_id, account.bearer)
         assert done["task_status"] == "failed", (name, done)
-        assert "image" in done["task_status_msg"] and says in done["task_status_msg"].lower(), done["task_status_msg"]
+        assert "image" in done["task_status_msg"] and says in done["task_status_msg"].lower(), done[
+            "task_status_msg"
+        ]
         assert _files_of(gateway, task_id) == []
 
 

@@ -34,14 +34,21 @@ def s3() -> Iterator[MotoS3]:
 
 
 @pytest.fixture(scope="module")
-def cluster(s3: MotoS3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
+def cluster(
+    s3: MotoS3, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
     require_service(postgres_available(), "PostgreSQL is not reachable on 127.0.0.1:5432")
     database = PostgresDatabase()
     shared = {"KLING_GATEWAY_URL_SECRET": "s3-e2e-secret"}
-    full = GatewayProcess(tmp_path_factory.mktemp("s3a"), database_url=database.url,
-                          extra_env={**shared, **s3.gateway_env()})
-    api = GatewayProcess(tmp_path_factory.mktemp("s3b"), database_url=database.url,
-                         extra_env={**shared, **s3.gateway_env(presign=True)}, extra_args=["--no-workers"])
+    full = GatewayProcess(
+        tmp_path_factory.mktemp("s3a"), database_url=database.url, extra_env={**shared, **s3.gateway_env()}
+    )
+    api = GatewayProcess(
+        tmp_path_factory.mktemp("s3b"),
+        database_url=database.url,
+        extra_env={**shared, **s3.gateway_env(presign=True)},
+        extra_args=["--no-workers"],
+    )
     try:
         full.start()
         api.start()
@@ -59,7 +66,13 @@ def account(cluster: tuple[GatewayProcess, GatewayProcess]) -> Account:
 
 CASES = [
     ("videos/text2video", {"prompt": "a lighthouse at dusk", "duration": "5"}, "videos", "url", "video"),
-    ("images/generations", {"prompt": "a blue circle", "n": 2, "aspect_ratio": "1:1"}, "images", "url", "image"),
+    (
+        "images/generations",
+        {"prompt": "a blue circle", "n": 2, "aspect_ratio": "1:1"},
+        "images",
+        "url",
+        "image",
+    ),
     ("audio/text-to-audio", {"prompt": "rain on a tin roof", "duration": 3}, "audios", "url_mp3", "audio"),
 ]
 
@@ -96,7 +109,9 @@ def test_family_results_in_s3(cluster, account, s3: MotoS3, family, body, items,
 
     in_bucket = set(s3.keys(f"gw/{task_id}/"))
     assert in_bucket, "results are not in the bucket"
-    for via_s3, via_gateway in zip(presigned["task_result"][items], proxied["task_result"][items], strict=True):
+    for via_s3, via_gateway in zip(
+        presigned["task_result"][items], proxied["task_result"][items], strict=True
+    ):
         gateway_url, s3_url = via_gateway[field], via_s3[field]
         assert gateway_url.startswith(full.base_url + "/files/"), gateway_url
         assert s3_url.startswith(s3.endpoint + f"/{s3.bucket}/gw/{task_id}/"), s3_url

@@ -61,8 +61,14 @@ def database() -> Iterator[PostgresDatabase]:
 
 def settings_for(database: PostgresDatabase, tmp_path, **extra: object) -> Settings:
     values: dict[str, object] = dict(
-        data_dir=tmp_path, database_url=database.url, job_backend="procrastinate", workers=2, lease_seconds=3,
-        reconcile_interval_seconds=0.5, job_fallback_seconds=30, url_secret="s",
+        data_dir=tmp_path,
+        database_url=database.url,
+        job_backend="procrastinate",
+        workers=2,
+        lease_seconds=3,
+        reconcile_interval_seconds=0.5,
+        job_fallback_seconds=30,
+        url_secret="s",
     )
     values.update(extra)
     return Settings(**values)  # type: ignore[arg-type]
@@ -84,11 +90,27 @@ async def cluster(database: PostgresDatabase, tmp_path) -> AsyncIterator[tuple[G
 async def insert_task(gateway: Gateway, engine: str = "reference") -> str:
     now = now_ms()
     row = TaskRow(
-        id=new_numeric_id(), account_id="acc_1", family="images/generations", external_task_id=None,
-        status="submitted", status_msg="", request=json.dumps({"prompt": "p"}), result=None, info_extra=None,
-        final_unit_deduction=None, callback_url=None, engine=engine, upstream_task_id=None, attempts=0,
-        lease_owner=None, lease_expires_at=None, available_at=now, created_at=now, updated_at=now,
-        finished_at=None, files_expired_at=None,
+        id=new_numeric_id(),
+        account_id="acc_1",
+        family="images/generations",
+        external_task_id=None,
+        status="submitted",
+        status_msg="",
+        request=json.dumps({"prompt": "p"}),
+        result=None,
+        info_extra=None,
+        final_unit_deduction=None,
+        callback_url=None,
+        engine=engine,
+        upstream_task_id=None,
+        attempts=0,
+        lease_owner=None,
+        lease_expires_at=None,
+        available_at=now,
+        created_at=now,
+        updated_at=now,
+        finished_at=None,
+        files_expired_at=None,
     )
     await gateway.tasks.insert(row)
     return row.id
@@ -111,8 +133,9 @@ async def terminal_events(gateway: Gateway, task_id: str) -> list[str]:
 
 def jobs_of(database: PostgresDatabase, task_id: str) -> list[tuple[str, str]]:
     with psycopg.connect(libpq_url(database.url)) as conn:
-        rows = conn.execute("SELECT queue_name, status::text FROM procrastinate_jobs WHERE args->>'task_id' = %s",
-                            (task_id,)).fetchall()
+        rows = conn.execute(
+            "SELECT queue_name, status::text FROM procrastinate_jobs WHERE args->>'task_id' = %s", (task_id,)
+        ).fetchall()
     return [(r[0], r[1]) for r in rows]
 
 
@@ -147,11 +170,15 @@ async def test_enqueue_is_transactional(cluster, database) -> None:
 
 async def test_lost_job_is_covered_by_the_fallback_loop(database, tmp_path) -> None:
     engine = ScriptedEngine()
-    gateway = Gateway(settings_for(database, tmp_path, job_fallback_seconds=1.0), router=EngineRouter([engine]))
+    gateway = Gateway(
+        settings_for(database, tmp_path, job_fallback_seconds=1.0), router=EngineRouter([engine])
+    )
     await gateway.start()
     try:
         await gateway.accounts.insert(
-            AccountRow("acc_1", "t", "kg-x", "AK1", "sealed", "sealed", None, now_ms(), None), new_numeric_id())
+            AccountRow("acc_1", "t", "kg-x", "AK1", "sealed", "sealed", None, now_ms(), None),
+            new_numeric_id(),
+        )
         hooks = list(gateway.tasks.runnable_hooks)
         gateway.tasks.runnable_hooks.clear()  # the job is "lost": none is ever deferred
         task_id = await insert_task(gateway)
@@ -168,12 +195,31 @@ async def test_reschedule_defers_a_new_job_after_the_delay(cluster) -> None:
     task_id = new_numeric_id()
     engine.reschedule_first.add(task_id)
     now = now_ms()
-    await gateway.tasks.insert(TaskRow(
-        id=task_id, account_id="acc_1", family="images/generations", external_task_id=None, status="submitted",
-        status_msg="", request="{}", result=None, info_extra=None, final_unit_deduction=None, callback_url=None,
-        engine="reference", upstream_task_id=None, attempts=0, lease_owner=None, lease_expires_at=None,
-        available_at=now, created_at=now, updated_at=now, finished_at=None, files_expired_at=None,
-    ))
+    await gateway.tasks.insert(
+        TaskRow(
+            id=task_id,
+            account_id="acc_1",
+            family="images/generations",
+            external_task_id=None,
+            status="submitted",
+            status_msg="",
+            request="{}",
+            result=None,
+            info_extra=None,
+            final_unit_deduction=None,
+            callback_url=None,
+            engine="reference",
+            upstream_task_id=None,
+            attempts=0,
+            lease_owner=None,
+            lease_expires_at=None,
+            available_at=now,
+            created_at=now,
+            updated_at=now,
+            finished_at=None,
+            files_expired_at=None,
+        )
+    )
     row = await wait_terminal(gateway, task_id)
     assert row.status == "succeed" and engine.runs[task_id] == 2
     first, second = engine.run_times[task_id]
@@ -183,12 +229,17 @@ async def test_reschedule_defers_a_new_job_after_the_delay(cluster) -> None:
 
 async def test_render_worker_never_takes_relay_tasks(database, tmp_path) -> None:
     render, relay = ScriptedEngine("reference"), ScriptedEngine("chan-a")
-    gateway = Gateway(settings_for(database, tmp_path, job_fallback_seconds=0.5),
-                      router=EngineRouter([render, relay]), queues=["render"])
+    gateway = Gateway(
+        settings_for(database, tmp_path, job_fallback_seconds=0.5),
+        router=EngineRouter([render, relay]),
+        queues=["render"],
+    )
     await gateway.start()
     try:
         await gateway.accounts.insert(
-            AccountRow("acc_1", "t", "kg-x", "AK1", "sealed", "sealed", None, now_ms(), None), new_numeric_id())
+            AccountRow("acc_1", "t", "kg-x", "AK1", "sealed", "sealed", None, now_ms(), None),
+            new_numeric_id(),
+        )
         relayed = await insert_task(gateway, engine="chan-a")
         rendered = await insert_task(gateway, engine="reference")
         assert (await wait_terminal(gateway, rendered)).status == "succeed"

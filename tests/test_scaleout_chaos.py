@@ -46,7 +46,9 @@ def _mix(index: int) -> tuple[str, dict]:
 
 
 class Cluster:
-    def __init__(self, root: Path, database: PostgresDatabase, upstream: GatewayProcess, upstream_account: Account):
+    def __init__(
+        self, root: Path, database: PostgresDatabase, upstream: GatewayProcess, upstream_account: Account
+    ):
         self.root = root
         self.database = database
         self.data = root / "shared"
@@ -68,16 +70,30 @@ timeout = 600
 """)
         self.config = config
         self.env = {
-            "KLING_GATEWAY_JOB_BACKEND": "procrastinate", "KLING_GATEWAY_LEASE_SECONDS": str(LEASE_S),
-            "KLING_GATEWAY_RECONCILE_INTERVAL_SECONDS": "1", "KLING_GATEWAY_JOB_FALLBACK_SECONDS": "120",
-            "KLING_GATEWAY_MAX_ATTEMPTS": "5", "KLING_GATEWAY_ENGINE_PROCESSES": "1",
-            "KLING_GATEWAY_STORAGE_URL": str(self.results), "KLING_GATEWAY_URL_SECRET": "chaos",
-            "KLING_GATEWAY_DB_POOL_SIZE": "5", "KLING_GATEWAY_DB_MAX_OVERFLOW": "5",
+            "KLING_GATEWAY_JOB_BACKEND": "procrastinate",
+            "KLING_GATEWAY_LEASE_SECONDS": str(LEASE_S),
+            "KLING_GATEWAY_RECONCILE_INTERVAL_SECONDS": "1",
+            "KLING_GATEWAY_JOB_FALLBACK_SECONDS": "120",
+            "KLING_GATEWAY_MAX_ATTEMPTS": "5",
+            "KLING_GATEWAY_ENGINE_PROCESSES": "1",
+            "KLING_GATEWAY_STORAGE_URL": str(self.results),
+            "KLING_GATEWAY_URL_SECRET": "chaos",
+            "KLING_GATEWAY_DB_POOL_SIZE": "5",
+            "KLING_GATEWAY_DB_MAX_OVERFLOW": "5",
         }
-        self.apis = [GatewayProcess(self.data, database_url=database.url, extra_env=self.env,
-                                    extra_args=["--no-workers", "--config", str(config)]) for _ in range(2)]
+        self.apis = [
+            GatewayProcess(
+                self.data,
+                database_url=database.url,
+                extra_env=self.env,
+                extra_args=["--no-workers", "--config", str(config)],
+            )
+            for _ in range(2)
+        ]
         self.workers = [
-            WorkerProcess(self.data, database.url, self.env, queues=q, concurrency=2, config=config, name=f"w{i + 1}")
+            WorkerProcess(
+                self.data, database.url, self.env, queues=q, concurrency=2, config=config, name=f"w{i + 1}"
+            )
             for i, q in enumerate(["render", "render,relay", "relay"])
         ]
 
@@ -98,10 +114,16 @@ timeout = 600
     def held_by(self, worker: WorkerProcess, relay: bool | None = None) -> list[str]:
         """Active tasks whose lease this worker's process holds now."""
         assert worker.proc is not None
-        engine = "" if relay is None else ("AND engine <> 'reference'" if relay else "AND engine = 'reference'")
-        return [r[0] for r in self.query(
-            f"SELECT id FROM tasks WHERE status IN ('submitted','processing') AND lease_owner LIKE %s {engine}",
-            f"%:{worker.proc.pid}:%")]
+        engine = (
+            "" if relay is None else ("AND engine <> 'reference'" if relay else "AND engine = 'reference'")
+        )
+        return [
+            r[0]
+            for r in self.query(
+                f"SELECT id FROM tasks WHERE status IN ('submitted','processing') AND lease_owner LIKE %s {engine}",
+                f"%:{worker.proc.pid}:%",
+            )
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +131,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     require_service(postgres_available(), "PostgreSQL is not reachable on 127.0.0.1:5432")
     require_procrastinate()
     database = PostgresDatabase()
-    upstream = GatewayProcess(tmp_path_factory.mktemp("upstream"),
-                              extra_env={"KLING_GATEWAY_ENGINE_PROCESSES": "1"}).start()
+    upstream = GatewayProcess(
+        tmp_path_factory.mktemp("upstream"), extra_env={"KLING_GATEWAY_ENGINE_PROCESSES": "1"}
+    ).start()
     made = Cluster(tmp_path_factory.mktemp("chaos"), database, upstream, upstream.create_account("relay"))
     try:
         made.start()
@@ -133,8 +156,10 @@ async def _submit(cluster: Cluster, account: Account) -> dict[str, str]:
         assert response.status_code == 200, response.text
         created[response.json()["data"]["task_id"]] = family
 
-    async with httpx.AsyncClient(base_url=cluster.apis[0].base_url, timeout=60) as a1, \
-            httpx.AsyncClient(base_url=cluster.apis[1].base_url, timeout=60) as a2:
+    async with (
+        httpx.AsyncClient(base_url=cluster.apis[0].base_url, timeout=60) as a1,
+        httpx.AsyncClient(base_url=cluster.apis[1].base_url, timeout=60) as a2,
+    ):
         await asyncio.gather(*[one((a1, a2)[i % 2], i) for i in range(TASKS)])
     return created
 
@@ -174,8 +199,10 @@ def test_chaos_every_task_ends_exactly_once(cluster: Cluster) -> None:
 
     mid_render = _kill_holding(cluster, w1, relay=False)
     mid_relay = _kill_holding(cluster, w3, relay=True)
-    print(f"\nchaos: {TASKS} tasks; killed w1 mid-render holding {len(mid_render[1])} "
-          f"(caught={mid_render[2]}), w3 mid-relay holding {len(mid_relay[1])} (caught={mid_relay[2]})")
+    print(
+        f"\nchaos: {TASKS} tasks; killed w1 mid-render holding {len(mid_render[1])} "
+        f"(caught={mid_render[2]}), w3 mid-relay holding {len(mid_relay[1])} (caught={mid_relay[2]})"
+    )
     assert mid_render[2], "w1 never held a render task"
 
     first_seen: dict[str, tuple[str, str | None]] = {}  # the first terminal state observed per task
@@ -190,12 +217,14 @@ def test_chaos_every_task_ends_exactly_once(cluster: Cluster) -> None:
         return len(first_seen) >= TASKS
 
     assert _wait_until(all_terminal, 240, step=0.25), (
-        f"{TASKS - len(first_seen)} tasks not terminal; worker 2 log:\n{w2.log()[-3000:]}")
+        f"{TASKS - len(first_seen)} tasks not terminal; worker 2 log:\n{w2.log()[-3000:]}"
+    )
     total = time.monotonic() - started
 
     # exactly one terminal event per task, and the stored outcome never changed
-    events = Counter(r[0] for r in cluster.query(
-        "SELECT task_id FROM task_events WHERE status IN ('succeed','failed')"))
+    events = Counter(
+        r[0] for r in cluster.query("SELECT task_id FROM task_events WHERE status IN ('succeed','failed')")
+    )
     assert set(events) == set(created) and set(events.values()) == {1}, events.most_common(3)
     final = {r[0]: (r[1], r[2]) for r in cluster.query("SELECT id, status, result FROM tasks")}
     assert all(final[t] == first_seen[t] for t in created)
@@ -223,11 +252,14 @@ def test_chaos_every_task_ends_exactly_once(cluster: Cluster) -> None:
     stale_jobs = cluster.query("SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")[0][0]
     relayed = sum(1 for f in created.values() if f == "images/generations")
     report = {
-        "tasks": TASKS, "relayed": relayed, "seconds_total": round(total, 1),
+        "tasks": TASKS,
+        "relayed": relayed,
+        "seconds_total": round(total, 1),
         "tasks_per_minute": round(TASKS / total * 60, 1),
         "recovery_seconds": {k: round(v, 1) for k, v in recovery.items()},
         "held_at_kill": {"mid-render": len(mid_render[1]), "mid-relay": len(mid_relay[1])},
-        "orphaned_attempt_dirs": orphans, "stale_doing_jobs_of_killed_workers": stale_jobs,
+        "orphaned_attempt_dirs": orphans,
+        "stale_doing_jobs_of_killed_workers": stale_jobs,
         "lease_seconds": LEASE_S,
     }
     print("chaos report:", json.dumps(report))

@@ -98,7 +98,9 @@ class Authenticator:
         except jwt.PyJWTError:
             raise KlingError(Code.AUTH_INVALID, "Authorization token is not a valid JWT") from None
         if header.get("alg") != "HS256":
-            raise KlingError(Code.AUTH_FAILED, f"JWT algorithm {header.get('alg')!r} is not accepted; use HS256")
+            raise KlingError(
+                Code.AUTH_FAILED, f"JWT algorithm {header.get('alg')!r} is not accepted; use HS256"
+            )
         issuer = claims.get("iss")
         if not isinstance(issuer, str) or not issuer:
             raise KlingError(Code.AUTH_INVALID, "JWT has no iss (access key) claim")
@@ -112,17 +114,24 @@ class Authenticator:
         secret = self.box.open(account.secret_key_enc)
         try:
             verified = jwt.decode(
-                token, secret, algorithms=["HS256"], leeway=LEEWAY_SECONDS,
+                token,
+                secret,
+                algorithms=["HS256"],
+                leeway=LEEWAY_SECONDS,
                 options={"require": ["exp"], "verify_iat": False},
             )
         except jwt.ExpiredSignatureError:
             raise KlingError(Code.AUTH_EXPIRED, "token has expired (exp is in the past)") from None
         except jwt.ImmatureSignatureError:
-            raise KlingError(Code.AUTH_NOT_YET_VALID, "token is not yet valid (nbf is in the future)") from None
+            raise KlingError(
+                Code.AUTH_NOT_YET_VALID, "token is not yet valid (nbf is in the future)"
+            ) from None
         except jwt.MissingRequiredClaimError as exc:
             raise KlingError(Code.AUTH_INVALID, f"JWT is missing the {exc.claim} claim") from None
         except jwt.InvalidSignatureError:
-            raise KlingError(Code.AUTH_FAILED, "authentication failed: JWT signature does not match") from None
+            raise KlingError(
+                Code.AUTH_FAILED, "authentication failed: JWT signature does not match"
+            ) from None
         except jwt.PyJWTError as exc:
             raise KlingError(Code.AUTH_INVALID, f"Authorization token is invalid: {exc}") from None
         self._tokens.put(token, (account, verified.get("nbf"), float(verified["exp"])))

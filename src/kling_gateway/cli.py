@@ -13,8 +13,9 @@ import typer
 
 from .config import Settings, load_settings
 
-app = typer.Typer(help="kling-gateway: a self-hostable Kling API gateway.", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(
+    help="kling-gateway: a self-hostable Kling API gateway.", no_args_is_help=True, add_completion=False
+)
 keys_app = typer.Typer(help="Manage gateway API keys (accounts).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 from .client.cli import register as _register_client_commands  # noqa: E402
@@ -23,7 +24,9 @@ _register_client_commands(app)  # submit, task get/list/wait/download
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", envvar="KLING_GATEWAY_DATA_DIR", help="Where the store, results and secrets live."),
+    typer.Option(
+        "--data-dir", envvar="KLING_GATEWAY_DATA_DIR", help="Where the store, results and secrets live."
+    ),
 ]
 ConfigFile = Annotated[
     Path | None, typer.Option("--config", envvar="KLING_GATEWAY_CONFIG", help="TOML settings file.")
@@ -58,13 +61,20 @@ def keys_create(
     max_concurrent: Annotated[
         int | None, typer.Option("--max-concurrent", min=1, help="Tasks in flight at once (1303 beyond).")
     ] = None,
-    data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Create an account and print its API key, access/secret key pair and webhook secret (shown once)."""
     from .keys import create_account
 
     settings = _settings(data_dir, config, database_url)
-    issued = asyncio.run(_with_gateway(settings, lambda gw: create_account(gw.accounts, gw.box, name, max_concurrent_tasks=max_concurrent)))
+    issued = asyncio.run(
+        _with_gateway(
+            settings,
+            lambda gw: create_account(gw.accounts, gw.box, name, max_concurrent_tasks=max_concurrent),
+        )
+    )
     _print_json(issued.as_dict())
 
 
@@ -81,7 +91,9 @@ def keys_list(data_dir: DataDir = None, config: ConfigFile = None, database_url:
 @keys_app.command("revoke")
 def keys_revoke(
     account_id: Annotated[str, typer.Argument(help="The account_id printed by 'keys create'.")],
-    data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Revoke an account's keys (every process stops accepting them within seconds)."""
     from .ids import now_ms
@@ -110,7 +122,7 @@ async def _first_run_banner(gateway) -> None:  # type: ignore[no-untyped-def]
         "Create a task:\n"
         f"  curl -s {base}/kling/v1/videos/text2video \\\n"
         f"    -H 'Authorization: Bearer {issued.api_key}' -H 'Content-Type: application/json' \\\n"
-        "    -d '{\"prompt\": \"a red fox running through snow\", \"duration\": \"5\"}'\n"
+        '    -d \'{"prompt": "a red fox running through snow", "duration": "5"}\'\n'
         "Then poll it:\n"
         f"  curl -s {base}/kling/v1/videos/text2video/<task_id> -H 'Authorization: Bearer {issued.api_key}'\n",
         err=False,
@@ -123,8 +135,12 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="In-process task workers.")] = None,
-    no_workers: Annotated[bool, typer.Option("--no-workers", help="API only; run 'worker' elsewhere.")] = False,
-    data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None,
+    no_workers: Annotated[
+        bool, typer.Option("--no-workers", help="API only; run 'worker' elsewhere.")
+    ] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    database_url: DatabaseUrl = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the gateway: SQLite and results under the data dir, migrations on start, in-process workers."""
@@ -132,20 +148,33 @@ def serve(
 
     from .api import create_app
 
-    settings = _settings(data_dir, config, database_url, host=host, port=port,
-                         workers=0 if no_workers else workers)
+    settings = _settings(
+        data_dir, config, database_url, host=host, port=port, workers=0 if no_workers else workers
+    )
     application = create_app(settings, on_started=_first_run_banner)
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level=log_level,
-                proxy_headers=True, server_header=False, timeout_graceful_shutdown=5)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        proxy_headers=True,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
 
 
 @app.command()
 def worker(
     concurrency: Annotated[
-        int | None, typer.Option("--concurrency", min=1, help="Tasks run at once per queue (default: settings.workers).")
+        int | None,
+        typer.Option("--concurrency", min=1, help="Tasks run at once per queue (default: settings.workers)."),
     ] = None,
-    queues: Annotated[str, typer.Option("--queues", help="Comma-separated: render (reference engine), relay.")] = "render,relay",
-    data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None,
+    queues: Annotated[
+        str, typer.Option("--queues", help="Comma-separated: render (reference engine), relay.")
+    ] = "render,relay",
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    database_url: DatabaseUrl = None,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "warning",
 ) -> None:
     """Run task workers only (no HTTP), plus the reconciler and sweeper; pair with 'serve --no-workers'."""

@@ -79,10 +79,14 @@ class Settings(BaseModel):
     storage_access_key: str | None = Field(default=None, description="unset = from AWS_* environment")
     storage_secret_key: str | None = Field(default=None, description="unset = from AWS_* environment")
     storage_allow_http: bool = False
-    storage_presign: bool = Field(default=False, description="hand out S3 presigned URLs instead of /files URLs")
+    storage_presign: bool = Field(
+        default=False, description="hand out S3 presigned URLs instead of /files URLs"
+    )
 
     # callbacks and event streams (docs/push.md)
-    callback_timeout_seconds: float = Field(default=10.0, description="a receiver slower than this is retried")
+    callback_timeout_seconds: float = Field(
+        default=10.0, description="a receiver slower than this is retried"
+    )
     callback_retry_base_seconds: float = 5.0
     callback_retry_max_delay_seconds: float = 3600.0
     callback_retry_jitter: float = 0.2

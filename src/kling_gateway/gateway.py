@@ -37,21 +37,33 @@ def default_engines(settings: Settings) -> list[Engine]:
 
 
 class Gateway:
-    def __init__(self, settings: Settings, *, router: EngineRouter | None = None, run_workers: bool = True,
-                 queues: Sequence[str] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        router: EngineRouter | None = None,
+        run_workers: bool = True,
+        queues: Sequence[str] | None = None,
+    ):
         """``queues`` (``render``, ``relay``): which tasks this process's workers take (default all)."""
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size,
-                           max_overflow=settings.db_max_overflow)
+        self.db = Database(
+            settings.resolved_database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
         self.accounts = AccountStore(self.db)
         self.tasks = TaskStore(self.db)
         self.box = SecretBox(load_master_key(settings.data_dir))
         self.auth = Authenticator(self.accounts, self.box)
         self.storage = create_storage(settings)
         self.hub = ChangeHub()
-        self.signer = UrlSigner(settings.secret(), settings.url_ttl_seconds,
-                                presign=self.storage if settings.storage_presign else None)
+        self.signer = UrlSigner(
+            settings.secret(),
+            settings.url_ttl_seconds,
+            presign=self.storage if settings.storage_presign else None,
+        )
         self.queues = parse_queues(queues)
         self.distributed: DistributedJobs | None = None
         if settings.job_backend == "procrastinate":  # jobs enqueued in the row's own transaction
@@ -84,7 +96,10 @@ class Gateway:
         if self.run_workers:
             self.dispatcher = await start_workers(self)
         self.maintenance = Maintenance(
-            self.tasks, self.storage, self.hub, self.settings,
+            self.tasks,
+            self.storage,
+            self.hub,
+            self.settings,
             wake_workers=self.dispatcher.wake if self.dispatcher else None,
         )
         await self.maintenance.start()

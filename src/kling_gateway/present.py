@@ -45,7 +45,7 @@ class UrlSigner:
     def url(self, value: str, base_url: str) -> str:
         if not value.startswith(STORAGE_SCHEME):
             return value
-        key = value[len(STORAGE_SCHEME):]
+        key = value[len(STORAGE_SCHEME) :]
         cached = self._presigned.get(key) if self.presigner is not None else None
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
@@ -56,7 +56,7 @@ class UrlSigner:
         if self.presigner is None:
             return
         now = time.monotonic()
-        keys = {ref[len(STORAGE_SCHEME):] for node in nodes for ref in _storage_refs(node)}
+        keys = {ref[len(STORAGE_SCHEME) :] for node in nodes for ref in _storage_refs(node)}
         ttl = min(self.ttl + max(1, self.ttl // 4), S3_MAX_PRESIGN_SECONDS)
         reuse = max(1, min(self.ttl // 4, ttl - self.ttl))
         for key in keys:
@@ -72,9 +72,7 @@ class UrlSigner:
         """:meth:`prepare` the results and task infos of ``rows`` (before :func:`task_object`)."""
         if self.presigner is None:
             return
-        await self.prepare(
-            json.loads(text) for row in rows for text in (row.result, row.info_extra) if text
-        )
+        await self.prepare(json.loads(text) for row in rows for text in (row.result, row.info_extra) if text)
 
     def shown(self, row: TaskRow, base_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """``task_info`` and ``task_result`` of a row with their URLs resolved.

@@ -97,7 +97,9 @@ class TaskService:
         if family.name == "videos/multi-elements":
             session = await self.store.session(str(body["session_id"]), account.id)
             if session is None or session["expires_at"] < now_ms():
-                raise invalid_parameter(f"session_id: selection session '{body['session_id']}' does not exist or expired")
+                raise invalid_parameter(
+                    f"session_id: selection session '{body['session_id']}' does not exist or expired"
+                )
 
     async def _check_concurrency(self, account: AccountRow) -> None:
         limit = account.max_concurrent_tasks
@@ -111,7 +113,9 @@ class TaskService:
         model = model_name_of(body)
         engine = self.router.pick(family.name, model)
         if engine is None:
-            raise KlingError(Code.RESOURCE_NOT_FOUND, f"no engine serves {family.name} with model {model or 'default'}")
+            raise KlingError(
+                Code.RESOURCE_NOT_FOUND, f"no engine serves {family.name} with model {model or 'default'}"
+            )
         await self._check_references(account, family, body)
         await self._check_concurrency(account)
         admit = getattr(self.router.get(engine), "admit", None)
@@ -119,12 +123,27 @@ class TaskService:
             await admit(family.name, body)
         now = now_ms()
         row = TaskRow(
-            id=new_numeric_id(), account_id=account.id, family=family.name,
-            external_task_id=body.get("external_task_id"), status="submitted", status_msg="",
-            request=json.dumps(body, separators=(",", ":")), result=None, info_extra=None,
-            final_unit_deduction=None, callback_url=body.get("callback_url") or None, engine=engine,
-            upstream_task_id=None, attempts=0, lease_owner=None, lease_expires_at=None, available_at=now,
-            created_at=now, updated_at=now, finished_at=None, files_expired_at=None,
+            id=new_numeric_id(),
+            account_id=account.id,
+            family=family.name,
+            external_task_id=body.get("external_task_id"),
+            status="submitted",
+            status_msg="",
+            request=json.dumps(body, separators=(",", ":")),
+            result=None,
+            info_extra=None,
+            final_unit_deduction=None,
+            callback_url=body.get("callback_url") or None,
+            engine=engine,
+            upstream_task_id=None,
+            attempts=0,
+            lease_owner=None,
+            lease_expires_at=None,
+            available_at=now,
+            created_at=now,
+            updated_at=now,
+            finished_at=None,
+            files_expired_at=None,
         )
         try:
             await self.store.insert(row)
@@ -155,7 +174,9 @@ class TaskService:
         """
         return await self.longpoll.wait(row, parse_prefer_wait(prefer), seen)
 
-    async def list(self, account: AccountRow, family_name: str, page_num: Any, page_size: Any) -> list[TaskRow]:
+    async def list(
+        self, account: AccountRow, family_name: str, page_num: Any, page_size: Any
+    ) -> list[TaskRow]:
         family = family_or_404(family_name)
         num = _int_in_range("pageNum", page_num, 1, PAGE_NUM_RANGE)
         size = _int_in_range("pageSize", page_size, 30, PAGE_SIZE_RANGE)

@@ -55,10 +55,24 @@ def create_app(
         app.include_router(event_routes, prefix=prefix)
     app.include_router(files.router)
     for prefix in PREFIXES:  # the hot paths (poll, create, list), matched before every other route
-        app.router.routes.insert(0, Route(prefix + "/{resource}/{action}/{task_id}", tasks.fast_get_task,
-                                          methods=["GET"], include_in_schema=False))
-        app.router.routes.insert(0, Route(prefix + "/{resource}/{action}", tasks.fast_family_route,
-                                          methods=["GET", "POST"], include_in_schema=False))
+        app.router.routes.insert(
+            0,
+            Route(
+                prefix + "/{resource}/{action}/{task_id}",
+                tasks.fast_get_task,
+                methods=["GET"],
+                include_in_schema=False,
+            ),
+        )
+        app.router.routes.insert(
+            0,
+            Route(
+                prefix + "/{resource}/{action}",
+                tasks.fast_family_route,
+                methods=["GET", "POST"],
+                include_in_schema=False,
+            ),
+        )
     app.include_router(events.ops_router)
     app.include_router(relay_callbacks.build_router())
 

@@ -18,4 +18,6 @@ def success(data: Any, request_id: str, *, message: str = "SUCCEED") -> Response
 def error(exc: KlingError, request_id: str) -> Response:
     body = dumps({"code": exc.code, "message": exc.message, "request_id": request_id})
     headers = {"X-Request-Id": request_id, **exc.headers}
-    return Response(body.encode(), status_code=exc.http_status, media_type="application/json", headers=headers)
+    return Response(
+        body.encode(), status_code=exc.http_status, media_type="application/json", headers=headers
+    )

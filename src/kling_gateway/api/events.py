@@ -65,13 +65,26 @@ SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
 def delivery_view(row: DeliveryRow, attempts: list[AttemptRow]) -> dict[str, Any]:
     state = "delivered" if row.delivered_at else "gave_up" if row.gave_up_at else "pending"
     return {
-        "webhook_id": row.webhook_id, "event_id": row.event_id, "task_status": row.status, "url": row.url,
-        "state": state, "attempts": row.attempts, "next_attempt_at": row.next_attempt_at,
-        "delivered_at": row.delivered_at, "gave_up_at": row.gave_up_at,
-        "last_status_code": row.last_status_code, "last_error": row.last_error, "created_at": row.created_at,
+        "webhook_id": row.webhook_id,
+        "event_id": row.event_id,
+        "task_status": row.status,
+        "url": row.url,
+        "state": state,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at,
+        "delivered_at": row.delivered_at,
+        "gave_up_at": row.gave_up_at,
+        "last_status_code": row.last_status_code,
+        "last_error": row.last_error,
+        "created_at": row.created_at,
         "history": [
-            {"attempt": a.attempt, "started_at": a.started_at, "duration_ms": a.duration_ms,
-             "status_code": a.status_code, "error": a.error}
+            {
+                "attempt": a.attempt,
+                "started_at": a.started_at,
+                "duration_ms": a.duration_ms,
+                "status_code": a.status_code,
+                "error": a.error,
+            }
             for a in attempts
         ],
     }
@@ -109,30 +122,50 @@ def _add_family_routes(router: APIRouter, family: Family) -> None:
         row = await gateway.service.get(account, family.name, task_id)
         after = _last_event_id(last_event_id, last_event_id_query)
         stream = task_events_stream(
-            row.id, after=after, hub=gateway.hub, reads=gateway.push.reads, signer=gateway.signer,
-            base_url=base_url_of(request), keepalive=gateway.push.config.sse_keepalive_seconds,
+            row.id,
+            after=after,
+            hub=gateway.hub,
+            reads=gateway.push.reads,
+            signer=gateway.signer,
+            base_url=base_url_of(request),
+            keepalive=gateway.push.config.sse_keepalive_seconds,
         )
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-Id": request_id_of(request)}
+        headers = {
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            "X-Request-Id": request_id_of(request),
+        }
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
-    async def callbacks(request: Request, task_id: str, account: AccountRow = Depends(current_account)) -> Response:
+    async def callbacks(
+        request: Request, task_id: str, account: AccountRow = Depends(current_account)
+    ) -> Response:
         gateway = gateway_of(request)
         row = await gateway.service.get(account, family.name, task_id)
         data = [delivery_view(d, a) for d, a in await gateway.push.deliveries.for_task(row.id)]
         return envelope.success(data, request_id_of(request))
 
     router.add_api_route(
-        path + "/events", events, methods=["GET"], name=f"events_{slug}",
+        path + "/events",
+        events,
+        methods=["GET"],
+        name=f"events_{slug}",
         summary=f"Event stream: {family.summary}",
         description="Server-Sent Events, one per status change, ending after the terminal one. "
         "Send `Last-Event-ID` to resume without loss or duplicates.",
-        tags=[family.resource], responses={**SSE_RESPONSE, **ERROR_RESPONSES}, response_class=StreamingResponse,
+        tags=[family.resource],
+        responses={**SSE_RESPONSE, **ERROR_RESPONSES},
+        response_class=StreamingResponse,
     )
     router.add_api_route(
-        path + "/callbacks", callbacks, methods=["GET"], name=f"callbacks_{slug}",
+        path + "/callbacks",
+        callbacks,
+        methods=["GET"],
+        name=f"callbacks_{slug}",
         summary=f"Callback deliveries: {family.summary}",
         description="Every callback delivery of the task (one per status change) with its attempts.",
-        tags=[family.resource], responses={200: {"model": CallbacksEnvelope}, **ERROR_RESPONSES},
+        tags=[family.resource],
+        responses={200: {"model": CallbacksEnvelope}, **ERROR_RESPONSES},
     )
 
 

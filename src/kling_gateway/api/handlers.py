@@ -24,7 +24,9 @@ def validation_message(exc: RequestValidationError) -> KlingError:
     errors = exc.errors()
     for err in errors:
         if err.get("type") == "json_invalid":
-            return KlingError(Code.INVALID_REQUEST, f"request body is not valid JSON: {err.get('msg', '')}".rstrip(": "))
+            return KlingError(
+                Code.INVALID_REQUEST, f"request body is not valid JSON: {err.get('msg', '')}".rstrip(": ")
+            )
     return format_errors(errors)
 
 
@@ -40,7 +42,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 405:
-            err = KlingError(Code.INVALID_METHOD, f"method {request.method} is not allowed for {request.url.path}")
+            err = KlingError(
+                Code.INVALID_METHOD, f"method {request.method} is not allowed for {request.url.path}"
+            )
         elif exc.status_code == 404:
             err = KlingError(Code.RESOURCE_NOT_FOUND, f"no such route: {request.method} {request.url.path}")
         elif exc.status_code == 413:

@@ -43,7 +43,7 @@ async def _session_or_error(request: Request, account: AccountRow, session_id: s
 
 
 async def _session_video(request: Request, session: dict[str, Any]) -> bytes:
-    key = session["video_url"][len(STORAGE_SCHEME):]
+    key = session["video_url"][len(STORAGE_SCHEME) :]
     return await gateway_of(request).storage.read_bytes(key)
 
 
@@ -58,11 +58,14 @@ async def init_selection(
                 raise invalid_parameter(f"video_id: video '{body.video_id}' does not exist for this account")
             url = video["url"]
             data = (
-                await gateway.storage.read_bytes(url[len(STORAGE_SCHEME):]) if url.startswith(STORAGE_SCHEME)
+                await gateway.storage.read_bytes(url[len(STORAGE_SCHEME) :])
+                if url.startswith(STORAGE_SCHEME)
                 else await fetch_input(url, field="video_id", kind="video", settings=gateway.settings)
             )
         else:
-            data = await fetch_input(str(body.video_url), field="video_url", kind="video", settings=gateway.settings)
+            data = await fetch_input(
+                str(body.video_url), field="video_url", kind="video", settings=gateway.settings
+            )
         facts = await asyncio.to_thread(_selection_module().analyze, data, strict=True)
     except (FetchError, TaskFailure) as exc:
         raise invalid_parameter(str(exc)) from None
@@ -70,16 +73,30 @@ async def init_selection(
     key = f"sessions/{session_id}/normalized.mp4"
     await gateway.storage.put_bytes(key, facts.pop("normalized_video"), "video/mp4")
     info = {
-        "fps": facts["fps"], "width": facts["width"], "height": facts["height"],
-        "duration": facts["original_duration"] / 1000, "total_frame": facts["total_frame"],
+        "fps": facts["fps"],
+        "width": facts["width"],
+        "height": facts["height"],
+        "duration": facts["original_duration"] / 1000,
+        "total_frame": facts["total_frame"],
     }
     now = now_ms()
-    await gateway.tasks.insert_session({
-        "id": session_id, "account_id": account.id, "video_id": body.video_id, "video_url": storage_ref(key),
-        "info": json.dumps(info), "selections": "[]", "created_at": now, "expires_at": now + SESSION_TTL_MS,
-    })
+    await gateway.tasks.insert_session(
+        {
+            "id": session_id,
+            "account_id": account.id,
+            "video_id": body.video_id,
+            "video_url": storage_ref(key),
+            "info": json.dumps(info),
+            "selections": "[]",
+            "created_at": now,
+            "expires_at": now + SESSION_TTL_MS,
+        }
+    )
     data_out = {
-        "status": 0, "session_id": session_id, "final_unit_deduction": "0", **facts,
+        "status": 0,
+        "session_id": session_id,
+        "final_unit_deduction": "0",
+        **facts,
         "normalized_video": gateway.signer.url(storage_ref(key), base_url_of(request)),
     }
     return envelope.success(data_out, request_id_of(request))
@@ -91,8 +108,9 @@ def _check_frame(session: dict[str, Any], frame_index: int) -> None:
         raise invalid_parameter(f"frame_index: {frame_index} is past the last frame ({total - 1})")
 
 
-async def _masks_response(request: Request, session: dict[str, Any], frame_index: int,
-                          selections: list[dict[str, Any]]) -> Response:
+async def _masks_response(
+    request: Request, session: dict[str, Any], frame_index: int, selections: list[dict[str, Any]]
+) -> Response:
     points = [p for s in selections if s["frame_index"] == frame_index for p in s["points"]]
     masks: list[dict[str, Any]] = []
     if points:
@@ -148,7 +166,8 @@ async def preview_selection(
     base = base_url_of(request)
     urls = {}
     for name, data, kind, ctype in (
-        ("video", preview, "mp4", "video/mp4"), ("video_cover", cover, "png", "image/png"),
+        ("video", preview, "mp4", "video/mp4"),
+        ("video_cover", cover, "png", "image/png"),
         ("tracking_output", tracking, "mp4", "video/mp4"),
     ):
         key = f"sessions/{session['id']}/preview-{stamp}-{name}.{kind}"
@@ -160,12 +179,18 @@ async def preview_selection(
 def build_router() -> APIRouter:
     router = APIRouter(tags=["videos"])
     for name, handler in (
-        ("init-selection", init_selection), ("add-selection", add_selection),
-        ("delete-selection", delete_selection), ("clear-selection", clear_selection),
+        ("init-selection", init_selection),
+        ("add-selection", add_selection),
+        ("delete-selection", delete_selection),
+        ("clear-selection", clear_selection),
         ("preview-selection", preview_selection),
     ):
         router.add_api_route(
-            f"{PATH}/{name}", handler, methods=["POST"], name=name.replace("-", "_"),
-            summary=f"Multi-elements: {name}", responses=ERROR_RESPONSES,
+            f"{PATH}/{name}",
+            handler,
+            methods=["POST"],
+            name=name.replace("-", "_"),
+            summary=f"Multi-elements: {name}",
+            responses=ERROR_RESPONSES,
         )
     return router

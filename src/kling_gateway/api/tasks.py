@@ -3,7 +3,6 @@
 Served under the official layout ``/v1/...`` and the CometAPI layout ``/kling/v1/...``.
 """
 
-
 import json
 from typing import Any
 
@@ -21,10 +20,16 @@ from .deps import base_url_of, current_account, gateway_of
 from .middleware import request_id_of
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "1200 invalid request / 1201 invalid parameter / 1300–1301 policy"},
+    400: {
+        "model": ErrorBody,
+        "description": "1200 invalid request / 1201 invalid parameter / 1300–1301 policy",
+    },
     401: {"model": ErrorBody, "description": "1000–1004 authentication failed"},
     403: {"model": ErrorBody, "description": "1103 no permission"},
-    404: {"model": ErrorBody, "description": "1202 invalid method / 1203 resource (task, route, model) not found"},
+    404: {
+        "model": ErrorBody,
+        "description": "1202 invalid method / 1203 resource (task, route, model) not found",
+    },
     429: {"model": ErrorBody, "description": "1100–1102 account / 1302–1304 rate and concurrency limits"},
     500: {"model": ErrorBody, "description": "5000 internal error"},
     503: {"model": ErrorBody, "description": "5001 service unavailable"},
@@ -45,8 +50,9 @@ async def task_response(request: Request, account: AccountRow, family_name: str,
     return longpoll.decorate(envelope.success(data, request_id_of(request)), row, parse_prefer_wait(prefer))
 
 
-SELECTION_CALLS = frozenset({"init-selection", "add-selection", "delete-selection", "clear-selection",
-                             "preview-selection"})
+SELECTION_CALLS = frozenset(
+    {"init-selection", "add-selection", "delete-selection", "clear-selection", "preview-selection"}
+)
 
 
 async def fast_get_task(request: Request) -> Response:
@@ -119,7 +125,9 @@ def _add_family_routes(router: APIRouter, family: Family) -> None:
         raw = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
         return await create_response(request, account, family.name, raw)
 
-    async def get_one(request: Request, task_id: str, account: AccountRow = Depends(current_account)) -> Response:
+    async def get_one(
+        request: Request, task_id: str, account: AccountRow = Depends(current_account)
+    ) -> Response:
         return await task_response(request, account, family.name, task_id)
 
     async def list_tasks(
@@ -132,21 +140,35 @@ def _add_family_routes(router: APIRouter, family: Family) -> None:
 
     slug = family.name.replace("/", "_").replace("-", "_")
     router.add_api_route(
-        path, create, methods=["POST"], name=f"create_{slug}", summary=f"Create: {family.summary}",
-        tags=[tag], responses={200: {"model": CreatedEnvelope}, **ERROR_RESPONSES},
+        path,
+        create,
+        methods=["POST"],
+        name=f"create_{slug}",
+        summary=f"Create: {family.summary}",
+        tags=[tag],
+        responses={200: {"model": CreatedEnvelope}, **ERROR_RESPONSES},
     )
     router.add_api_route(
-        path, list_tasks, methods=["GET"], name=f"list_{slug}", summary=f"List: {family.summary}",
-        tags=[tag], responses={200: {"model": TaskListEnvelope}, **ERROR_RESPONSES},
+        path,
+        list_tasks,
+        methods=["GET"],
+        name=f"list_{slug}",
+        summary=f"List: {family.summary}",
+        tags=[tag],
+        responses={200: {"model": TaskListEnvelope}, **ERROR_RESPONSES},
     )
     router.add_api_route(
-        path + "/{task_id}", get_one, methods=["GET"], name=f"get_{slug}",
+        path + "/{task_id}",
+        get_one,
+        methods=["GET"],
+        name=f"get_{slug}",
         summary=f"Query one: {family.summary}",
         description="`task_id` may also be the `external_task_id` given at creation. "
         "Send `Prefer: wait=N` (N ≤ 60) to long-poll until the status differs from the one last seen "
         "(`If-None-Match: <ETag>` of an earlier answer, else the current one) or is terminal; "
         "the answer then carries `Preference-Applied`. Every answer carries a weak `ETag`.",
-        tags=[tag], responses={200: {"model": TaskEnvelope, "headers": longpoll.RESPONSE_HEADERS}, **ERROR_RESPONSES},
+        tags=[tag],
+        responses={200: {"model": TaskEnvelope, "headers": longpoll.RESPONSE_HEADERS}, **ERROR_RESPONSES},
         openapi_extra={"parameters": longpoll.REQUEST_HEADERS},
     )
 

@@ -28,12 +28,29 @@ class AsyncKlingClient(FamilyMethods[Coroutine[Any, Any, CreatedTask]]):
     ``on_progress`` callbacks may be plain functions or coroutine functions.
     """
 
-    def __init__(self, base_url: str | None = None, *, api_key: str | None = None, access_key: str | None = None,
-                 secret_key: str | None = None, layout: Layout | None = None, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, poll: PollPolicy | None = None,
-                 http_client: httpx.AsyncClient | None = None):
-        self.core = ClientCore(base_url, api_key=api_key, access_key=access_key, secret_key=secret_key,
-                               layout=layout, timeout=timeout, retry=retry, poll=poll)
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        layout: Layout | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        poll: PollPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ):
+        self.core = ClientCore(
+            base_url,
+            api_key=api_key,
+            access_key=access_key,
+            secret_key=secret_key,
+            layout=layout,
+            timeout=timeout,
+            retry=retry,
+            poll=poll,
+        )
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=timeout, follow_redirects=True)
 
@@ -99,8 +116,9 @@ class AsyncKlingClient(FamilyMethods[Coroutine[Any, Any, CreatedTask]]):
         """Query one task by ``task_id`` or ``external_task_id``; ``wait`` long-polls."""
         return await self._run(self.core.get_task(family, task_id, wait=wait))
 
-    async def list_tasks(self, family: str, *, page_size: int = 30,
-                         max_pages: int | None = None) -> AsyncIterator[Task]:
+    async def list_tasks(
+        self, family: str, *, page_size: int = 30, max_pages: int | None = None
+    ) -> AsyncIterator[Task]:
         """Every task of a family, newest first, page after page."""
         page = 1
         while max_pages is None or page <= max_pages:
@@ -111,13 +129,25 @@ class AsyncKlingClient(FamilyMethods[Coroutine[Any, Any, CreatedTask]]):
                 return
             page += 1
 
-    async def wait(self, task: TaskRef, *, family: str | None = None, timeout: float | None = 900.0,
-                   on_progress: ProgressCallback | None = None) -> Task:
+    async def wait(
+        self,
+        task: TaskRef,
+        *,
+        family: str | None = None,
+        timeout: float | None = 900.0,
+        on_progress: ProgressCallback | None = None,
+    ) -> Task:
         """Until success (returned), failure (:class:`TaskFailedError`) or timeout (:class:`WaitTimeoutError`)."""
         return await self._run(self.core.wait(task, family=family, timeout=timeout, on_progress=on_progress))
 
-    async def download(self, task: TaskRef, dest: str | os.PathLike[str], *, family: str | None = None,
-                       timeout: float | None = 900.0) -> list[Path]:
+    async def download(
+        self,
+        task: TaskRef,
+        dest: str | os.PathLike[str],
+        *,
+        family: str | None = None,
+        timeout: float | None = 900.0,
+    ) -> list[Path]:
         """Save every result file under ``dest`` (a directory, or a file name for one result)."""
         return await self._run(self.core.download(task, dest, family=family, timeout=timeout))
 

@@ -35,8 +35,9 @@ class ApiKey:
 class AccessKeyJWT:
     """Mints ``{iss: AK, exp: now+1800, nbf: now-5}`` and reuses it until ~60 s before expiry."""
 
-    def __init__(self, access_key: str, secret_key: str, *, ttl: int = JWT_TTL,
-                 refresh_margin: float = REFRESH_MARGIN):
+    def __init__(
+        self, access_key: str, secret_key: str, *, ttl: int = JWT_TTL, refresh_margin: float = REFRESH_MARGIN
+    ):
         self.access_key = access_key
         self.secret_key = secret_key
         self.ttl = ttl

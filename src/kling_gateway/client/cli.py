@@ -35,15 +35,34 @@ EXIT_OK, EXIT_USAGE, EXIT_AUTH, EXIT_FAILED, EXIT_TIMEOUT, EXIT_API, EXIT_NETWOR
 
 task_app = typer.Typer(help="Query, list, wait for and download tasks.", no_args_is_help=True)
 
-BaseUrl = Annotated[str | None, typer.Option("--base-url", envvar="KLING_BASE_URL", show_envvar=True,
-                                             help="API base URL; ending in /kling means the CometAPI layout.")]
-ApiKeyOpt = Annotated[str | None, typer.Option("--api-key", envvar="KLING_API_KEY", show_envvar=True,
-                                               help="API key sent as Bearer.")]
-AccessKeyOpt = Annotated[str | None, typer.Option("--access-key", envvar="KLING_ACCESS_KEY", show_envvar=True,
-                                                  help="Access key (JWT issuer).")]
-SecretKeyOpt = Annotated[str | None, typer.Option("--secret-key", envvar="KLING_SECRET_KEY", show_envvar=True,
-                                                  help="Secret key (JWT signing key).")]
-LayoutOpt = Annotated[str | None, typer.Option("--layout", help="Force 'official' (/v1) or 'cometapi' (/kling/v1).")]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        envvar="KLING_BASE_URL",
+        show_envvar=True,
+        help="API base URL; ending in /kling means the CometAPI layout.",
+    ),
+]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar="KLING_API_KEY", show_envvar=True, help="API key sent as Bearer."),
+]
+AccessKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--access-key", envvar="KLING_ACCESS_KEY", show_envvar=True, help="Access key (JWT issuer)."
+    ),
+]
+SecretKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--secret-key", envvar="KLING_SECRET_KEY", show_envvar=True, help="Secret key (JWT signing key)."
+    ),
+]
+LayoutOpt = Annotated[
+    str | None, typer.Option("--layout", help="Force 'official' (/v1) or 'cometapi' (/kling/v1).")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds to wait for the task.")]
 FamilyArg = Annotated[str, typer.Argument(help="Task family, e.g. videos/text2video.")]
@@ -52,12 +71,19 @@ FamilyArg = Annotated[str, typer.Argument(help="Task family, e.g. videos/text2vi
 def _family(name: str) -> Family:
     family = FAMILIES.get(name.strip("/"))
     if family is None:
-        raise typer.BadParameter(f"unknown family '{name}'; one of: {', '.join(FAMILIES)}", param_hint="FAMILY")
+        raise typer.BadParameter(
+            f"unknown family '{name}'; one of: {', '.join(FAMILIES)}", param_hint="FAMILY"
+        )
     return family
 
 
-def _client(base_url: str | None, api_key: str | None, access_key: str | None, secret_key: str | None,
-            layout: str | None) -> KlingClient:
+def _client(
+    base_url: str | None,
+    api_key: str | None,
+    access_key: str | None,
+    secret_key: str | None,
+    layout: str | None,
+) -> KlingClient:
     if layout not in (None, "official", "cometapi"):
         raise typer.BadParameter("must be 'official' or 'cometapi'", param_hint="--layout")
     chosen: Layout | None = layout  # type: ignore[assignment]
@@ -79,7 +105,11 @@ def exit_code_for(error: BaseException) -> int:
 
 
 def _error_json(error: KlingClientError) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": type(error).__name__, "message": str(error), "exit_code": exit_code_for(error)}
+    out: dict[str, Any] = {
+        "type": type(error).__name__,
+        "message": str(error),
+        "exit_code": exit_code_for(error),
+    }
     if isinstance(error, KlingAPIError):
         out.update(code=error.code, request_id=error.request_id, http_status=error.http_status)
     if isinstance(error, TaskFailedError | WaitTimeoutError):
@@ -124,8 +154,9 @@ class ProgressView:
             from rich.live import Live
             from rich.spinner import Spinner
 
-            self._live = Live(Spinner("dots", text=self), console=Console(stderr=True), refresh_per_second=8,
-                              transient=True)
+            self._live = Live(
+                Spinner("dots", text=self), console=Console(stderr=True), refresh_per_second=8, transient=True
+            )
             self._live.__enter__()
         return self
 
@@ -136,7 +167,9 @@ class ProgressView:
     def __call__(self, task: Task) -> None:
         self.task = task
         if self._live is None and self.enabled and task.task_status != self._last:
-            typer.echo(f"task {task.task_id}: {task.task_status} ({time.monotonic() - self.started:.1f}s)", err=True)
+            typer.echo(
+                f"task {task.task_id}: {task.task_status} ({time.monotonic() - self.started:.1f}s)", err=True
+            )
         self._last = task.task_status
 
 
@@ -184,8 +217,9 @@ def place_images(family: Family, body: dict[str, Any], images: list[str]) -> Non
         set_dotted(body, head, [{tail.lstrip("."): image} if tail else image for image in images])
         return
     if len(images) > len(scalars):
-        raise typer.BadParameter(f"{family.name} takes {len(scalars)} image(s), got {len(images)}",
-                                 param_hint="--image")
+        raise typer.BadParameter(
+            f"{family.name} takes {len(scalars)} image(s), got {len(images)}", param_hint="--image"
+        )
     for path, image in zip(scalars, images, strict=False):
         set_dotted(body, path, image)
 
@@ -193,8 +227,12 @@ def place_images(family: Family, body: dict[str, Any], images: list[str]) -> Non
 def _print_task(task: Task, as_json: bool, files: list[Path] | None = None) -> None:
     if as_json:
         data = task.model_dump(mode="json", exclude_none=True)
-        typer.echo(json.dumps({"task": data, "files": [str(f) for f in files]} if files is not None else data,
-                              ensure_ascii=False))
+        typer.echo(
+            json.dumps(
+                {"task": data, "files": [str(f) for f in files]} if files is not None else data,
+                ensure_ascii=False,
+            )
+        )
         return
     line = f"{task.task_id}\t{task.task_status}"
     if task.task_status_msg:
@@ -210,8 +248,9 @@ def _print_task(task: Task, as_json: bool, files: list[Path] | None = None) -> N
             typer.echo(file.url)
 
 
-def _wait_and_fetch(client: KlingClient, task: Any, family: str, timeout: float, output: Path | None,
-                    as_json: bool) -> None:
+def _wait_and_fetch(
+    client: KlingClient, task: Any, family: str, timeout: float, output: Path | None, as_json: bool
+) -> None:
     with ProgressView(enabled=True) as view:
         done = client.wait(task, family=family, timeout=timeout, on_progress=view)
     files = client.download(done, output, family=family) if output is not None else None
@@ -221,17 +260,32 @@ def _wait_and_fetch(client: KlingClient, task: Any, family: str, timeout: float,
 def submit(
     family: FamilyArg,
     prompt: Annotated[str | None, typer.Option("--prompt", help="The prompt.")] = None,
-    image: Annotated[list[str] | None, typer.Option("--image", help="Image file or URL (repeatable).")] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", help="key=value or key:=json (repeatable; "
-                                                    "dotted keys like input.duration=5).")] = None,
-    json_body: Annotated[Path | None, typer.Option("--json-body", help="Request body JSON file ('-' = stdin).")] = None,
+    image: Annotated[
+        list[str] | None, typer.Option("--image", help="Image file or URL (repeatable).")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", help="key=value or key:=json (repeatable; dotted keys like input.duration=5)."
+        ),
+    ] = None,
+    json_body: Annotated[
+        Path | None, typer.Option("--json-body", help="Request body JSON file ('-' = stdin).")
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the task finishes.")] = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Download results here (implies --wait): "
-                                                "a file name, or a directory.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Download results here (implies --wait): a file name, or a directory."
+        ),
+    ] = None,
     timeout: TimeoutOpt = 900.0,
     as_json: JsonOpt = False,
-    base_url: BaseUrl = None, api_key: ApiKeyOpt = None, access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None, layout: LayoutOpt = None,
+    base_url: BaseUrl = None,
+    api_key: ApiKeyOpt = None,
+    access_key: AccessKeyOpt = None,
+    secret_key: SecretKeyOpt = None,
+    layout: LayoutOpt = None,
 ) -> None:
     """Create a task, e.g. ``submit videos/text2video --prompt "a red fox" --param duration=5 --wait -o fox.mp4``."""
     fam = _family(family)
@@ -256,7 +310,9 @@ def submit(
             created = client.create(fam.name, body)
             if not (wait or output is not None):
                 if as_json:
-                    typer.echo(json.dumps(created.model_dump(mode="json", exclude_none=True), ensure_ascii=False))
+                    typer.echo(
+                        json.dumps(created.model_dump(mode="json", exclude_none=True), ensure_ascii=False)
+                    )
                 else:
                     typer.echo(f"{created.task_id}\t{created.task_status}")
                 return
@@ -265,9 +321,14 @@ def submit(
 
 @task_app.command("get")
 def task_get(
-    family: FamilyArg, task_id: Annotated[str, typer.Argument(help="task_id or external_task_id.")],
-    as_json: JsonOpt = False, base_url: BaseUrl = None, api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None, secret_key: SecretKeyOpt = None, layout: LayoutOpt = None,
+    family: FamilyArg,
+    task_id: Annotated[str, typer.Argument(help="task_id or external_task_id.")],
+    as_json: JsonOpt = False,
+    base_url: BaseUrl = None,
+    api_key: ApiKeyOpt = None,
+    access_key: AccessKeyOpt = None,
+    secret_key: SecretKeyOpt = None,
+    layout: LayoutOpt = None,
 ) -> None:
     """Show one task."""
     fam = _family(family)
@@ -280,8 +341,12 @@ def task_list(
     family: FamilyArg,
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=500, help="Tasks per request.")] = 30,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Stop after this many tasks.")] = None,
-    as_json: JsonOpt = False, base_url: BaseUrl = None, api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None, secret_key: SecretKeyOpt = None, layout: LayoutOpt = None,
+    as_json: JsonOpt = False,
+    base_url: BaseUrl = None,
+    api_key: ApiKeyOpt = None,
+    access_key: AccessKeyOpt = None,
+    secret_key: SecretKeyOpt = None,
+    layout: LayoutOpt = None,
 ) -> None:
     """List a family's tasks, newest first, across all pages."""
     fam = _family(family)
@@ -292,7 +357,9 @@ def task_list(
             if limit is not None and len(tasks) >= limit:
                 break
         if as_json:
-            typer.echo(json.dumps([t.model_dump(mode="json", exclude_none=True) for t in tasks], ensure_ascii=False))
+            typer.echo(
+                json.dumps([t.model_dump(mode="json", exclude_none=True) for t in tasks], ensure_ascii=False)
+            )
             return
         for task in tasks:
             external = task.task_info.external_task_id or ""
@@ -301,9 +368,15 @@ def task_list(
 
 @task_app.command("wait")
 def task_wait(
-    family: FamilyArg, task_id: Annotated[str, typer.Argument(help="task_id or external_task_id.")],
-    timeout: TimeoutOpt = 900.0, as_json: JsonOpt = False, base_url: BaseUrl = None, api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None, secret_key: SecretKeyOpt = None, layout: LayoutOpt = None,
+    family: FamilyArg,
+    task_id: Annotated[str, typer.Argument(help="task_id or external_task_id.")],
+    timeout: TimeoutOpt = 900.0,
+    as_json: JsonOpt = False,
+    base_url: BaseUrl = None,
+    api_key: ApiKeyOpt = None,
+    access_key: AccessKeyOpt = None,
+    secret_key: SecretKeyOpt = None,
+    layout: LayoutOpt = None,
 ) -> None:
     """Wait for a task to finish (exit 4 if it failed, 5 on timeout)."""
     fam = _family(family)
@@ -313,10 +386,16 @@ def task_wait(
 
 @task_app.command("download")
 def task_download(
-    family: FamilyArg, task_id: Annotated[str, typer.Argument(help="task_id or external_task_id.")],
+    family: FamilyArg,
+    task_id: Annotated[str, typer.Argument(help="task_id or external_task_id.")],
     dest: Annotated[Path, typer.Argument(help="Directory (or file name for a single result).")],
-    timeout: TimeoutOpt = 900.0, as_json: JsonOpt = False, base_url: BaseUrl = None, api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None, secret_key: SecretKeyOpt = None, layout: LayoutOpt = None,
+    timeout: TimeoutOpt = 900.0,
+    as_json: JsonOpt = False,
+    base_url: BaseUrl = None,
+    api_key: ApiKeyOpt = None,
+    access_key: AccessKeyOpt = None,
+    secret_key: SecretKeyOpt = None,
+    layout: LayoutOpt = None,
 ) -> None:
     """Download every result file of a task (waiting for it first if needed)."""
     fam = _family(family)
@@ -328,4 +407,3 @@ def register(app: typer.Typer) -> None:
     """Add ``submit`` and the ``task`` group to the main ``kling-gateway`` app."""
     app.command("submit")(submit)
     app.add_typer(task_app, name="task")
-

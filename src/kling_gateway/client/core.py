@@ -76,9 +76,13 @@ def long_poll_honoured(reply: Reply, asked: float) -> bool:
     return asked > 0 and reply.elapsed >= asked * 0.8
 
 
-def settings_from_env(base_url: str | None, api_key: str | None, access_key: str | None,
-                      secret_key: str | None, env: Mapping[str, str] | None = None
-                      ) -> tuple[str, Credentials]:
+def settings_from_env(
+    base_url: str | None,
+    api_key: str | None,
+    access_key: str | None,
+    secret_key: str | None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[str, Credentials]:
     env = os.environ if env is None else env
     base = base_url or env.get("KLING_BASE_URL")
     if not base:
@@ -91,9 +95,18 @@ def settings_from_env(base_url: str | None, api_key: str | None, access_key: str
 
 
 class ClientCore:
-    def __init__(self, base_url: str | None = None, *, api_key: str | None = None,
-                 access_key: str | None = None, secret_key: str | None = None, layout: Layout | None = None,
-                 timeout: float = 30.0, retry: RetryPolicy | None = None, poll: PollPolicy | None = None):
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        layout: Layout | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        poll: PollPolicy | None = None,
+    ):
         base, creds = settings_from_env(base_url, api_key, access_key, secret_key)
         self.endpoint: Endpoint = resolve(base, layout)
         self.credentials = creds
@@ -136,18 +149,22 @@ class ClientCore:
     def _get(self, family: str, task_id: str, wait: float) -> Plan[tuple[Reply, Task]]:
         headers = {"Prefer": f"wait={int(wait)}"} if wait >= 1 else None
         timeout = httpx.Timeout(self.timeout + wait, connect=min(self.timeout, 10.0)) if headers else None
-        reply = yield from self.caller.call("GET", self.endpoint.url(family, task_id), headers=headers,
-                                            timeout=timeout)
+        reply = yield from self.caller.call(
+            "GET", self.endpoint.url(family, task_id), headers=headers, timeout=timeout
+        )
         task: Task = _parse(Task, reply)
         self.remember(task.task_id, family)
         return reply, task
 
     def list_page(self, family: str, page: int, page_size: int) -> Plan[list[Task]]:
         fam = family_named(family)
-        reply = yield from self.caller.call("GET", self.endpoint.url(fam.name),
-                                            params={"pageNum": page, "pageSize": page_size})
+        reply = yield from self.caller.call(
+            "GET", self.endpoint.url(fam.name), params={"pageNum": page, "pageSize": page_size}
+        )
         if not isinstance(reply.data, list):
-            raise KlingAPIError(None, "a list query did not return an array", reply.request_id, reply.status_code)
+            raise KlingAPIError(
+                None, "a list query did not return an array", reply.request_id, reply.status_code
+            )
         tasks = [_parse_value(Task, item, reply) for item in reply.data]
         for task in tasks:
             self.remember(task.task_id, fam.name)
@@ -156,9 +173,13 @@ class ClientCore:
     def selection(self, action: str, request: Any, fields: Mapping[str, Any]) -> Plan[dict[str, Any]]:
         model = SELECTION_MODELS[action]
         body = validate_body(model, merge_request(request, fields, model))
-        reply = yield from self.caller.call("POST", self.endpoint.url("videos/multi-elements", action), body=body)
+        reply = yield from self.caller.call(
+            "POST", self.endpoint.url("videos/multi-elements", action), body=body
+        )
         if not isinstance(reply.data, dict):
-            raise KlingAPIError(None, f"{action} returned no data object", reply.request_id, reply.status_code)
+            raise KlingAPIError(
+                None, f"{action} returned no data object", reply.request_id, reply.status_code
+            )
         return reply.data
 
     def init_selection(self, request: Any, fields: Mapping[str, Any]) -> Plan[InitSelectionData]:
@@ -167,8 +188,14 @@ class ClientCore:
 
     # ---- waiting -------------------------------------------------------------------------
 
-    def wait(self, task: TaskRef, *, family: str | None = None, timeout: float | None = 900.0,
-             on_progress: ProgressCallback | None = None) -> Plan[Task]:
+    def wait(
+        self,
+        task: TaskRef,
+        *,
+        family: str | None = None,
+        timeout: float | None = 900.0,
+        on_progress: ProgressCallback | None = None,
+    ) -> Plan[Task]:
         """Until ``succeed`` (returned) or ``failed`` (:class:`TaskFailedError`); after ``timeout``
         seconds :class:`WaitTimeoutError` carries the task id so the caller can resume."""
         name = self.family_of(task, family)
@@ -206,8 +233,14 @@ class ClientCore:
 
     # ---- results -------------------------------------------------------------------------
 
-    def download(self, task: TaskRef, dest: str | os.PathLike[str], *, family: str | None = None,
-                 timeout: float | None = 900.0) -> Plan[list[Path]]:
+    def download(
+        self,
+        task: TaskRef,
+        dest: str | os.PathLike[str],
+        *,
+        family: str | None = None,
+        timeout: float | None = 900.0,
+    ) -> Plan[list[Path]]:
         """Wait if needed (fresh URLs come with the final query), then fetch every result file."""
         if not (isinstance(task, Task) and task.task_status == "succeed"):
             task = yield from self.wait(task, family=family, timeout=timeout)
@@ -225,8 +258,12 @@ def _parse_value(model: type[Any], value: Any, reply: Reply) -> Any:
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        raise KlingAPIError(None, f"unexpected {model.__name__} shape: {exc.errors(include_url=False)[:2]}",
-                            reply.request_id, reply.status_code) from None
+        raise KlingAPIError(
+            None,
+            f"unexpected {model.__name__} shape: {exc.errors(include_url=False)[:2]}",
+            reply.request_id,
+            reply.status_code,
+        ) from None
 
 
 def _parse(model: type[Any], reply: Reply) -> Any:

@@ -167,8 +167,10 @@ def download_file(url: str, target: Path, retry: RetryPolicy) -> Plan[Path]:
             continue
         failures += 1
         if failures >= retry.max_attempts:
-            raise DownloadError(f"{target.name}: incomplete after {failures} attempts without progress "
-                                f"({size} of {total if total is not None else '?'} bytes): {outcome.error}")
+            raise DownloadError(
+                f"{target.name}: incomplete after {failures} attempts without progress "
+                f"({size} of {total if total is not None else '?'} bytes): {outcome.error}"
+            )
         yield Sleep(retry.backoff(failures))
     size = part.stat().st_size if part.exists() else 0
     if total is not None and size != total:

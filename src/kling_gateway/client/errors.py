@@ -31,8 +31,9 @@ class KlingAPIError(KlingClientError):
 
     upstream_code: str | None = None  # CometAPI's own ``error.code``, when that is what came back
 
-    def __init__(self, code: int | None, message: str, request_id: str | None = None,
-                 http_status: int | None = None):
+    def __init__(
+        self, code: int | None, message: str, request_id: str | None = None, http_status: int | None = None
+    ):
         self.code = code
         self.message = message
         self.request_id = request_id
@@ -120,8 +121,9 @@ def _class_for_status(http_status: int | None) -> type[KlingAPIError]:
     return KlingAPIError
 
 
-def api_error(code: int | None, message: str, request_id: str | None = None,
-              http_status: int | None = None) -> KlingAPIError:
+def api_error(
+    code: int | None, message: str, request_id: str | None = None, http_status: int | None = None
+) -> KlingAPIError:
     """The most specific error class for a Kling code (or, without one, for the HTTP status)."""
     cls: type[KlingAPIError] | None = None
     if code is not None:

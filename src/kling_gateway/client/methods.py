@@ -31,13 +31,15 @@ class FamilyMethods(Generic[R]):
     def _create(self, family: str, request: Any, fields: dict[str, Any]) -> R:
         raise NotImplementedError
 
-    def image_generation(self, request: ImageGenerationRequest | Mapping[str, Any] | None = None, /,
-                         **fields: Any) -> R:
+    def image_generation(
+        self, request: ImageGenerationRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> R:
         """``images/generations``: text to image, or image to image with ``image`` (spec §8.11)."""
         return self._create("images/generations", request, fields)
 
-    def virtual_try_on(self, request: VirtualTryOnRequest | Mapping[str, Any] | None = None, /,
-                       **fields: Any) -> R:
+    def virtual_try_on(
+        self, request: VirtualTryOnRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> R:
         """``images/kolors-virtual-try-on``: ``human_image`` wearing ``cloth_image`` (spec §8.12)."""
         return self._create("images/kolors-virtual-try-on", request, fields)
 
@@ -45,23 +47,27 @@ class FamilyMethods(Generic[R]):
         """``videos/text2video`` (spec §8.1)."""
         return self._create("videos/text2video", request, fields)
 
-    def image2video(self, request: Image2VideoRequest | Mapping[str, Any] | None = None, /,
-                    **fields: Any) -> R:
+    def image2video(
+        self, request: Image2VideoRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> R:
         """``videos/image2video``: ``image`` and/or ``image_tail`` (spec §8.2)."""
         return self._create("videos/image2video", request, fields)
 
-    def multi_image2video(self, request: MultiImage2VideoRequest | Mapping[str, Any] | None = None, /,
-                          **fields: Any) -> R:
+    def multi_image2video(
+        self, request: MultiImage2VideoRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> R:
         """``videos/multi-image2video``: ``image_list=[{"image": ...}, ...]`` (spec §8.3)."""
         return self._create("videos/multi-image2video", request, fields)
 
-    def multi_elements(self, request: MultiElementsRequest | Mapping[str, Any] | None = None, /,
-                       **fields: Any) -> R:
+    def multi_elements(
+        self, request: MultiElementsRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> R:
         """``videos/multi-elements``: edit a selection session's video (spec §8.4 step 6)."""
         return self._create("videos/multi-elements", request, fields)
 
-    def video_extend(self, request: VideoExtendRequest | Mapping[str, Any] | None = None, /,
-                     **fields: Any) -> R:
+    def video_extend(
+        self, request: VideoExtendRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> R:
         """``videos/video-extend``: continue the video ``video_id`` (spec §8.5)."""
         return self._create("videos/video-extend", request, fields)
 
@@ -73,12 +79,14 @@ class FamilyMethods(Generic[R]):
         """``videos/effects``: ``effect_scene`` and ``input={image | images}`` (spec §8.7)."""
         return self._create("videos/effects", request, fields)
 
-    def text_to_audio(self, request: TextToAudioRequest | Mapping[str, Any] | None = None, /,
-                      **fields: Any) -> R:
+    def text_to_audio(
+        self, request: TextToAudioRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> R:
         """``audio/text-to-audio``: sound effects from ``prompt`` (spec §8.14)."""
         return self._create("audio/text-to-audio", request, fields)
 
-    def video_to_audio(self, request: VideoToAudioRequest | Mapping[str, Any] | None = None, /,
-                       **fields: Any) -> R:
+    def video_to_audio(
+        self, request: VideoToAudioRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> R:
         """``audio/video-to-audio``: a soundtrack for ``video_id`` or ``video_url`` (spec §8.15)."""
         return self._create("audio/video-to-audio", request, fields)

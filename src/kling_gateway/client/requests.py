@@ -97,8 +97,11 @@ def validate_body(model: type[BaseModel], body: dict[str, Any]) -> dict[str, Any
     return validated.model_dump(mode="json", exclude_unset=True, exclude_none=True)
 
 
-def merge_request(request: BaseModel | Mapping[str, Any] | None, fields: Mapping[str, Any],
-                  model: type[BaseModel] | None = None) -> dict[str, Any]:
+def merge_request(
+    request: BaseModel | Mapping[str, Any] | None,
+    fields: Mapping[str, Any],
+    model: type[BaseModel] | None = None,
+) -> dict[str, Any]:
     if request is None:
         body: dict[str, Any] = {}
     elif isinstance(request, BaseModel):
@@ -113,7 +116,8 @@ def merge_request(request: BaseModel | Mapping[str, Any] | None, fields: Mapping
     return body
 
 
-def prepare_create(family: Family, request: WireModel | Mapping[str, Any] | None,
-                   fields: Mapping[str, Any]) -> dict[str, Any]:
+def prepare_create(
+    family: Family, request: WireModel | Mapping[str, Any] | None, fields: Mapping[str, Any]
+) -> dict[str, Any]:
     body = merge_request(request, fields, family.request_model)
     return validate_body(family.request_model, encode_inputs(family, body))

@@ -30,12 +30,29 @@ class KlingClient(FamilyMethods[CreatedTask]):
     from ``KLING_BASE_URL``, ``KLING_API_KEY``, ``KLING_ACCESS_KEY``, ``KLING_SECRET_KEY``.
     """
 
-    def __init__(self, base_url: str | None = None, *, api_key: str | None = None, access_key: str | None = None,
-                 secret_key: str | None = None, layout: Layout | None = None, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, poll: PollPolicy | None = None,
-                 http_client: httpx.Client | None = None):
-        self.core = ClientCore(base_url, api_key=api_key, access_key=access_key, secret_key=secret_key,
-                               layout=layout, timeout=timeout, retry=retry, poll=poll)
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        layout: Layout | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        poll: PollPolicy | None = None,
+        http_client: httpx.Client | None = None,
+    ):
+        self.core = ClientCore(
+            base_url,
+            api_key=api_key,
+            access_key=access_key,
+            secret_key=secret_key,
+            layout=layout,
+            timeout=timeout,
+            retry=retry,
+            poll=poll,
+        )
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=timeout, follow_redirects=True)
 
@@ -108,14 +125,26 @@ class KlingClient(FamilyMethods[CreatedTask]):
                 return
             page += 1
 
-    def wait(self, task: TaskRef, *, family: str | None = None, timeout: float | None = 900.0,
-             on_progress: ProgressCallback | None = None) -> Task:
+    def wait(
+        self,
+        task: TaskRef,
+        *,
+        family: str | None = None,
+        timeout: float | None = 900.0,
+        on_progress: ProgressCallback | None = None,
+    ) -> Task:
         """Block until the task succeeds (returned), fails (:class:`TaskFailedError`) or ``timeout``
         passes (:class:`WaitTimeoutError`). ``family`` is needed only for tasks this client has not seen."""
         return self._run(self.core.wait(task, family=family, timeout=timeout, on_progress=on_progress))
 
-    def download(self, task: TaskRef, dest: str | os.PathLike[str], *, family: str | None = None,
-                 timeout: float | None = 900.0) -> list[Path]:
+    def download(
+        self,
+        task: TaskRef,
+        dest: str | os.PathLike[str],
+        *,
+        family: str | None = None,
+        timeout: float | None = 900.0,
+    ) -> list[Path]:
         """Save every result file under ``dest`` (a directory, or a file name for one result)."""
         return self._run(self.core.download(task, dest, family=family, timeout=timeout))
 

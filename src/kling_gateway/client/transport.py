@@ -99,17 +99,26 @@ def error_from_response(response: httpx.Response) -> KlingAPIError:
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("code"), int):
-        return api_error(body["code"], str(body.get("message") or ""), body.get("request_id") or request_id,
-                         response.status_code)
+        return api_error(
+            body["code"],
+            str(body.get("message") or ""),
+            body.get("request_id") or request_id,
+            response.status_code,
+        )
     if isinstance(body, dict) and isinstance(body.get("error"), dict):  # CometAPI's own errors (spec §7.3)
         err = body["error"]
-        error = api_error(None, str(err.get("message") or err.get("code") or "error"), request_id,
-                          response.status_code)
+        error = api_error(
+            None, str(err.get("message") or err.get("code") or "error"), request_id, response.status_code
+        )
         error.upstream_code = str(err.get("code") or "") or None
         return error
     text = response.text[:300].strip() if response.content else ""
-    return api_error(None, f"HTTP {response.status_code} {response.reason_phrase}: {text}".rstrip(": "),
-                     request_id, response.status_code)
+    return api_error(
+        None,
+        f"HTTP {response.status_code} {response.reason_phrase}: {text}".rstrip(": "),
+        request_id,
+        response.status_code,
+    )
 
 
 def parse_reply(response: httpx.Response, elapsed: float) -> Reply:
@@ -121,13 +130,23 @@ def parse_reply(response: httpx.Response, elapsed: float) -> Reply:
     except ValueError:
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("code"), int):
-        raise KlingAPIError(None, "the response is not a Kling envelope", response.headers.get("x-request-id"),
-                            response.status_code)
+        raise KlingAPIError(
+            None,
+            "the response is not a Kling envelope",
+            response.headers.get("x-request-id"),
+            response.status_code,
+        )
     if body["code"] != 0:
         raise error_from_response(response)
-    return Reply(body.get("data"), str(body.get("message") or ""),
-                 body.get("request_id") or response.headers.get("x-request-id"), response.status_code,
-                 response.headers, elapsed, body)
+    return Reply(
+        body.get("data"),
+        str(body.get("message") or ""),
+        body.get("request_id") or response.headers.get("x-request-id"),
+        response.status_code,
+        response.headers,
+        elapsed,
+        body,
+    )
 
 
 def is_transient(error: KlingAPIError) -> bool:
@@ -146,16 +165,31 @@ class Caller:
         self.credentials = credentials
         self.retry = retry
 
-    def call(self, method: str, url: str, *, body: Any = None, params: dict[str, Any] | None = None,
-             headers: dict[str, str] | None = None, timeout: httpx.Timeout | None = None) -> Plan[Reply]:
+    def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> Plan[Reply]:
         attempt = 0
         renewed = False
         while True:
             attempt += 1
             request = httpx.Request(
-                method, url, json=body, params=params,
-                headers={"Authorization": self.credentials.authorization(), "User-Agent": USER_AGENT,
-                         "Accept": "application/json", **(headers or {})},
+                method,
+                url,
+                json=body,
+                params=params,
+                headers={
+                    "Authorization": self.credentials.authorization(),
+                    "User-Agent": USER_AGENT,
+                    "Accept": "application/json",
+                    **(headers or {}),
+                },
                 extensions={"timeout": timeout.as_dict()} if timeout is not None else None,
             )
             started = time.monotonic()
@@ -165,8 +199,9 @@ class Caller:
                 if attempt < self.retry.max_attempts:
                     yield Sleep(self.retry.backoff(attempt))
                     continue
-                raise NetworkError(f"{method} {url}: {type(outcome).__name__}: {outcome} "
-                                   f"(after {attempt} attempts)") from outcome
+                raise NetworkError(
+                    f"{method} {url}: {type(outcome).__name__}: {outcome} (after {attempt} attempts)"
+                ) from outcome
             try:
                 return parse_reply(outcome, elapsed)
             except KlingAPIError as error:
@@ -175,6 +210,8 @@ class Caller:
                     attempt -= 1
                     continue
                 if is_transient(error) and attempt < self.retry.max_attempts:
-                    yield Sleep(self.retry.delay(attempt, parse_retry_after(outcome.headers.get("retry-after"))))
+                    yield Sleep(
+                        self.retry.delay(attempt, parse_retry_after(outcome.headers.get("retry-after")))
+                    )
                     continue
                 raise

@@ -52,14 +52,19 @@ class WorkerContext:
         if found is None:
             raise TaskFailure(f"{field}: video '{video_id}' does not exist for this account")
         return VideoRecord(
-            video_id=found["id"], task_id=found["task_id"], account_id=found["account_id"], url=found["url"],
-            duration=found["duration"], channel=found["channel"], upstream_video_id=found["upstream_video_id"],
+            video_id=found["id"],
+            task_id=found["task_id"],
+            account_id=found["account_id"],
+            url=found["url"],
+            duration=found["duration"],
+            channel=found["channel"],
+            upstream_video_id=found["upstream_video_id"],
         )
 
     async def read_video(self, record: VideoRecord) -> bytes:
         if record.url.startswith(STORAGE_SCHEME):
             try:
-                return await self.storage.read_bytes(record.url[len(STORAGE_SCHEME):])
+                return await self.storage.read_bytes(record.url[len(STORAGE_SCHEME) :])
             except FileNotFoundError:
                 raise TaskFailure(f"video '{record.video_id}' is no longer stored (past retention)") from None
         return await self.fetch_input(record.url, field="video_id", kind="video")
@@ -81,9 +86,16 @@ class WorkerContext:
         info = json.loads(found["info"])
         video = await self.resolve_video(found["video_id"], field=field) if found["video_id"] else None
         return SelectionSession(
-            session_id=found["id"], account_id=found["account_id"], video=video, video_url=found["video_url"],
-            duration=info["duration"], width=info["width"], height=info["height"], fps=info["fps"],
-            total_frame=info["total_frame"], selections=json.loads(found["selections"]),
+            session_id=found["id"],
+            account_id=found["account_id"],
+            video=video,
+            video_url=found["video_url"],
+            duration=info["duration"],
+            width=info["width"],
+            height=info["height"],
+            fps=info["fps"],
+            total_frame=info["total_frame"],
+            selections=json.loads(found["selections"]),
         )
 
     async def mark_processing(self) -> None:

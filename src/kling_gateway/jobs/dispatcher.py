@@ -36,8 +36,15 @@ def _videos_of(outcome: EngineOutcome) -> list[VideoInsert]:
         except (TypeError, ValueError):
             duration = 0.0
         channel, upstream_id = outcome.video_origins.get(str(item["id"]), (None, None))
-        out.append(VideoInsert(id=str(item["id"]), url=str(item["url"]), duration=duration,
-                               channel=channel, upstream_video_id=upstream_id))
+        out.append(
+            VideoInsert(
+                id=str(item["id"]),
+                url=str(item["url"]),
+                duration=duration,
+                channel=channel,
+                upstream_video_id=upstream_id,
+            )
+        )
     return out
 
 
@@ -95,8 +102,9 @@ class Dispatcher:
         while not self._stopping:
             try:
                 now = now_ms()
-                row = await self.store.claim(owner, now, lease_ms, self.engines,
-                                             available_before=now - self.claim_grace_ms)
+                row = await self.store.claim(
+                    owner, now, lease_ms, self.engines, available_before=now - self.claim_grace_ms
+                )
             except Exception:  # store hiccup: back off, never die
                 log.exception("claim failed")
                 await asyncio.sleep(1.0)
@@ -129,8 +137,12 @@ class Dispatcher:
             return
         ctx = WorkerContext(row, owner, self.store, self.storage, self.hub, self.settings)
         task = EngineTask(
-            task_id=row.id, account_id=row.account_id, family=row.family, request=row.request_body,
-            external_task_id=row.external_task_id, attempt=row.attempts,
+            task_id=row.id,
+            account_id=row.account_id,
+            family=row.family,
+            request=row.request_body,
+            external_task_id=row.external_task_id,
+            attempt=row.attempts,
         )
         keeper = asyncio.create_task(self._keep_lease(row.id, owner))
         try:
@@ -141,7 +153,11 @@ class Dispatcher:
             return
         except RescheduleTask as later:
             await self.store.release(
-                row.id, owner, now_ms() + int(later.delay * 1000), attempts=max(row.attempts - 1, 0), **later.fields
+                row.id,
+                owner,
+                now_ms() + int(later.delay * 1000),
+                attempts=max(row.attempts - 1, 0),
+                **later.fields,
             )
             return
         except (TransientEngineError, Exception) as exc:  # noqa: B014 - both retried, logged differently
@@ -154,9 +170,15 @@ class Dispatcher:
             keeper.cancel()
         now = now_ms()
         ok = await self.store.transition(
-            row.id, from_statuses=("submitted", "processing"), to_status="succeed", now=now, owner=owner,
-            result=outcome.task_result, info_extra=outcome.task_info_extra,
-            final_unit_deduction=outcome.final_unit_deduction, new_videos=_videos_of(outcome),
+            row.id,
+            from_statuses=("submitted", "processing"),
+            to_status="succeed",
+            now=now,
+            owner=owner,
+            result=outcome.task_result,
+            info_extra=outcome.task_info_extra,
+            final_unit_deduction=outcome.final_unit_deduction,
+            new_videos=_videos_of(outcome),
             account_id=row.account_id,
         )
         if ok:
@@ -169,13 +191,17 @@ class Dispatcher:
         if row.attempts >= self.settings.max_attempts:
             await self._finish_failed(row, owner, f"{message} (gave up after {row.attempts} attempts)")
             return
-        delay = getattr(exc, "retry_after", None) or min(60.0, 2.0 ** row.attempts)
+        delay = getattr(exc, "retry_after", None) or min(60.0, 2.0**row.attempts)
         await self.store.release(row.id, owner, now_ms() + int(delay * 1000), status_msg="")
 
     async def _finish_failed(self, row: TaskRow, owner: str | None, message: str) -> None:
         now = now_ms()
         ok = await self.store.transition(
-            row.id, from_statuses=("submitted", "processing"), to_status="failed", now=now, owner=owner,
+            row.id,
+            from_statuses=("submitted", "processing"),
+            to_status="failed",
+            now=now,
+            owner=owner,
             status_msg=message,
         )
         if ok:

@@ -133,8 +133,11 @@ class DistributedJobs:
         A task that ran before (taken over from a lost worker, retried, polled) jumps the queue, so
         recovery never waits behind a backlog of new tasks."""
         raw = await conn.get_raw_connection()
-        options: dict[str, Any] = {"queue": queue_for(engine), "connection": raw.driver_connection,
-                                   "priority": AGAIN_PRIORITY if again else 0}
+        options: dict[str, Any] = {
+            "queue": queue_for(engine),
+            "connection": raw.driver_connection,
+            "priority": AGAIN_PRIORITY if again else 0,
+        }
         delay = (available_at - now_ms()) / 1000
         if delay > 0.05:  # relative to the database clock, so worker clocks never matter
             options["schedule_in"] = {"seconds": delay}
@@ -148,12 +151,22 @@ class DistributedJobs:
         self._dispatcher = dispatcher
         await self.app.open_async()
         for queue in queues:
-            self._workers.append(asyncio.create_task(self.app.run_worker_async(
-                queues=[queue], concurrency=concurrency, name=f"kling-{queue}", install_signal_handlers=False,
-                delete_jobs="successful", listen_notify=True, fetch_job_polling_interval=5.0,
-                shutdown_graceful_timeout=5.0, update_heartbeat_interval=HEARTBEAT_S,
-                stalled_worker_timeout=STALLED_AFTER_S,
-            )))
+            self._workers.append(
+                asyncio.create_task(
+                    self.app.run_worker_async(
+                        queues=[queue],
+                        concurrency=concurrency,
+                        name=f"kling-{queue}",
+                        install_signal_handlers=False,
+                        delete_jobs="successful",
+                        listen_notify=True,
+                        fetch_job_polling_interval=5.0,
+                        shutdown_graceful_timeout=5.0,
+                        update_heartbeat_interval=HEARTBEAT_S,
+                        stalled_worker_timeout=STALLED_AFTER_S,
+                    )
+                )
+            )
         self._workers.append(asyncio.create_task(self._retry_stalled_forever()))
 
     async def retry_stalled(self) -> int:
@@ -163,7 +176,8 @@ class DistributedJobs:
         its row leased or finished."""
         retried = 0
         stalled = await self.app.job_manager.get_stalled_jobs(
-            task_name=TASK_NAME, seconds_since_heartbeat=STALLED_AFTER_S)
+            task_name=TASK_NAME, seconds_since_heartbeat=STALLED_AFTER_S
+        )
         for job in stalled:
             try:
                 await self.app.job_manager.retry_job(job)
@@ -204,8 +218,12 @@ class DistributedJobs:
         if row is None:
             current = await self.store.get(task_id)
             early = current.available_at - now_ms() if current is not None else 0
-            if (current is not None and current.status in ACTIVE and current.lease_owner is None
-                    and 0 < early <= EARLY_WAIT_MS):
+            if (
+                current is not None
+                and current.status in ACTIVE
+                and current.lease_owner is None
+                and 0 < early <= EARLY_WAIT_MS
+            ):
                 await asyncio.sleep(early / 1000)  # the job fired a little before the row's time
                 row = await self.store.claim_one(task_id, owner, now_ms(), lease_ms)
         if row is None:
@@ -219,5 +237,9 @@ class DistributedJobs:
             dispatcher.running -= 1
 
     def stats(self) -> dict[str, int]:
-        return {"deferred": self.deferred, "ran": self.ran, "skipped": self.skipped,
-                "stalled_retried": self.stalled_retried}
+        return {
+            "deferred": self.deferred,
+            "ran": self.ran,
+            "skipped": self.skipped,
+            "stalled_retried": self.stalled_retried,
+        }

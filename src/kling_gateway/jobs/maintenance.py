@@ -18,7 +18,11 @@ log = logging.getLogger("kling_gateway.jobs")
 
 class Maintenance:
     def __init__(
-        self, store: TaskStore, storage: Storage, hub: ChangeHub, settings: Settings,
+        self,
+        store: TaskStore,
+        storage: Storage,
+        hub: ChangeHub,
+        settings: Settings,
         wake_workers: Callable[[], None] | None = None,
     ):
         self.store = store
@@ -59,8 +63,13 @@ class Maintenance:
                 continue
             if row.attempts >= self.settings.max_attempts:
                 msg = f"task failed: its worker was lost {row.attempts} times"
-                if await self.store.transition(task_id, from_statuses=("submitted", "processing"),
-                                               to_status="failed", now=now, status_msg=msg):
+                if await self.store.transition(
+                    task_id,
+                    from_statuses=("submitted", "processing"),
+                    to_status="failed",
+                    now=now,
+                    status_msg=msg,
+                ):
                     self.hub.publish(TaskChange(task_id, row.account_id, "failed", now))
                 continue
             if await self.store.clear_expired_lease(task_id, now):
@@ -79,8 +88,13 @@ class Maintenance:
             if row is None:
                 continue
             msg = f"task timed out: not finished within {int(self.settings.task_timeout_seconds)} s"
-            if await self.store.transition(task_id, from_statuses=("submitted", "processing"),
-                                           to_status="failed", now=now, status_msg=msg):
+            if await self.store.transition(
+                task_id,
+                from_statuses=("submitted", "processing"),
+                to_status="failed",
+                now=now,
+                status_msg=msg,
+            ):
                 failed += 1
                 self.hub.publish(TaskChange(task_id, row.account_id, "failed", now))
         retention_ms = int(self.settings.retention_days * 86_400_000)

@@ -37,7 +37,9 @@ async def start_workers(gateway: Gateway) -> Dispatcher:
         await dispatcher.start()
         return dispatcher
     fallback = settings.job_fallback_seconds
-    dispatcher = Dispatcher(*args, concurrency=1, engines=engines, poll_interval=fallback, claim_grace=fallback)
+    dispatcher = Dispatcher(
+        *args, concurrency=1, engines=engines, poll_interval=fallback, claim_grace=fallback
+    )
     await dispatcher.start()
     await gateway.distributed.start_workers(dispatcher, gateway.queues, settings.workers)
     return dispatcher
@@ -55,10 +57,17 @@ async def run_worker_process(settings: Settings, queues: Sequence[str]) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await gateway.start()
-    log.info("worker started: queues=%s concurrency=%d backend=%s", ",".join(gateway.queues),
-             settings.workers, settings.job_backend)
-    print(f"kling-gateway worker ready: queues={','.join(gateway.queues)} concurrency={settings.workers} "
-          f"backend={settings.job_backend}", flush=True)
+    log.info(
+        "worker started: queues=%s concurrency=%d backend=%s",
+        ",".join(gateway.queues),
+        settings.workers,
+        settings.job_backend,
+    )
+    print(
+        f"kling-gateway worker ready: queues={','.join(gateway.queues)} concurrency={settings.workers} "
+        f"backend={settings.job_backend}",
+        flush=True,
+    )
     try:
         await stop.wait()
     finally:

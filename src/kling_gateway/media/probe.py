@@ -68,6 +68,14 @@ def probe_image(source: bytes | str | Path) -> MediaInfo:
     with Image.open(io.BytesIO(data)) as img:
         img.load()
         return MediaInfo(
-            duration=0.0, width=img.width, height=img.height, video_codec=None, audio_codec=None,
-            fps=None, frames=None, sample_rate=None, channels=None, format_name=(img.format or "").lower(),
+            duration=0.0,
+            width=img.width,
+            height=img.height,
+            video_codec=None,
+            audio_codec=None,
+            fps=None,
+            frames=None,
+            sample_rate=None,
+            channels=None,
+            format_name=(img.format or "").lower(),
         )

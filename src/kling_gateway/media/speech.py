@@ -8,7 +8,9 @@ import subprocess
 from kling_gateway.engines.base import TaskFailure
 
 _VOICES = {"zh": "cmn", "en": "en-us"}
-_MISSING = "text2video lip-sync needs a local speech synthesiser (espeak-ng) on the gateway host; use audio2video"
+_MISSING = (
+    "text2video lip-sync needs a local speech synthesiser (espeak-ng) on the gateway host; use audio2video"
+)
 
 
 def espeak_path() -> str | None:
@@ -35,5 +37,7 @@ def synthesize(text: str, language: str = "en", speed: float = 1.0) -> bytes:
         check=False,
     )
     if proc.returncode != 0 or len(proc.stdout) < 100:
-        raise TaskFailure(f"input.text: speech synthesis failed ({proc.stderr.decode(errors='replace')[:200]})")
+        raise TaskFailure(
+            f"input.text: speech synthesis failed ({proc.stderr.decode(errors='replace')[:200]})"
+        )
     return proc.stdout

@@ -202,8 +202,11 @@ class CallbackDispatcher:
             log.exception("callback attempt for task %s failed unexpectedly", row.task_id)
             outcome = Outcome(error=f"internal error: {type(exc).__name__}")
         record = AttemptRow(
-            delivery_id=row.id, attempt=attempt, started_at=started,
-            duration_ms=int((time.monotonic() - clock) * 1000), status_code=outcome.status_code,
+            delivery_id=row.id,
+            attempt=attempt,
+            started_at=started,
+            duration_ms=int((time.monotonic() - clock) * 1000),
+            status_code=outcome.status_code,
             error=outcome.error,
         )
         done = now_ms()
@@ -236,7 +239,9 @@ class CallbackDispatcher:
             await self.deliveries.finish_attempt(record, next_attempt_at=next_at)
             return
         self.counts["gave_up"] += 1
-        final = AttemptRow(**{**record.__dict__, "error": f"{record.error or 'HTTP ' + str(record.status_code)}; {reason}"})
+        final = AttemptRow(
+            **{**record.__dict__, "error": f"{record.error or 'HTTP ' + str(record.status_code)}; {reason}"}
+        )
         await self.deliveries.finish_attempt(final, next_attempt_at=None, gave_up_at=now)
 
     async def _deliver(self, row: DeliveryRow) -> Outcome:
@@ -250,7 +255,9 @@ class CallbackDispatcher:
         except DownloadError as exc:
             return Outcome(error=exc.message, final=not exc.retryable)
         await self.signer.prepare_rows([task])  # S3 presigned URLs, when configured
-        body = dumps(await event_object(task, row.status, row.created_at, self.signer, self.settings.base_url()))
+        body = dumps(
+            await event_object(task, row.status, row.created_at, self.signer, self.settings.base_url())
+        )
         signer = await self._webhook(row.account_id)
         if signer is None:
             return Outcome(error="account no longer exists", final=True)
@@ -279,7 +286,9 @@ class CallbackDispatcher:
         except httpx.HTTPError as exc:
             return Outcome(error=f"cannot reach {httpx.URL(url).host}: {exc or type(exc).__name__}")
         if status == 410:
-            return Outcome(status, "receiver answered 410 Gone: no more callbacks for this change", final=True)
+            return Outcome(
+                status, "receiver answered 410 Gone: no more callbacks for this change", final=True
+            )
         if 200 <= status < 300:
             return Outcome(status)
         return Outcome(status, f"HTTP {status}")

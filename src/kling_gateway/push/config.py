@@ -37,6 +37,9 @@ class PushConfig:
 
     def retry_delay(self, attempts: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after ``attempts`` failed attempts: base * 2^(attempts-1), capped, jittered."""
-        raw = min(self.callback_retry_max_delay_seconds, self.callback_retry_base_seconds * 2 ** min(attempts - 1, 60))
+        raw = min(
+            self.callback_retry_max_delay_seconds,
+            self.callback_retry_base_seconds * 2 ** min(attempts - 1, 60),
+        )
         factor = 1.0 - self.callback_retry_jitter * (rng or random).random()
         return raw * factor

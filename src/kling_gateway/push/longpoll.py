@@ -29,15 +29,30 @@ STATUSES = frozenset({"submitted", "processing", "succeed", "failed"})
 
 # OpenAPI documentation of the headers (the route reads them from the request directly).
 REQUEST_HEADERS: list[dict[str, Any]] = [
-    {"name": "Prefer", "in": "header", "required": False, "schema": {"type": "string", "example": "wait=30"},
-     "description": "`wait=N` (N ≤ 60 s): long-poll until the status differs from the one last seen"},
-    {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
-     "description": "the `ETag` of an earlier answer: the state the client has seen"},
+    {
+        "name": "Prefer",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "example": "wait=30"},
+        "description": "`wait=N` (N ≤ 60 s): long-poll until the status differs from the one last seen",
+    },
+    {
+        "name": "If-None-Match",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "the `ETag` of an earlier answer: the state the client has seen",
+    },
 ]
 RESPONSE_HEADERS: dict[str, Any] = {
-    "ETag": {"description": 'weak tag of the task state, `W/"<task_status>-<updated_at>"`',
-             "schema": {"type": "string"}},
-    "Preference-Applied": {"description": "`wait=N` when a long-poll was honoured", "schema": {"type": "string"}},
+    "ETag": {
+        "description": 'weak tag of the task state, `W/"<task_status>-<updated_at>"`',
+        "schema": {"type": "string"},
+    },
+    "Preference-Applied": {
+        "description": "`wait=N` when a long-poll was honoured",
+        "schema": {"type": "string"},
+    },
 }
 
 

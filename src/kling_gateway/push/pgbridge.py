@@ -78,10 +78,16 @@ class PgBridge:
                 async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
                     while True:
                         change = await self._outbox.get()
-                        payload = json.dumps({
-                            "o": self.origin, "t": change.task_id, "a": change.account_id,
-                            "s": change.status, "u": change.updated_at,
-                        }, separators=(",", ":"))
+                        payload = json.dumps(
+                            {
+                                "o": self.origin,
+                                "t": change.task_id,
+                                "a": change.account_id,
+                                "s": change.status,
+                                "u": change.updated_at,
+                            },
+                            separators=(",", ":"),
+                        )
                         await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
                         self.sent += 1
             except asyncio.CancelledError:
@@ -122,5 +128,9 @@ class PgBridge:
             self._incoming = None
 
     def stats(self) -> dict[str, int | bool]:
-        return {"sent": self.sent, "received": self.received, "dropped": self.dropped,
-                "listening": self.listening.is_set()}
+        return {
+            "sent": self.sent,
+            "received": self.received,
+            "dropped": self.dropped,
+            "listening": self.listening.is_set(),
+        }

@@ -25,8 +25,14 @@ class Push:
         self.deliveries = DeliveryStore(gateway.db, CALLBACK_STATUSES)
         self.reads = SharedReads(gateway.tasks)
         self.callbacks = CallbackDispatcher(
-            self.deliveries, gateway.tasks, gateway.accounts, gateway.box, gateway.hub, gateway.signer,
-            gateway.settings, self.config,
+            self.deliveries,
+            gateway.tasks,
+            gateway.accounts,
+            gateway.box,
+            gateway.hub,
+            gateway.signer,
+            gateway.settings,
+            self.config,
         )
         self.bridge = PgBridge(gateway.hub, gateway.db.url) if gateway.db.is_postgres else None
 

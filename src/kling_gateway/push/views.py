@@ -29,12 +29,19 @@ def row_as_of(row: TaskRow, status: str, at: int) -> TaskRow:
     if status == row.status:
         return row
     return dataclasses.replace(
-        row, status=status, updated_at=at, status_msg="", result=None, final_unit_deduction=None,
+        row,
+        status=status,
+        updated_at=at,
+        status_msg="",
+        result=None,
+        final_unit_deduction=None,
         finished_at=None,
     )
 
 
-async def event_object(row: TaskRow, status: str, at: int, signer: UrlSigner, base_url: str) -> dict[str, Any]:
+async def event_object(
+    row: TaskRow, status: str, at: int, signer: UrlSigner, base_url: str
+) -> dict[str, Any]:
     """The wire task object (:func:`~kling_gateway.present.task_object`) as of one change."""
     shown = row_as_of(row, status, at)
     await signer.prepare_rows([shown])  # presigned storage URLs, when configured

@@ -20,4 +20,11 @@ def build_channels(settings: Settings) -> list[ChannelEngine]:
     return [ChannelEngine(core, channel) for channel in channels]
 
 
-__all__ = ["ChannelConfig", "ChannelConfigError", "ChannelEngine", "RelayCore", "build_channels", "parse_channels"]
+__all__ = [
+    "ChannelConfig",
+    "ChannelConfigError",
+    "ChannelEngine",
+    "RelayCore",
+    "build_channels",
+    "parse_channels",
+]

@@ -14,8 +14,13 @@ from collections.abc import Callable
 
 
 class CircuitBreaker:
-    def __init__(self, threshold: int, cooldown: float, busy_backoff: float,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        threshold: int,
+        cooldown: float,
+        busy_backoff: float,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.threshold = threshold
         self.cooldown = cooldown
         self.busy_backoff = busy_backoff
@@ -64,7 +69,7 @@ class CircuitBreaker:
 
     def busy(self) -> float:
         """Record a rate/concurrency refusal; returns the back-off applied."""
-        delay = min(self.busy_backoff * (2 ** self._busy_streak), 60.0)
+        delay = min(self.busy_backoff * (2**self._busy_streak), 60.0)
         self._busy_streak = min(self._busy_streak + 1, 10)
         self.busy_until = self._clock() + delay
         return delay

@@ -90,8 +90,10 @@ def build_router() -> APIRouter:
         gateway: Gateway = request.app.state.gateway
         expected = callback_token(gateway.settings.secret(), task_id)
         if not hmac.compare_digest(expected, token):
-            return JSONResponse({"code": 1000, "message": "bad callback token", "request_id": new_request_id()},
-                                status_code=401)
+            return JSONResponse(
+                {"code": 1000, "message": "bad callback token", "request_id": new_request_id()},
+                status_code=401,
+            )
         raw = await request.body()
         try:
             body = json.loads(raw) if len(raw) <= MAX_CALLBACK_BYTES else None
@@ -100,8 +102,14 @@ def build_router() -> APIRouter:
         if isinstance(body, dict) and isinstance(body.get("data"), dict) and "task_status" not in body:
             body = body["data"]  # tolerate the wrapped form some gateways send
         if not isinstance(body, dict) or not isinstance(body.get("task_status"), str):
-            return JSONResponse({"code": 1200, "message": "callback body is not a task object",
-                                 "request_id": new_request_id()}, status_code=400)
+            return JSONResponse(
+                {
+                    "code": 1200,
+                    "message": "callback body is not a task object",
+                    "request_id": new_request_id(),
+                },
+                status_code=400,
+            )
         row = await gateway.tasks.get(task_id)
         if row is None:
             return _ok()  # nothing to do; answer 2xx so the upstream stops retrying
@@ -110,7 +118,12 @@ def build_router() -> APIRouter:
             return _ok()
         known = row.upstream_task_id
         if known and known != "?" and str(body.get("task_id")) != known:
-            log.warning("callback for task %s names upstream task %s, expected %s", task_id, body.get("task_id"), known)
+            log.warning(
+                "callback for task %s names upstream task %s, expected %s",
+                task_id,
+                body.get("task_id"),
+                known,
+            )
             return _ok()
         core = _core_of(gateway)
         if core is not None:

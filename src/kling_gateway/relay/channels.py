@@ -97,7 +97,9 @@ def _secret(name: str, table: dict[str, Any], key: str) -> str | None:
             try:
                 return Path(str(path)).expanduser().read_text().strip()
             except OSError as exc:
-                raise ChannelConfigError(f"channel '{name}': cannot read {key} file {path}: {exc.strerror}") from None
+                raise ChannelConfigError(
+                    f"channel '{name}': cannot read {key} file {path}: {exc.strerror}"
+                ) from None
     return None
 
 
@@ -110,7 +112,9 @@ def _patterns(name: str, table: dict[str, Any], key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _number(name: str, table: dict[str, Any], key: str, default: Any, *, kind: type = float, minimum: float = 0) -> Any:
+def _number(
+    name: str, table: dict[str, Any], key: str, default: Any, *, kind: type = float, minimum: float = 0
+) -> Any:
     value = table.get(key, default)
     if value is None:
         return None
@@ -123,10 +127,32 @@ def _number(name: str, table: dict[str, Any], key: str, default: Any, *, kind: t
 
 _POLL_KEYS = {f for f in PollConfig.__dataclass_fields__}
 _KNOWN_KEYS = {
-    "name", "type", "base_url", "prefix", "families", "models", "priority", "weight", "max_concurrent",
-    "max_queue", "timeout", "request_timeout", "download_timeout", "passthrough", "callbacks",
-    "callback_base_url", "breaker_threshold", "breaker_cooldown", "busy_backoff", "queue_recheck", "poll",
-} | {f"{base}{suffix}" for base in (*SECRET_FIELDS, "secret", "access", "key") for suffix in ("", "_env", "_file")}
+    "name",
+    "type",
+    "base_url",
+    "prefix",
+    "families",
+    "models",
+    "priority",
+    "weight",
+    "max_concurrent",
+    "max_queue",
+    "timeout",
+    "request_timeout",
+    "download_timeout",
+    "passthrough",
+    "callbacks",
+    "callback_base_url",
+    "breaker_threshold",
+    "breaker_cooldown",
+    "busy_backoff",
+    "queue_recheck",
+    "poll",
+} | {
+    f"{base}{suffix}"
+    for base in (*SECRET_FIELDS, "secret", "access", "key")
+    for suffix in ("", "_env", "_file")
+}
 
 
 def parse_channel(table: dict[str, Any], index: int = 0) -> ChannelConfig:
@@ -163,7 +189,9 @@ def parse_channel(table: dict[str, Any], index: int = 0) -> ChannelConfig:
         initial=_number(name, poll_table, "initial", defaults.initial, minimum=0.01),
         factor=_number(name, poll_table, "factor", defaults.factor),
         max_interval=_number(name, poll_table, "max_interval", defaults.max_interval, minimum=0.01),
-        callback_slowdown=_number(name, poll_table, "callback_slowdown", defaults.callback_slowdown, minimum=1),
+        callback_slowdown=_number(
+            name, poll_table, "callback_slowdown", defaults.callback_slowdown, minimum=1
+        ),
         batch_window=_number(name, poll_table, "batch_window", defaults.batch_window),
         list_queries=bool(poll_table.get("list_queries", kind != "cometapi")),
         page_size=_number(name, poll_table, "page_size", defaults.page_size, kind=int, minimum=1),
@@ -171,9 +199,15 @@ def parse_channel(table: dict[str, Any], index: int = 0) -> ChannelConfig:
     )
     max_concurrent = _number(name, table, "max_concurrent", None, kind=int, minimum=1)
     return ChannelConfig(
-        name=name, type=kind, base_url=str(base_url).rstrip("/"), prefix=prefix,
-        access_key=access_key, secret_key=secret_key, api_key=api_key,
-        families=_patterns(name, table, "families"), models=_patterns(name, table, "models"),
+        name=name,
+        type=kind,
+        base_url=str(base_url).rstrip("/"),
+        prefix=prefix,
+        access_key=access_key,
+        secret_key=secret_key,
+        api_key=api_key,
+        families=_patterns(name, table, "families"),
+        models=_patterns(name, table, "models"),
         priority=_number(name, table, "priority", 0, kind=int, minimum=-(10**9)),
         weight=_number(name, table, "weight", 1.0, minimum=0.0),
         max_concurrent=max_concurrent,
@@ -183,7 +217,9 @@ def parse_channel(table: dict[str, Any], index: int = 0) -> ChannelConfig:
         download_timeout=_number(name, table, "download_timeout", 300.0, minimum=0.1),
         passthrough=bool(table.get("passthrough", False)),
         callbacks=bool(table.get("callbacks", True)),
-        callback_base_url=(str(table["callback_base_url"]).rstrip("/") if table.get("callback_base_url") else None),
+        callback_base_url=(
+            str(table["callback_base_url"]).rstrip("/") if table.get("callback_base_url") else None
+        ),
         breaker_threshold=_number(name, table, "breaker_threshold", 3, kind=int, minimum=1),
         breaker_cooldown=_number(name, table, "breaker_cooldown", 30.0),
         busy_backoff=_number(name, table, "busy_backoff", 2.0, minimum=0.01),

@@ -46,13 +46,16 @@ if TYPE_CHECKING:
     from ..gateway import Gateway
 
 log = logging.getLogger("kling_gateway.relay")
+
+
 class RelayCore:
     def __init__(self, settings: Settings, channels: list[ChannelConfig]):
         self.settings = settings
         self.channels: dict[str, ChannelConfig] = {c.name: c for c in channels}
         self.clients = {c.name: UpstreamClient(c, settings) for c in channels}
-        self.breakers = {c.name: CircuitBreaker(c.breaker_threshold, c.breaker_cooldown, c.busy_backoff)
-                         for c in channels}
+        self.breakers = {
+            c.name: CircuitBreaker(c.breaker_threshold, c.breaker_cooldown, c.busy_backoff) for c in channels
+        }
         self.inbox = Inbox()
         self.tracker = StatusTracker()
         self.signer = UrlSigner(settings.secret(), settings.url_ttl_seconds)
@@ -124,7 +127,9 @@ class RelayCore:
         if row.upstream_task_id == PENDING:
             adopted = await self._adopt(row, task)
             if adopted is not None:
-                return await self._tracked_step(self.channels[row.engine or ""], adopted, row, task, ctx, prepared)
+                return await self._tracked_step(
+                    self.channels[row.engine or ""], adopted, row, task, ctx, prepared
+                )
         elif row.upstream_task_id is not None:
             channel = self.channels.get(row.engine or "")
             if channel is None:
@@ -150,15 +155,20 @@ class RelayCore:
         bound = max(c.max_queue for c in eligible)
         waiting = await self.relay_store.waiting_count([c.name for c in eligible])
         if waiting >= bound:
-            raise KlingError(Code.CONCURRENCY_LIMIT, "parallel task over resource pack limit: "
-                             f"{waiting} {family} tasks already wait for an upstream slot (max_queue {bound})")
+            raise KlingError(
+                Code.CONCURRENCY_LIMIT,
+                "parallel task over resource pack limit: "
+                f"{waiting} {family} tasks already wait for an upstream slot (max_queue {bound})",
+            )
 
     def _eligible(self, task: EngineTask, prepared: Prepared) -> list[ChannelConfig]:
         if prepared.pinned is not None:
             channel = self.channels.get(prepared.pinned)
             if channel is None:
-                raise TaskFailure(f"the channel that made the referenced video ('{prepared.pinned}') "
-                                  "is no longer configured")
+                raise TaskFailure(
+                    f"the channel that made the referenced video ('{prepared.pinned}') "
+                    "is no longer configured"
+                )
             return [channel]
         model = model_name_of(task.request)
         eligible = [c for c in self.channels.values() if c.serves(task.family, model)]
@@ -201,8 +211,9 @@ class RelayCore:
         self.tracker.track(task.task_id, channel.name, task.family, upstream_id)
         return data
 
-    async def _submit(self, row: TaskRow, task: EngineTask, ctx: EngineContext, prepared: Prepared,
-                      owner: str | None) -> EngineOutcome:
+    async def _submit(
+        self, row: TaskRow, task: EngineTask, ctx: EngineContext, prepared: Prepared, owner: str | None
+    ) -> EngineOutcome:
         assert self.relay_store is not None
         rs = self.relay_store
         eligible = self._eligible(task, prepared)
@@ -217,8 +228,10 @@ class RelayCore:
                 free += max(0, c.max_concurrent - await rs.in_flight(c.name))
             rank = await rs.queue_rank(task.task_id, row.created_at, [c.name for c in eligible])
             if rank >= max(c.max_queue for c in eligible):
-                raise TaskFailure("upstream error 1303: parallel task over resource pack limit "
-                                  f"(gateway queue of {max(c.max_queue for c in eligible)} tasks is full)")
+                raise TaskFailure(
+                    "upstream error 1303: parallel task over resource pack limit "
+                    f"(gateway queue of {max(c.max_queue for c in eligible)} tasks is full)"
+                )
             if rank >= free:
                 raise RescheduleTask(min(c.queue_recheck for c in eligible))
         waits: list[float] = []
@@ -273,18 +286,29 @@ class RelayCore:
         delay = min(waits) if waits else 1.0
         remaining = limit_s - (now_ms() - row.created_at) / 1000
         if remaining <= 0:
-            raise TaskFailure(last.wire if last else f"no upstream channel took the task within {limit_s:g} s")
+            raise TaskFailure(
+                last.wire if last else f"no upstream channel took the task within {limit_s:g} s"
+            )
         raise RescheduleTask(max(0.05, min(delay, remaining)))
 
-    async def _tracked_step(self, channel: ChannelConfig, data: dict[str, Any] | None, row: TaskRow,
-                            task: EngineTask, ctx: EngineContext, prepared: Prepared) -> EngineOutcome:
+    async def _tracked_step(
+        self,
+        channel: ChannelConfig,
+        data: dict[str, Any] | None,
+        row: TaskRow,
+        task: EngineTask,
+        ctx: EngineContext,
+        prepared: Prepared,
+    ) -> EngineOutcome:
         """Look at the upstream task once and act on it.
 
         ``data`` is a task object just received (create reply, adoption query); otherwise a
         callback body waiting in the inbox is used, else the upstream is asked (snapshot or query).
         """
         tracked = self.tracker.get(task.task_id)
-        upstream_id = tracked.upstream_id if tracked else str((data or {}).get("task_id") or row.upstream_task_id)
+        upstream_id = (
+            tracked.upstream_id if tracked else str((data or {}).get("task_id") or row.upstream_task_id)
+        )
         via = "poll"
         posted = self.inbox.take(task.task_id)
         if posted is not None and str(posted[0].get("task_id") or upstream_id) == upstream_id:
@@ -304,8 +328,9 @@ class RelayCore:
         if status in ("processing", "succeed"):
             await ctx.mark_processing()
         if status == "succeed":
-            outcome = await build_outcome(data, prepared, channel, task, ctx, self.settings,
-                                          self.files_client(), self.signer)
+            outcome = await build_outcome(
+                data, prepared, channel, task, ctx, self.settings, self.files_client(), self.signer
+            )
             self._finished(channel, data, "succeed", via)
             return outcome
         if status == "failed":

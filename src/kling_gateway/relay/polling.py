@@ -111,7 +111,9 @@ class StatusTracker:
                 try:
                     async with self._limit(channel):
                         metrics.STATUS_CALLS.labels(channel.name, "list").inc()
-                        items = await client.list(family, min(500, max(channel.poll.page_size, self.count(*key))))
+                        items = await client.list(
+                            family, min(500, max(channel.poll.page_size, self.count(*key)))
+                        )
                 except (Rejected, NotFound):
                     self._no_list.add(key)  # this upstream has no list query: single queries from now on
                 else:

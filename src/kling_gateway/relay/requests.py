@@ -70,8 +70,9 @@ def _pop(body: dict[str, Any], path: tuple[str, ...]) -> None:
         node.pop(path[-1], None)
 
 
-async def prepare(task: EngineTask, ctx: EngineContext, settings: Settings, signer: UrlSigner,
-                  upstream_task_of: Any) -> Prepared:
+async def prepare(
+    task: EngineTask, ctx: EngineContext, settings: Settings, signer: UrlSigner, upstream_task_of: Any
+) -> Prepared:
     """Resolve references once per run (before a channel is chosen)."""
     body = copy.deepcopy(task.request)
     body.pop("callback_url", None)
@@ -92,8 +93,10 @@ async def prepare(task: EngineTask, ctx: EngineContext, settings: Settings, sign
                 _pop(body, id_path)
                 _set(body, url_path, signer.url(record.url, settings.base_url()))
             else:
-                raise TaskFailure(f"{'.'.join(id_path)}: video '{video_id}' was not made by an upstream channel, "
-                                  "so no upstream can extend it")
+                raise TaskFailure(
+                    f"{'.'.join(id_path)}: video '{video_id}' was not made by an upstream channel, "
+                    "so no upstream can extend it"
+                )
     if task.family == "videos/multi-elements":
         session = await ctx.selection_session(str(body.get("session_id")), field="session_id")
         prepared.session = session
@@ -103,8 +106,14 @@ async def prepare(task: EngineTask, ctx: EngineContext, settings: Settings, sign
     return prepared
 
 
-async def outbound(prepared: Prepared, channel: ChannelConfig, client: UpstreamClient, task: EngineTask,
-                   settings: Settings, signer: UrlSigner) -> dict[str, Any]:
+async def outbound(
+    prepared: Prepared,
+    channel: ChannelConfig,
+    client: UpstreamClient,
+    task: EngineTask,
+    settings: Settings,
+    signer: UrlSigner,
+) -> dict[str, Any]:
     """The body sent to ``channel`` (may make the synchronous multi-elements calls first)."""
     body = copy.deepcopy(prepared.body)
     for path, value in prepared.swaps:
@@ -121,8 +130,9 @@ async def outbound(prepared: Prepared, channel: ChannelConfig, client: UpstreamC
     return body
 
 
-async def _replay_session(prepared: Prepared, client: UpstreamClient, comet: bool, settings: Settings,
-                          signer: UrlSigner) -> str:
+async def _replay_session(
+    prepared: Prepared, client: UpstreamClient, comet: bool, settings: Settings, signer: UrlSigner
+) -> str:
     session = prepared.session
     video = session.video
     init: dict[str, Any]
@@ -137,7 +147,12 @@ async def _replay_session(prepared: Prepared, client: UpstreamClient, comet: boo
     if data.get("status", 0) != 0 or not upstream_session:
         raise ChannelDown(5000, "upstream refused to open a selection session")
     for selection in session.selections:
-        await client.post_sync("videos/multi-elements/add-selection", {
-            "session_id": upstream_session, "frame_index": selection["frame_index"], "points": selection["points"],
-        })
+        await client.post_sync(
+            "videos/multi-elements/add-selection",
+            {
+                "session_id": upstream_session,
+                "frame_index": selection["frame_index"],
+                "points": selection["points"],
+            },
+        )
     return str(upstream_session)

@@ -39,8 +39,14 @@ def _image_type(data: bytes) -> tuple[str, str]:
 class Mirror:
     """Copies one task's result files into storage (or leaves the URLs alone for passthrough)."""
 
-    def __init__(self, channel: ChannelConfig, task: EngineTask, ctx: EngineContext, settings: Settings,
-                 client: httpx.AsyncClient):
+    def __init__(
+        self,
+        channel: ChannelConfig,
+        task: EngineTask,
+        ctx: EngineContext,
+        settings: Settings,
+        client: httpx.AsyncClient,
+    ):
         self.channel = channel
         self.task = task
         self.ctx = ctx
@@ -54,27 +60,44 @@ class Mirror:
         async with self._limit:
             try:
                 data = await guarded_stream(
-                    self.client, "GET", url, self.settings, max_bytes=self.settings.fetch_max_bytes,
-                    field=f"result {name}", timeout=self.channel.download_timeout,
+                    self.client,
+                    "GET",
+                    url,
+                    self.settings,
+                    max_bytes=self.settings.fetch_max_bytes,
+                    field=f"result {name}",
+                    timeout=self.channel.download_timeout,
                 )
             except UnsafeURLError as exc:
                 raise TaskFailure(f"upstream result refused: {exc}") from None
             except DownloadError as exc:
                 if exc.retryable:
-                    raise TransientEngineError(f"cannot copy upstream result: {exc.message}", retry_after=2.0) from None
+                    raise TransientEngineError(
+                        f"cannot copy upstream result: {exc.message}", retry_after=2.0
+                    ) from None
                 raise TaskFailure(f"cannot copy upstream result: {exc.message}") from None
         metrics.MIRRORED_BYTES.labels(self.channel.name).inc(len(data))
         if kind == "image":
             ext, ctype = _image_type(data)
         else:
-            ext, ctype = {"video": ("mp4", "video/mp4"), "mp3": ("mp3", "audio/mpeg"),
-                          "wav": ("wav", "audio/wav")}[kind]
+            ext, ctype = {
+                "video": ("mp4", "video/mp4"),
+                "mp3": ("mp3", "audio/mpeg"),
+                "wav": ("wav", "audio/wav"),
+            }[kind]
         return await self.ctx.put_result(f"{self.task.task_id}/{name}.{ext}", data, ctype)
 
 
-async def build_outcome(data: dict[str, Any], prepared: Prepared, channel: ChannelConfig, task: EngineTask,
-                        ctx: EngineContext, settings: Settings, client: httpx.AsyncClient,
-                        signer: UrlSigner) -> EngineOutcome:
+async def build_outcome(
+    data: dict[str, Any],
+    prepared: Prepared,
+    channel: ChannelConfig,
+    task: EngineTask,
+    ctx: EngineContext,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    signer: UrlSigner,
+) -> EngineOutcome:
     upstream = data.get("task_result") or {}
     if not isinstance(upstream, dict):
         raise TaskFailure("upstream returned a malformed task_result")
@@ -126,16 +149,21 @@ async def build_outcome(data: dict[str, Any], prepared: Prepared, channel: Chann
             result[key] = items
 
     extra: dict[str, Any] = {}
-    parent = (data.get("task_info") or {}).get("parent_video") if isinstance(data.get("task_info"), dict) else None
+    parent = (
+        (data.get("task_info") or {}).get("parent_video") if isinstance(data.get("task_info"), dict) else None
+    )
     if prepared.parent is not None:
         record = prepared.parent
         duration = parent.get("duration") if isinstance(parent, dict) else None
         extra["parent_video"] = {
-            "id": record.video_id, "url": record.url,
+            "id": record.video_id,
+            "url": record.url,
             "duration": str(duration) if duration is not None else f"{record.duration:g}",
         }
     fud = data.get("final_unit_deduction")
     return EngineOutcome(
-        task_result=result, task_info_extra=extra,
-        final_unit_deduction=str(fud) if fud is not None else None, video_origins=origins,
+        task_result=result,
+        task_info_extra=extra,
+        final_unit_deduction=str(fud) if fud is not None else None,
+        video_origins=origins,
     )

@@ -23,15 +23,22 @@ class RelayStore:
         self.db = store.db
 
     async def in_flight(self, channel: str) -> int:
-        query = select(func.count()).select_from(tasks).where(
-            tasks.c.engine == channel, tasks.c.upstream_task_id.is_not(None), tasks.c.status.in_(ACTIVE)
+        query = (
+            select(func.count())
+            .select_from(tasks)
+            .where(
+                tasks.c.engine == channel, tasks.c.upstream_task_id.is_not(None), tasks.c.status.in_(ACTIVE)
+            )
         )
         async with self.db.read.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
 
     def _waiting(self, channels: Sequence[str]):  # type: ignore[no-untyped-def]
-        return and_(tasks.c.status == "submitted", tasks.c.upstream_task_id.is_(None),
-                    tasks.c.engine.in_(list(channels)))
+        return and_(
+            tasks.c.status == "submitted",
+            tasks.c.upstream_task_id.is_(None),
+            tasks.c.engine.in_(list(channels)),
+        )
 
     async def waiting_count(self, channels: Sequence[str]) -> int:
         """Tasks accepted for these channels and not yet sent upstream."""
@@ -41,7 +48,9 @@ class RelayStore:
 
     async def queue_rank(self, task_id: str, created_at: int, channels: Sequence[str]) -> int:
         """How many tasks waiting for the same channels were created before this one."""
-        earlier = or_(tasks.c.created_at < created_at, and_(tasks.c.created_at == created_at, tasks.c.id < task_id))
+        earlier = or_(
+            tasks.c.created_at < created_at, and_(tasks.c.created_at == created_at, tasks.c.id < task_id)
+        )
         query = select(func.count()).select_from(tasks).where(self._waiting(channels), earlier)
         async with self.db.read.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
@@ -52,10 +61,17 @@ class RelayStore:
         if owner is not None:
             conditions.append(tasks.c.lease_owner == owner)
         if limit is not None:
-            used = select(func.count()).select_from(tasks).where(
-                tasks.c.engine == channel, tasks.c.upstream_task_id.is_not(None),
-                tasks.c.status.in_(ACTIVE), tasks.c.id != task_id,
-            ).scalar_subquery()
+            used = (
+                select(func.count())
+                .select_from(tasks)
+                .where(
+                    tasks.c.engine == channel,
+                    tasks.c.upstream_task_id.is_not(None),
+                    tasks.c.status.in_(ACTIVE),
+                    tasks.c.id != task_id,
+                )
+                .scalar_subquery()
+            )
             conditions.append(used < limit)
         async with self.db.write.begin() as conn:
             result = await conn.execute(
@@ -66,7 +82,8 @@ class RelayStore:
     async def set_upstream(self, task_id: str, channel: str, upstream_task_id: str | None) -> None:
         async with self.db.write.begin() as conn:
             await conn.execute(
-                update(tasks).where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE))
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE))
                 .values(engine=channel, upstream_task_id=upstream_task_id)
             )
 
@@ -74,8 +91,12 @@ class RelayStore:
         """Make a task (not currently leased) runnable at once: an upstream callback arrived."""
         return await self.store.make_runnable(
             update(tasks)
-            .where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE), tasks.c.lease_owner.is_(None),
-                   tasks.c.available_at > now)
+            .where(
+                tasks.c.id == task_id,
+                tasks.c.status.in_(ACTIVE),
+                tasks.c.lease_owner.is_(None),
+                tasks.c.available_at > now,
+            )
             .values(available_at=now)
         )
 
@@ -84,15 +105,18 @@ class RelayStore:
         if count <= 0:
             return 0
         oldest = (
-            select(tasks.c.id).where(self._waiting(channels), tasks.c.lease_owner.is_(None))
-            .order_by(tasks.c.created_at, tasks.c.id).limit(count)
+            select(tasks.c.id)
+            .where(self._waiting(channels), tasks.c.lease_owner.is_(None))
+            .order_by(tasks.c.created_at, tasks.c.id)
+            .limit(count)
         )
         async with self.db.read.connect() as conn:
             ids = [r[0] for r in (await conn.execute(oldest)).all()]
         woken = 0
         for task_id in ids:
             woken += await self.store.make_runnable(
-                update(tasks).where(tasks.c.id == task_id, tasks.c.lease_owner.is_(None), tasks.c.available_at > now)
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.lease_owner.is_(None), tasks.c.available_at > now)
                 .values(available_at=now)
             )
         return woken

@@ -91,8 +91,9 @@ def classify(status: int, body: bytes) -> tuple[dict[str, Any] | None, UpstreamE
         if status == 404:
             return None, NotFound(1203, "HTTP 404 without a Kling body", http_status=status)
         if status in (401, 403) or status >= 300:
-            return None, ChannelDown(1000 if status == 401 else 5000, f"HTTP {status} without a Kling body",
-                                     http_status=status)
+            return None, ChannelDown(
+                1000 if status == 401 else 5000, f"HTTP {status} without a Kling body", http_status=status
+            )
         return None, ChannelDown(5000, "malformed answer (not a JSON object)", http_status=status)
     if "error" in payload and "code" not in payload:  # CometAPI's own envelope (spec §7.3)
         err = payload.get("error") or {}
@@ -133,11 +134,19 @@ class UpstreamClient:
     def url(self, path: str) -> str:
         return f"{self.channel.base_url}{self.channel.prefix}/{path.lstrip('/')}"
 
-    async def _call(self, method: str, path: str, *, body: dict[str, Any] | None = None,
-                    params: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         headers = {"Authorization": self.credentials.header(), "Accept": "application/json"}
         try:
-            response = await self._http.request(method, self.url(path), json=body, params=params, headers=headers)
+            response = await self._http.request(
+                method, self.url(path), json=body, params=params, headers=headers
+            )
         except httpx.TimeoutException:
             raise ChannelDown(5002, f"timed out after {self.channel.request_timeout:g} s") from None
         except httpx.TransportError as exc:

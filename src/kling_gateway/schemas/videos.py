@@ -96,7 +96,9 @@ class _VideoGeneration(CommonTaskFields):
         if self.duration is not None and self.duration not in durations:
             raise ValueError(f"duration must be one of {', '.join(durations)} for {self.effective_model}")
         if self.sound == "on" and self.effective_model not in SOUND_MODELS:
-            raise ValueError(f"sound 'on' needs one of {', '.join(SOUND_MODELS)} (got {self.effective_model})")
+            raise ValueError(
+                f"sound 'on' needs one of {', '.join(SOUND_MODELS)} (got {self.effective_model})"
+            )
         if self.multi_shot:
             if self.shot_type is None:
                 raise ValueError("shot_type is required when multi_shot is true")
@@ -106,7 +108,9 @@ class _VideoGeneration(CommonTaskFields):
                 total = sum(int(item.duration) for item in self.multi_prompt)
                 expected = int(self.duration or "5")
                 if total != expected:
-                    raise ValueError(f"multi_prompt durations add up to {total}, must equal duration {expected}")
+                    raise ValueError(
+                        f"multi_prompt durations add up to {total}, must equal duration {expected}"
+                    )
         return self
 
 
@@ -202,9 +206,11 @@ class MultiElementsRequest(CommonTaskFields):
         count = len(self.image_list or [])
         limits = {"addition": (1, 2), "swap": (1, 1), "removal": (0, 0)}[self.edit_mode]
         if not limits[0] <= count <= limits[1]:
-            want = "no images" if limits[1] == 0 else (
-                f"{limits[0]}" if limits[0] == limits[1] else f"{limits[0]}–{limits[1]}"
-            ) + " image(s)"
+            want = (
+                "no images"
+                if limits[1] == 0
+                else (f"{limits[0]}" if limits[0] == limits[1] else f"{limits[0]}–{limits[1]}") + " image(s)"
+            )
             raise ValueError(f"image_list: edit_mode '{self.edit_mode}' takes {want}, got {count}")
         return self
 
@@ -255,12 +261,38 @@ class LipSyncRequest(CommonTaskFields):
 
 
 DUAL_SCENES_LEGACY = ("hug", "kiss", "heart_gesture")
-DUAL_SCENES = DUAL_SCENES_LEGACY + ("fight", "hug_pro", "kiss_pro", "heart_gesture_pro", "fight_pro", "cheers_2026")
+DUAL_SCENES = DUAL_SCENES_LEGACY + (
+    "fight",
+    "hug_pro",
+    "kiss_pro",
+    "heart_gesture_pro",
+    "fight_pro",
+    "cheers_2026",
+)
 SINGLE_SCENES = (
-    "bloombloom", "dizzydizzy", "fuzzyfuzzy", "squish", "expansion",
-    "pet_lion", "bullet_time", "dollar_rain", "balloon_parade", "firework", "snow_globe",
-    "rocket", "flower_burst", "santa_gift", "magic_broom", "pixel_world", "melting",
-    "inflate", "explode", "jelly_press", "rainbow", "heart_rain", "golden_glow",
+    "bloombloom",
+    "dizzydizzy",
+    "fuzzyfuzzy",
+    "squish",
+    "expansion",
+    "pet_lion",
+    "bullet_time",
+    "dollar_rain",
+    "balloon_parade",
+    "firework",
+    "snow_globe",
+    "rocket",
+    "flower_burst",
+    "santa_gift",
+    "magic_broom",
+    "pixel_world",
+    "melting",
+    "inflate",
+    "explode",
+    "jelly_press",
+    "rainbow",
+    "heart_rain",
+    "golden_glow",
 )
 EFFECT_SCENES = DUAL_SCENES + SINGLE_SCENES
 

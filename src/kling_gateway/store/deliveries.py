@@ -70,9 +70,15 @@ class DeliveryStore:
         e, t, d = task_events.c, tasks.c, callback_deliveries.c
         source = (
             select(
-                e.task_id, t.account_id, e.id, e.status, t.callback_url,
+                e.task_id,
+                t.account_id,
+                e.id,
+                e.status,
+                t.callback_url,
                 literal("msg_") + e.task_id + literal("_") + cast(e.id, String),
-                literal(0, Integer), literal(now, BigInteger), e.created_at,
+                literal(0, Integer),
+                literal(now, BigInteger),
+                e.created_at,
             )
             .select_from(task_events.join(tasks, tasks.c.id == e.task_id))
             .where(
@@ -84,10 +90,21 @@ class DeliveryStore:
             )
         )
         dialect = postgresql if self.db.is_postgres else sqlite
-        names = ["task_id", "account_id", "event_id", "status", "url", "webhook_id", "attempts",
-                 "next_attempt_at", "created_at"]
-        return dialect.insert(callback_deliveries).from_select(names, source).on_conflict_do_nothing(
-            index_elements=["event_id"]
+        names = [
+            "task_id",
+            "account_id",
+            "event_id",
+            "status",
+            "url",
+            "webhook_id",
+            "attempts",
+            "next_attempt_at",
+            "created_at",
+        ]
+        return (
+            dialect.insert(callback_deliveries)
+            .from_select(names, source)
+            .on_conflict_do_nothing(index_elements=["event_id"])
         )
 
     async def create_for_task(self, task_id: str, now: int) -> int:
@@ -151,8 +168,11 @@ class DeliveryStore:
                 update(callback_deliveries)
                 .where(c.id == attempt.delivery_id, c.delivered_at.is_(None))
                 .values(
-                    next_attempt_at=next_attempt_at, delivered_at=delivered_at, gave_up_at=gave_up_at,
-                    last_status_code=attempt.status_code, last_error=attempt.error,
+                    next_attempt_at=next_attempt_at,
+                    delivered_at=delivered_at,
+                    gave_up_at=gave_up_at,
+                    last_status_code=attempt.status_code,
+                    last_error=attempt.error,
                 )
             )
 
@@ -170,8 +190,10 @@ class DeliveryStore:
 
     async def for_task(self, task_id: str) -> list[tuple[DeliveryRow, list[AttemptRow]]]:
         """A task's deliveries in event order, each with its attempts in order."""
-        deliveries = select(*COLUMNS).where(callback_deliveries.c.task_id == task_id).order_by(
-            callback_deliveries.c.event_id
+        deliveries = (
+            select(*COLUMNS)
+            .where(callback_deliveries.c.task_id == task_id)
+            .order_by(callback_deliveries.c.event_id)
         )
         attempts = (
             select(*ATTEMPT_COLUMNS)

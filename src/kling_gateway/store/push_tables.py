@@ -13,7 +13,9 @@ callback_deliveries = Table(
     Column("task_id", String(32), ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
     Column("account_id", String(32), nullable=False),
     # one delivery per status change: the task_events row it announces
-    Column("event_id", Integer, ForeignKey("task_events.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column(
+        "event_id", Integer, ForeignKey("task_events.id", ondelete="CASCADE"), nullable=False, unique=True
+    ),
     Column("status", String(16), nullable=False),
     Column("url", Text, nullable=False),
     Column("webhook_id", String(80), nullable=False),  # Standard Webhooks id, stable across retries

@@ -59,7 +59,9 @@ tasks = Table(
     Column("files_expired_at", BigInteger, nullable=True),
     UniqueConstraint("account_id", "external_task_id", name="uq_tasks_account_external"),
 )
-Index("ix_tasks_account_family_created_id", tasks.c.account_id, tasks.c.family, tasks.c.created_at, tasks.c.id)
+Index(
+    "ix_tasks_account_family_created_id", tasks.c.account_id, tasks.c.family, tasks.c.created_at, tasks.c.id
+)
 Index("ix_tasks_claim", tasks.c.status, tasks.c.available_at)
 Index("ix_tasks_finished", tasks.c.finished_at)
 

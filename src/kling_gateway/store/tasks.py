@@ -60,7 +60,9 @@ COLUMNS = [tasks.c[name] for name in TaskRow.__dataclass_fields__]
 
 _COLUMN_LIST = ", ".join(TaskRow.__dataclass_fields__)
 _SQL_BY_ID = f"SELECT {_COLUMN_LIST} FROM tasks WHERE id = ?"
-_SQL_BY_EXTERNAL = f"SELECT {_COLUMN_LIST} FROM tasks WHERE account_id = ? AND external_task_id = ? AND family = ?"
+_SQL_BY_EXTERNAL = (
+    f"SELECT {_COLUMN_LIST} FROM tasks WHERE account_id = ? AND external_task_id = ? AND family = ?"
+)
 _BY_ID = select(*COLUMNS).where(tasks.c.id == bindparam("id"))
 _BY_EXTERNAL = select(*COLUMNS).where(
     tasks.c.account_id == bindparam("account_id"),
@@ -196,8 +198,10 @@ class TaskStore:
         return [TaskRow(*r) for r in rows]
 
     async def count_active(self, account_id: str) -> int:
-        query = select(func.count()).select_from(tasks).where(
-            tasks.c.account_id == account_id, tasks.c.status.in_(ACTIVE)
+        query = (
+            select(func.count())
+            .select_from(tasks)
+            .where(tasks.c.account_id == account_id, tasks.c.status.in_(ACTIVE))
         )
         async with self.db.read.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
@@ -214,7 +218,11 @@ class TaskStore:
     # ---- leases ------------------------------------------------------------------------
 
     async def claim(
-        self, owner: str, now: int, lease_ms: int, engines: Sequence[str] | None = None,
+        self,
+        owner: str,
+        now: int,
+        lease_ms: int,
+        engines: Sequence[str] | None = None,
         available_before: int | None = None,
     ) -> TaskRow | None:
         """Lease the oldest runnable task: active, available, and not leased (or lease expired).
@@ -279,7 +287,9 @@ class TaskStore:
         async with self.db.write.begin() as conn:
             if not self.runnable_hooks:
                 return (await conn.execute(stmt)).rowcount == 1
-            freed = (await conn.execute(stmt.returning(tasks.c.id, tasks.c.engine, tasks.c.available_at))).first()
+            freed = (
+                await conn.execute(stmt.returning(tasks.c.id, tasks.c.engine, tasks.c.available_at))
+            ).first()
             if freed is not None:
                 await self._runnable(conn, freed[0], freed[1], freed[2], True)
         return freed is not None
@@ -339,9 +349,14 @@ class TaskStore:
             for video in new_videos:
                 await conn.execute(
                     insert(videos).values(
-                        id=video.id, account_id=account_id, task_id=task_id, url=video.url,
-                        duration=video.duration, channel=video.channel,
-                        upstream_video_id=video.upstream_video_id, created_at=now,
+                        id=video.id,
+                        account_id=account_id,
+                        task_id=task_id,
+                        url=video.url,
+                        duration=video.duration,
+                        channel=video.channel,
+                        upstream_video_id=video.upstream_video_id,
+                        created_at=now,
                     )
                 )
         return True
@@ -399,7 +414,9 @@ class TaskStore:
 
     async def delete_sessions_before(self, now: int) -> int:
         async with self.db.write.begin() as conn:
-            result = await conn.execute(delete(selection_sessions).where(selection_sessions.c.expires_at < now))
+            result = await conn.execute(
+                delete(selection_sessions).where(selection_sessions.c.expires_at < now)
+            )
         return result.rowcount
 
 

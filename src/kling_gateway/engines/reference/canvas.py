@@ -64,7 +64,12 @@ def scene(width: int, height: int, rng: np.random.Generator, colors: list[Color]
         kind = int(rng.integers(0, 3))
         fill = (*c, 230)
         if kind == 0:
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=fill, outline=(255, 255, 255, 120), width=max(1, unit // 300))
+            draw.ellipse(
+                (x - r, y - r, x + r, y + r),
+                fill=fill,
+                outline=(255, 255, 255, 120),
+                width=max(1, unit // 300),
+            )
         elif kind == 1:
             draw.rectangle((x - r, y - r * 0.7, x + r, y + r * 0.7), fill=fill)
         else:
@@ -73,7 +78,11 @@ def scene(width: int, height: int, rng: np.random.Generator, colors: list[Color]
     horizon = int(height * float(rng.uniform(0.62, 0.78)))
     draw.rectangle((0, horizon, width, height), fill=(*colors[1], 110))
     for i in range(0, width, max(8, unit // 12)):
-        draw.line((i, horizon, i + (i - width / 2) * 0.6, height), fill=(255, 255, 255, 60), width=max(1, unit // 400))
+        draw.line(
+            (i, horizon, i + (i - width / 2) * 0.6, height),
+            fill=(255, 255, 255, 60),
+            width=max(1, unit // 400),
+        )
     return img
 
 

@@ -83,7 +83,9 @@ def blend(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
     return (a.astype(np.float32) * (1 - alpha) + b.astype(np.float32) * alpha).astype(np.uint8)
 
 
-def place(img: Image.Image, box: tuple[int, int, int, int], *, fit: str = "contain") -> tuple[Image.Image, tuple[int, int]]:
+def place(
+    img: Image.Image, box: tuple[int, int, int, int], *, fit: str = "contain"
+) -> tuple[Image.Image, tuple[int, int]]:
     """Scale ``img`` into box (x0,y0,x1,y1) keeping its aspect; returns it and its top-left."""
     x0, y0, x1, y1 = box
     bw, bh = max(1, x1 - x0), max(1, y1 - y0)

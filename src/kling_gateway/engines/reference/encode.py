@@ -53,7 +53,9 @@ Frame = np.ndarray | Image.Image | Planes
 def _to_video_frame(frame: Frame) -> av.VideoFrame:
     if isinstance(frame, Planes):
         w, h = frame.y.size
-        data = np.concatenate([np.asarray(frame.y).ravel(), np.asarray(frame.u).ravel(), np.asarray(frame.v).ravel()])
+        data = np.concatenate(
+            [np.asarray(frame.y).ravel(), np.asarray(frame.u).ravel(), np.asarray(frame.v).ravel()]
+        )
         return av.VideoFrame.from_ndarray(data.reshape(h * 3 // 2, w), format="yuv420p")
     if isinstance(frame, Image.Image):
         return av.VideoFrame.from_image(frame.convert("RGB") if frame.mode != "RGB" else frame)
@@ -107,7 +109,9 @@ def write_mp4(
 
 
 def _audio_frame(samples: np.ndarray, pts: int) -> av.AudioFrame:
-    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, dtype=np.float32), format="fltp", layout="stereo")
+    frame = av.AudioFrame.from_ndarray(
+        np.ascontiguousarray(samples, dtype=np.float32), format="fltp", layout="stereo"
+    )
     frame.sample_rate = SAMPLE_RATE
     frame.pts = pts
     frame.time_base = Fraction(1, SAMPLE_RATE)
@@ -136,7 +140,9 @@ def write_mp3(path: str | Path, audio: np.ndarray) -> None:
         for start in range(0, audio.shape[1], chunk):
             part = np.ascontiguousarray(audio[:, start : start + chunk], dtype=np.float32)
             if fmt == "s16p":
-                frame = av.AudioFrame.from_ndarray((np.clip(part, -1, 1) * 32767).astype(np.int16), format="s16p", layout="stereo")
+                frame = av.AudioFrame.from_ndarray(
+                    (np.clip(part, -1, 1) * 32767).astype(np.int16), format="s16p", layout="stereo"
+                )
             else:
                 frame = av.AudioFrame.from_ndarray(part, format="fltp", layout="stereo")
             frame.sample_rate = SAMPLE_RATE
@@ -185,7 +191,9 @@ def inspect_video(source: bytes | str | Path) -> VideoSource:
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
         count = sum(1 for _ in container.demux(stream) if _.size)
         w, h = stream.codec_context.width, stream.codec_context.height
-        return VideoSource(w - w % 2, h - h % 2, Fraction(rate).limit_denominator(1001), count, bool(container.streams.audio))
+        return VideoSource(
+            w - w % 2, h - h % 2, Fraction(rate).limit_denominator(1001), count, bool(container.streams.audio)
+        )
 
 
 def iter_frames(source: bytes | str | Path, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:

@@ -54,7 +54,9 @@ class ReferenceEngine:
             if self._pool is None:
                 workers = self._settings.engine_processes or os.cpu_count() or 1
                 # spawn: never fork a process that already runs an event loop and threads
-                self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(
+                    max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+                )
             return self._pool
 
     async def _render(self, job: RenderJob) -> list[RenderedFile]:
@@ -102,7 +104,9 @@ class ReferenceEngine:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-async def _task_result(task: EngineTask, ctx: EngineContext, files: list[RenderedFile], prepared: Prepared) -> dict[str, Any]:
+async def _task_result(
+    task: EngineTask, ctx: EngineContext, files: list[RenderedFile], prepared: Prepared
+) -> dict[str, Any]:
     """Store the files and describe them in the wire shape of spec §10."""
     refs = {}
     for f in files:

@@ -36,7 +36,9 @@ def render_generations(job: RenderJob) -> list[RenderedFile]:
         img = cv.scene(size[0], size[1], rng, colors)
         if reference is not None:
             styled = cv.stylize(reference, rng, colors)
-            img = Image.fromarray(blend(np.asarray(img), np.asarray(styled), 0.35 + 0.6 * max(0.0, min(1.0, fidelity))))
+            img = Image.fromarray(
+                blend(np.asarray(img), np.asarray(styled), 0.35 + 0.6 * max(0.0, min(1.0, fidelity)))
+            )
         cv.caption(img, req.get("prompt") or "", scale=0.035)
         out.append(_png(job, img, index))
     return out
@@ -55,7 +57,10 @@ def render_try_on(job: RenderJob) -> list[RenderedFile]:
     garment, gpos = place(cloth.crop(box), torso)
     alpha = garment_alpha.crop(box).resize(garment.size, Image.BILINEAR).filter(ImageFilter.GaussianBlur(1))
     # keep the body's light and shade on the fabric
-    shade = np.asarray(human.crop((gpos[0], gpos[1], gpos[0] + garment.width, gpos[1] + garment.height)).convert("L"), np.float32)
+    shade = np.asarray(
+        human.crop((gpos[0], gpos[1], gpos[0] + garment.width, gpos[1] + garment.height)).convert("L"),
+        np.float32,
+    )
     shade = 0.65 + 0.35 * shade / max(1.0, float(shade.mean()))
     fabric = np.clip(np.asarray(garment, np.float32) * shade[..., None], 0, 255).astype(np.uint8)
     out = human.copy()

@@ -41,14 +41,25 @@ async def _image(ctx: EngineContext, value: str, field_name: str, **rules: Any) 
 async def _mask(ctx: EngineContext, value: str, field_name: str, image_size: tuple[int, int] | None) -> bytes:
     data = await ctx.fetch_input(value, field=field_name, kind="image")
     w, h = validate.validate_image(data, field_name, min_side=1, ratio=None)
-    if image_size is not None and abs(w / h - image_size[0] / image_size[1]) > 0.02 * image_size[0] / image_size[1]:
-        raise TaskFailure(f"{field_name}: aspect ratio {w / h:.2f} differs from the image's {image_size[0] / image_size[1]:.2f}")
+    if (
+        image_size is not None
+        and abs(w / h - image_size[0] / image_size[1]) > 0.02 * image_size[0] / image_size[1]
+    ):
+        raise TaskFailure(
+            f"{field_name}: aspect ratio {w / h:.2f} differs from the image's {image_size[0] / image_size[1]:.2f}"
+        )
     return data
 
 
 async def _video_input(
-    ctx: EngineContext, body: dict[str, Any], prefix: str, *, min_s: float | None, max_s: float | None,
-    min_edge: int | None = None, max_edge: int | None = None,
+    ctx: EngineContext,
+    body: dict[str, Any],
+    prefix: str,
+    *,
+    min_s: float | None,
+    max_s: float | None,
+    min_edge: int | None = None,
+    max_edge: int | None = None,
 ) -> tuple[bytes, dict[str, str]]:
     """A source video from ``video_id`` (a video of this account) or ``video_url``."""
     if body.get("video_id"):
@@ -60,7 +71,13 @@ async def _video_input(
         url = str(body["video_url"])
         data = await ctx.fetch_input(url, field=prefix + "video_url", kind="video")
         info = validate.validate_video(
-            data, prefix + "video_url", max_bytes=100 * MB, min_s=min_s, max_s=max_s, min_edge=min_edge, max_edge=max_edge
+            data,
+            prefix + "video_url",
+            max_bytes=100 * MB,
+            min_s=min_s,
+            max_s=max_s,
+            min_edge=min_edge,
+            max_edge=max_edge,
         )
         shown = url if url.startswith(("http://", "https://")) else ""
         return data, {"id": "", "url": shown, "duration": duration_text(info.duration)}
@@ -98,7 +115,9 @@ async def _multi_image2video(task: EngineTask, ctx: EngineContext) -> Prepared:
     items = task.request.get("image_list") or []
     if not 1 <= len(items) <= 4:
         raise TaskFailure("image_list: 1 to 4 images are required")
-    images = [await _image(ctx, item.get("image") or "", f"image_list[{i}].image") for i, item in enumerate(items)]
+    images = [
+        await _image(ctx, item.get("image") or "", f"image_list[{i}].image") for i, item in enumerate(items)
+    ]
     return Prepared(inputs={"image_list": images})
 
 
@@ -108,7 +127,9 @@ async def _video_extend(task: EngineTask, ctx: EngineContext) -> Prepared:
         raise TaskFailure("video_id: is required")
     record = await ctx.resolve_video(str(video_id), field="video_id")
     if record.duration + EXTEND_SECONDS > MAX_EXTENDED_SECONDS:
-        raise TaskFailure(f"video_id: the video is {record.duration:.1f} s; extending it would pass the 180 s limit")
+        raise TaskFailure(
+            f"video_id: the video is {record.duration:.1f} s; extending it would pass the 180 s limit"
+        )
     return Prepared(inputs={"video": await ctx.read_video(record)}, parent_video=_parent(record))
 
 
@@ -141,7 +162,9 @@ async def _effects(task: EngineTask, ctx: EngineContext) -> Prepared:
         images = inp.get("images") or []
         if len(images) != 2:
             raise TaskFailure(f"input.images: {scene} needs exactly 2 images")
-        return Prepared(inputs={"images": [await _image(ctx, v, f"input.images[{i}]") for i, v in enumerate(images)]})
+        return Prepared(
+            inputs={"images": [await _image(ctx, v, f"input.images[{i}]") for i, v in enumerate(images)]}
+        )
     if not inp.get("image"):
         raise TaskFailure("input.image: is required")
     return Prepared(inputs={"image": await _image(ctx, inp["image"], "input.image")})
@@ -161,13 +184,20 @@ async def _multi_elements(task: EngineTask, ctx: EngineContext) -> Prepared:
     if mode != "addition" and not session.selections:
         raise TaskFailure(f"session_id: {mode} needs a selected region (add-selection) first")
     if session.video_url:
-        source = VideoRecord(video_id="", task_id="", account_id=session.account_id, url=session.video_url,
-                             duration=session.duration)
+        source = VideoRecord(
+            video_id="",
+            task_id="",
+            account_id=session.account_id,
+            url=session.video_url,
+            duration=session.duration,
+        )
     elif session.video is not None:
         source = session.video
     else:
         raise TaskFailure("session_id: the session has no source video")
-    images = [await _image(ctx, item.get("image") or "", f"image_list[{i}].image") for i, item in enumerate(items)]
+    images = [
+        await _image(ctx, item.get("image") or "", f"image_list[{i}].image") for i, item in enumerate(items)
+    ]
     return Prepared(
         inputs={"video": await ctx.read_video(source), "image_list": images},
         params={"selections": list(session.selections)},

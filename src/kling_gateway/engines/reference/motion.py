@@ -97,7 +97,9 @@ def view(canvas: Image.Image, size: tuple[int, int], state: tuple[float, float, 
     return canvas.transform(size, Image.AFFINE, coeffs, resample=Image.NEAREST)
 
 
-def camera_frames(canvas: Image.Image, size: tuple[int, int], camera: Camera, frames: int) -> Iterator[Image.Image]:
+def camera_frames(
+    canvas: Image.Image, size: tuple[int, int], camera: Camera, frames: int
+) -> Iterator[Image.Image]:
     for i in range(frames):
         yield view(canvas, size, camera.at(i / max(1, frames - 1)))
 

@@ -51,7 +51,11 @@ def analyze(video: bytes, *, strict: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "normalized.mp4"
         count = write_mp4(
-            out, iter_frames(video), src.width, src.height, src.fps,
+            out,
+            iter_frames(video),
+            src.width,
+            src.height,
+            src.fps,
             fit_audio(audio, samples_for(src.frames, src.fps)) if audio is not None else None,
         )
         data = out.read_bytes()
@@ -118,7 +122,9 @@ def all_points(selections: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [p for sel in selections for p in sel.get("points", [])]
 
 
-def track(frames: Iterable[np.ndarray], selections: list[dict[str, Any]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def track(
+    frames: Iterable[np.ndarray], selections: list[dict[str, Any]]
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(frame, mask) for each frame, re-segmenting at the selected points."""
     points = all_points(selections)
     for frame in frames:
@@ -186,7 +192,10 @@ def rle_decode(rle: dict[str, Any]) -> np.ndarray:
 def png_mask(mask: np.ndarray) -> dict[str, Any]:
     buf = io.BytesIO()
     Image.fromarray(mask.astype(np.uint8) * 255).save(buf, format="PNG")
-    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "base64": base64.b64encode(buf.getvalue()).decode()}
+    return {
+        "size": [int(mask.shape[0]), int(mask.shape[1])],
+        "base64": base64.b64encode(buf.getvalue()).decode(),
+    }
 
 
 def segment(video: bytes, frame_index: int, points: list[dict[str, Any]]) -> list[dict[str, Any]]:

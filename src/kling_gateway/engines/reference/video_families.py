@@ -54,8 +54,15 @@ MAX_EXTENDED_SECONDS = 180.0
 EXTEND_SECONDS = 4.5
 
 
-def _video(job: RenderJob, frames: Iterator[np.ndarray | Image.Image], width: int, height: int,
-           fps: int | Fraction, audio: np.ndarray | None, name: str = "video.mp4") -> RenderedFile:
+def _video(
+    job: RenderJob,
+    frames: Iterator[np.ndarray | Image.Image],
+    width: int,
+    height: int,
+    fps: int | Fraction,
+    audio: np.ndarray | None,
+    name: str = "video.mp4",
+) -> RenderedFile:
     """The one place a family's frames become its result file."""
     path = Path(job.out_dir) / name
     count = write_mp4(path, frames, width, height, fps, audio)
@@ -121,8 +128,16 @@ def _caption_overlay(text: str, size: tuple[int, int]) -> tuple[_Overlay, tuple[
 def render_text2video(job: RenderJob) -> list[RenderedFile]:
     geo = text_geometry(job.request)
     frames = frame_count(requested_seconds(job.request.get("duration")), geo.fps)
-    return [_video(job, text2video_frames(job.request, job.seed, geo, frames), geo.width, geo.height, geo.fps,
-                   _sound(job, frames, geo.fps))]
+    return [
+        _video(
+            job,
+            text2video_frames(job.request, job.seed, geo, frames),
+            geo.width,
+            geo.height,
+            geo.fps,
+            _sound(job, frames, geo.fps),
+        )
+    ]
 
 
 def text2video_frames(req: dict, seed: int, geo: Geometry, frames: int) -> Iterator[Planes]:
@@ -134,8 +149,14 @@ def text2video_frames(req: dict, seed: int, geo: Geometry, frames: int) -> Itera
     colors = cv.palette(rng_for(seed, "palette"), req.get("negative_prompt") or "")
     size = (geo.width, geo.height)
     half = (geo.width // 2, geo.height // 2)
-    world = Planes.from_rgb(cv.scene(int(geo.width * MARGIN) // 2 * 2, int(geo.height * MARGIN) // 2 * 2,
-                                     rng_for(seed, "scene"), colors))
+    world = Planes.from_rgb(
+        cv.scene(
+            int(geo.width * MARGIN) // 2 * 2,
+            int(geo.height * MARGIN) // 2 * 2,
+            rng_for(seed, "scene"),
+            colors,
+        )
+    )
     camera = camera_from_request(req.get("camera_control"))
     sprites = _Sprites(rng_for(seed, "sprites"), colors, size)
     caption = _caption_overlay(req.get("prompt") or "", size)
@@ -157,18 +178,24 @@ def render_image2video(job: RenderJob) -> list[RenderedFile]:
     frames = frame_count(requested_seconds(req.get("duration")), geo.fps)
     still = first.resize(size, Image.BILINEAR)
     if head_bytes is None:  # tail only: emerge from a soft, dim version of the end frame
-        still = Image.blend(still.filter(ImageFilter.GaussianBlur(12)), Image.new("RGB", size, (0, 0, 0)), 0.4)
+        still = Image.blend(
+            still.filter(ImageFilter.GaussianBlur(12)), Image.new("RGB", size, (0, 0, 0)), 0.4
+        )
     tail = cv.cover(open_image(tail_bytes), size) if tail_bytes is not None else None
     tail_arr = np.asarray(tail) if tail is not None else None
     still_arr = np.asarray(still)
     static = load_mask(job.inputs["static_mask"], size) if job.inputs.get("static_mask") else None
 
     dynamic = []
-    for group, data in zip(req.get("dynamic_masks") or [], job.inputs.get("dynamic_masks") or [], strict=False):
+    for group, data in zip(
+        req.get("dynamic_masks") or [], job.inputs.get("dynamic_masks") or [], strict=False
+    ):
         mask = load_mask(data, size)
         cut = cutout(still_arr, mask)
         if cut is not None:
-            dynamic.append((mask, cut, trajectory_offsets(group.get("trajectories") or [], first.size, size, frames)))
+            dynamic.append(
+                (mask, cut, trajectory_offsets(group.get("trajectories") or [], first.size, size, frames))
+            )
     if dynamic:
         union = np.logical_or.reduce([m for m, _, _ in dynamic])
         background = Image.fromarray(fill_region(still_arr, union))
@@ -210,7 +237,10 @@ def render_multi_image2video(job: RenderJob) -> list[RenderedFile]:
     images = [cv.cover(open_image(b), size) for b in job.inputs["image_list"]]
     worlds = [padded_canvas(img) for img in images]
     rng = rng_for(job.seed, "cameras")
-    cameras = [Camera(dx=float(rng.uniform(-0.06, 0.06)), dy=float(rng.uniform(-0.04, 0.04)), zoom=1.12) for _ in images]
+    cameras = [
+        Camera(dx=float(rng.uniform(-0.06, 0.06)), dy=float(rng.uniform(-0.04, 0.04)), zoom=1.12)
+        for _ in images
+    ]
     caption = _caption_overlay(req.get("prompt") or "", size)
     per = frames / len(images)
     fade = max(1, int(0.4 * geo.fps))
@@ -240,7 +270,9 @@ def render_video_extend(job: RenderJob) -> list[RenderedFile]:
     added = int(round(EXTEND_SECONDS * float(src.fps)))
     total = src.frames + added
     if total / float(src.fps) > MAX_EXTENDED_SECONDS:
-        raise TaskFailure(f"video_id: the extended video would be {total / float(src.fps):.1f} s, over the 180 s limit")
+        raise TaskFailure(
+            f"video_id: the extended video would be {total / float(src.fps):.1f} s, over the 180 s limit"
+        )
     size = (src.width, src.height)
     rng = rng_for(job.seed, "extend")
     camera = Camera(dx=float(rng.uniform(-0.05, 0.05)), dy=float(rng.uniform(-0.03, 0.03)), zoom=1.15)
@@ -253,7 +285,9 @@ def render_video_extend(job: RenderJob) -> list[RenderedFile]:
         for frame in iter_frames(parent, size):
             last = frame
             yield frame
-        world = padded_canvas(Image.fromarray(last if last is not None else np.zeros((src.height, src.width, 3), np.uint8)))
+        world = padded_canvas(
+            Image.fromarray(last if last is not None else np.zeros((src.height, src.width, 3), np.uint8))
+        )
         for i in range(added):
             yield view(world, size, camera.at((i + 1) / added))
 
@@ -279,7 +313,9 @@ def render_lip_sync(job: RenderJob) -> list[RenderedFile]:
         from kling_gateway.media.speech import synthesize
 
         inp = job.request.get("input") or {}
-        speech = synthesize(inp.get("text") or "", inp.get("voice_language") or "en", float(inp.get("voice_speed") or 1.0))
+        speech = synthesize(
+            inp.get("text") or "", inp.get("voice_language") or "en", float(inp.get("voice_speed") or 1.0)
+        )
     src = inspect_video(video)
     audio = fit_audio(read_audio(speech), samples_for(src.frames, src.fps))
     env = envelope(audio, src.frames, float(src.fps))
@@ -293,20 +329,40 @@ def render_lip_sync(job: RenderJob) -> list[RenderedFile]:
     return [_video(job, gen(), src.width, src.height, src.fps, audio)]
 
 
-DUAL_SCENES = {"hug", "kiss", "heart_gesture", "hug_pro", "kiss_pro", "heart_gesture_pro", "fight", "fight_pro", "cheers_2026"}
+DUAL_SCENES = {
+    "hug",
+    "kiss",
+    "heart_gesture",
+    "hug_pro",
+    "kiss_pro",
+    "heart_gesture_pro",
+    "fight",
+    "fight_pro",
+    "cheers_2026",
+}
 _EFFECT_KINDS = ("bloom", "dizzy", "fuzzy", "squish", "expansion", "rain", "spin")
 
 
 def effect_kind(scene: str) -> str:
     """Which visual treatment a scene gets: by name where it says so, else by its hash."""
-    for key, kind in (("bloom", "bloom"), ("dizzy", "dizzy"), ("fuzzy", "fuzzy"), ("squish", "squish"),
-                      ("expansion", "expansion"), ("rain", "rain"), ("bullet", "spin"), ("spin", "spin")):
+    for key, kind in (
+        ("bloom", "bloom"),
+        ("dizzy", "dizzy"),
+        ("fuzzy", "fuzzy"),
+        ("squish", "squish"),
+        ("expansion", "expansion"),
+        ("rain", "rain"),
+        ("bullet", "spin"),
+        ("spin", "spin"),
+    ):
         if key in scene:
             return kind
     return _EFFECT_KINDS[sum(scene.encode()) % len(_EFFECT_KINDS)]
 
 
-def _particles(rng: np.random.Generator, colors: list[cv.Color], size: tuple[int, int], count: int, heart: bool):
+def _particles(
+    rng: np.random.Generator, colors: list[cv.Color], size: tuple[int, int], count: int, heart: bool
+):
     unit = min(size)
     shapes = []
     for _ in range(count):
@@ -320,14 +376,16 @@ def _particles(rng: np.random.Generator, colors: list[cv.Color], size: tuple[int
             d.polygon([(0, r * 0.6), (2 * r, r * 0.6), (r, 2 * r)], fill=255)
         else:
             rgb, alpha = cv.sprite(r, colors[int(rng.integers(0, len(colors)))])
-        shapes.append((rgb, alpha, float(rng.uniform(0, 1)), float(rng.uniform(0.6, 1.4)), float(rng.uniform(0, 1))))
+        shapes.append(
+            (rgb, alpha, float(rng.uniform(0, 1)), float(rng.uniform(0.6, 1.4)), float(rng.uniform(0, 1)))
+        )
     return shapes
 
 
 def _draw_particles(img: Image.Image, shapes, t: float, rising: bool) -> None:
     w, h = img.size
     for rgb, alpha, x, speed, phase in shapes:
-        y = ((phase + t * speed) % 1.0)
+        y = (phase + t * speed) % 1.0
         y = 1.0 - y if rising else y
         img.paste(rgb, (int(x * w), int(y * (h + rgb.height)) - rgb.height), alpha)
 
@@ -336,7 +394,9 @@ def render_effects(job: RenderJob) -> list[RenderedFile]:
     req = job.request
     scene = req.get("effect_scene") or ""
     inp = req.get("input") or {}
-    model = inp.get("model_name") or ("kling-v1" if scene in ("hug", "kiss", "heart_gesture") else "kling-v1-6")
+    model = inp.get("model_name") or (
+        "kling-v1" if scene in ("hug", "kiss", "heart_gesture") else "kling-v1-6"
+    )
     mode = inp.get("mode") or "std"
     seconds = requested_seconds(inp.get("duration"))
     rng = rng_for(job.seed, "effect")
@@ -350,11 +410,15 @@ def render_effects(job: RenderJob) -> list[RenderedFile]:
         img = open_image(job.inputs["image"])
         geo = image_geometry({"model_name": model, "mode": mode}, img.size)
         frames = frame_count(seconds, geo.fps)
-        gen = _single_effect(effect_kind(scene), img.resize((geo.width, geo.height), Image.BILINEAR), frames, colors, rng)
+        gen = _single_effect(
+            effect_kind(scene), img.resize((geo.width, geo.height), Image.BILINEAR), frames, colors, rng
+        )
     return [_video(job, gen, geo.width, geo.height, geo.fps, None)]
 
 
-def _single_effect(kind: str, still: Image.Image, frames: int, colors, rng) -> Iterator[Image.Image | np.ndarray]:
+def _single_effect(
+    kind: str, still: Image.Image, frames: int, colors, rng
+) -> Iterator[Image.Image | np.ndarray]:
     size = still.size
     world = padded_canvas(still)
     soft = np.asarray(still.filter(ImageFilter.GaussianBlur(max(2, min(size) // 60))))
@@ -367,7 +431,9 @@ def _single_effect(kind: str, still: Image.Image, frames: int, colors, rng) -> I
             img = view(world, size, (0.0, 0.0, 1.2, 18 * wave))
         elif kind == "squish":
             s = 1 - 0.3 * abs(wave)
-            body = still.resize((int(size[0] * (1 + 0.15 * abs(wave))), max(2, int(size[1] * s))), Image.BILINEAR)
+            body = still.resize(
+                (int(size[0] * (1 + 0.15 * abs(wave))), max(2, int(size[1] * s))), Image.BILINEAR
+            )
             img = Image.fromarray(soft)
             img.paste(body, ((size[0] - body.width) // 2, size[1] - body.height))
         elif kind == "expansion":
@@ -383,7 +449,9 @@ def _single_effect(kind: str, still: Image.Image, frames: int, colors, rng) -> I
         yield img
 
 
-def _dual_effect(scene: str, people: list[Image.Image], geo: Geometry, frames: int, colors, rng) -> Iterator[Image.Image]:
+def _dual_effect(
+    scene: str, people: list[Image.Image], geo: Geometry, frames: int, colors, rng
+) -> Iterator[Image.Image]:
     size = (geo.width, geo.height)
     backdrop = Image.fromarray(cv.gradient(geo.width, geo.height, colors[0], colors[2]))
     w, h = size
@@ -419,7 +487,10 @@ def render_multi_elements(job: RenderJob) -> list[RenderedFile]:
 
     if mode == "addition":
         w, h = size
-        boxes = [(int(w * 0.05), int(h * 0.35), int(w * 0.45), h), (int(w * 0.55), int(h * 0.35), int(w * 0.95), h)]
+        boxes = [
+            (int(w * 0.05), int(h * 0.35), int(w * 0.45), h),
+            (int(w * 0.55), int(h * 0.35), int(w * 0.95), h),
+        ]
         items = []
         for img, box in zip(images, boxes, strict=False):
             scaled, pos = place(img, box)

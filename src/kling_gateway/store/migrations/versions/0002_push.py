@@ -20,7 +20,11 @@ def upgrade() -> None:
         sa.Column("task_id", sa.String(32), sa.ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
         sa.Column("account_id", sa.String(32), nullable=False),
         sa.Column(
-            "event_id", sa.Integer, sa.ForeignKey("task_events.id", ondelete="CASCADE"), nullable=False, unique=True
+            "event_id",
+            sa.Integer,
+            sa.ForeignKey("task_events.id", ondelete="CASCADE"),
+            nullable=False,
+            unique=True,
         ),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("url", sa.Text, nullable=False),
@@ -40,7 +44,10 @@ def upgrade() -> None:
         "callback_attempts",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column(
-            "delivery_id", sa.Integer, sa.ForeignKey("callback_deliveries.id", ondelete="CASCADE"), nullable=False
+            "delivery_id",
+            sa.Integer,
+            sa.ForeignKey("callback_deliveries.id", ondelete="CASCADE"),
+            nullable=False,
         ),
         sa.Column("attempt", sa.Integer, nullable=False),
         sa.Column("started_at", sa.BigInteger, nullable=False),

@@ -16,7 +16,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_tasks_account_family_created_id", "tasks", ["account_id", "family", "created_at", "id"])
+    op.create_index(
+        "ix_tasks_account_family_created_id", "tasks", ["account_id", "family", "created_at", "id"]
+    )
     op.drop_index("ix_tasks_account_family_created", table_name="tasks")
 
 
