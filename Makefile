@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test bench lint install clean
+.PHONY: serve test bench lint format typecheck install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,19 @@ serve: $(VENV)/.installed
 	$(BIN)/kling-gateway serve
 
 test: $(VENV)/.test-installed
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --durations=15
 
+# Gates (CI runs them before the tests): lint = ruff check + format check; typecheck = mypy, strict on src/.
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+format: $(VENV)/.test-installed
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+typecheck: $(VENV)/.test-installed
+	$(BIN)/mypy
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
