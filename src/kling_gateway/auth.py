@@ -8,27 +8,29 @@ revoked key stops working within that window on every process.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Generic, TypeVar
 
 import jwt
 
 from .errors import Code, KlingError
 from .secrets_box import SecretBox, hash_api_key
+from .store import AccountRow, AccountStore
 from .tokens import mint_jwt
 
 __all__ = ["Authenticator", "mint_jwt"]
-from .store import AccountRow, AccountStore
 
 LEEWAY_SECONDS = 5
 
+V = TypeVar("V")
 
-class _TTLCache:
+
+class _TTLCache(Generic[V]):
     def __init__(self, ttl: float, max_items: int = 10_000):
         self.ttl = ttl
         self.max_items = max_items
-        self._items: dict[str, tuple[float, Any]] = {}
+        self._items: dict[str, tuple[float, V]] = {}
 
-    def get(self, key: str) -> Any | None:
+    def get(self, key: str) -> V | None:
         item = self._items.get(key)
         if item is None:
             return None
@@ -37,7 +39,7 @@ class _TTLCache:
             return None
         return item[1]
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: str, value: V) -> None:
         if len(self._items) >= self.max_items:
             self._items.clear()
         self._items[key] = (time.monotonic() + self.ttl, value)
@@ -50,9 +52,10 @@ class Authenticator:
     def __init__(self, accounts: AccountStore, box: SecretBox, *, cache_seconds: float = 5.0):
         self.accounts = accounts
         self.box = box
-        self._by_key = _TTLCache(cache_seconds)
-        self._by_access = _TTLCache(cache_seconds)
-        self._tokens = _TTLCache(cache_seconds)
+        self._by_key: _TTLCache[AccountRow] = _TTLCache(cache_seconds)
+        self._by_access: _TTLCache[AccountRow] = _TTLCache(cache_seconds)
+        # token -> (account, nbf, exp) of a verified JWT
+        self._tokens: _TTLCache[tuple[AccountRow, float | None, float]] = _TTLCache(cache_seconds)
 
     def forget(self) -> None:
         """Drop cached lookups (after a revoke in this process)."""
@@ -86,12 +89,12 @@ class Authenticator:
         cached = self._tokens.get(token)
         now = time.time()
         if cached is not None:
-            account, nbf, exp = cached
+            known, nbf, exp = cached
             if nbf is not None and now + LEEWAY_SECONDS < nbf:
                 raise KlingError(Code.AUTH_NOT_YET_VALID, "token is not yet valid (nbf is in the future)")
             if now - LEEWAY_SECONDS >= exp:
                 raise KlingError(Code.AUTH_EXPIRED, "token has expired (exp is in the past)")
-            return account
+            return known
         try:
             header = jwt.get_unverified_header(token)
             claims = jwt.decode(token, options={"verify_signature": False})

@@ -6,19 +6,16 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from .engines.base import STORAGE_SCHEME
+from .storage.base import Presigner
 from .storage.signing import expiry, signed_path
 from .store import TaskRow
 
 S3_MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 refuses longer
 PRESIGNED_KEPT = 10_000
 SHOWN_KEPT = 10_000
-
-
-class Presigner(Protocol):
-    async def presigned_url(self, key: str, ttl: int) -> str: ...
 
 
 class UrlSigner:
@@ -36,8 +33,7 @@ class UrlSigner:
     def __init__(self, secret: str, ttl: int, presign: object | None = None):
         self.secret = secret
         self.ttl = ttl
-        presigner = getattr(presign, "presigned_url", None) if presign is not None else None
-        self.presigner: Presigner | None = presign if presigner is not None else None  # type: ignore[assignment]
+        self.presigner = presign if isinstance(presign, Presigner) else None
         self._presigned: OrderedDict[str, tuple[str, float]] = OrderedDict()
         # (task id, updated_at, base URL) -> (URL expiry it was built for, task_info, task_result)
         self._shown: OrderedDict[tuple[str, int, str], tuple[int, Any, Any]] = OrderedDict()

@@ -17,7 +17,7 @@ from .core import ClientCore, PollPolicy, ProgressCallback, TaskRef
 from .download import CHUNK, Fetch, FetchOutcome, fetch_headers, write_mode
 from .layout import Layout
 from .methods import FamilyMethods
-from .transport import Plan, Progress, RetryPolicy, Sleep
+from .transport import Plan, Progress, RetryPolicy, Sleep, plan_result
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ class AsyncKlingClient(FamilyMethods[Coroutine[Any, Any, CreatedTask]]):
             try:
                 step = plan.send(outcome)
             except StopIteration as stop:
-                return stop.value
+                return plan_result(plan, stop)
             if isinstance(step, httpx.Request):
                 try:
                     outcome = await self._http.send(step)

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -254,7 +254,10 @@ def _finished(task: Task) -> Task:
     return task
 
 
-def _parse_value(model: type[Any], value: Any, reply: Reply) -> Any:
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse_value(model: type[M], value: object, reply: Reply) -> M:
     try:
         return model.model_validate(value)
     except ValidationError as exc:
@@ -266,5 +269,5 @@ def _parse_value(model: type[Any], value: Any, reply: Reply) -> Any:
         ) from None
 
 
-def _parse(model: type[Any], reply: Reply) -> Any:
+def _parse(model: type[M], reply: Reply) -> M:
     return _parse_value(model, reply.data, reply)

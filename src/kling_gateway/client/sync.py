@@ -16,7 +16,7 @@ from .core import ClientCore, PollPolicy, ProgressCallback, TaskRef
 from .download import CHUNK, Fetch, FetchOutcome, fetch_headers, write_mode
 from .layout import Layout
 from .methods import FamilyMethods
-from .transport import Plan, Progress, RetryPolicy, Sleep
+from .transport import Plan, Progress, RetryPolicy, Sleep, plan_result
 
 T = TypeVar("T")
 
@@ -68,7 +68,7 @@ class KlingClient(FamilyMethods[CreatedTask]):
             try:
                 step = plan.send(outcome)
             except StopIteration as stop:
-                return stop.value
+                return plan_result(plan, stop)
             if isinstance(step, httpx.Request):
                 try:
                     outcome = self._http.send(step)

@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 
@@ -42,6 +42,14 @@ class Progress:
 Plan = Generator[Any, Any, T]
 
 
+def plan_result(plan: Plan[T], stop: StopIteration) -> T:
+    """The value ``plan`` returned, from the ``StopIteration`` that ended it.
+
+    ``StopIteration.value`` is untyped; a generator declared as ``Plan[T]`` returns a ``T``.
+    """
+    return cast(T, stop.value)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Bounded retries of transient failures: exponential backoff with jitter, or ``Retry-After``."""
@@ -53,7 +61,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Delay after the ``attempt``-th failure (1-based): half fixed, half random ("equal jitter")."""
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** max(0, attempt - 1))
+        ceiling = min(self.backoff_cap, self.backoff_base * 2.0 ** max(0, attempt - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def delay(self, attempt: int, retry_after: float | None) -> float:

@@ -119,7 +119,7 @@ class DistributedJobs:
                 found = await (await conn.execute("SELECT to_regclass('procrastinate_jobs')")).fetchone()
                 if found is not None and found[0] is not None:
                     return False
-                await conn.execute(SchemaManager.get_schema())  # type: ignore[arg-type]  # no params: % kept
+                await conn.execute(SchemaManager.get_schema())  # no params: a literal % stays as it is
         log.info("applied the procrastinate schema")
         return True
 

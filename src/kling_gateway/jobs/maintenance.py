@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from ..config import Settings
 from ..ids import now_ms
@@ -45,10 +45,10 @@ class Maintenance:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _every(self, seconds: float, job: Callable[[], object]) -> None:
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
         while True:
             try:
-                await job()  # type: ignore[misc]
+                await job()
             except Exception:
                 log.exception("maintenance job failed")
             await asyncio.sleep(seconds)

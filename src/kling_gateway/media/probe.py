@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+from av.container import InputContainer
 from PIL import Image
 
 
@@ -24,13 +25,14 @@ class MediaInfo:
     format_name: str
 
 
-def _open(source: bytes | str | Path):
-    return av.open(io.BytesIO(source) if isinstance(source, bytes | bytearray) else str(source))
+def open_input(source: bytes | str | Path) -> InputContainer:
+    """Open media held in memory (bytes) or at a path for decoding."""
+    return av.open(io.BytesIO(source) if isinstance(source, bytes | bytearray) else str(source), "r")
 
 
 def probe_av(source: bytes | str | Path) -> MediaInfo:
     """Probe a video or audio file by decoding its streams' headers (PyAV/FFmpeg)."""
-    with _open(source) as container:
+    with open_input(source) as container:
         v = container.streams.video[0] if container.streams.video else None
         a = container.streams.audio[0] if container.streams.audio else None
         duration = 0.0
@@ -59,7 +61,7 @@ def probe_av(source: bytes | str | Path) -> MediaInfo:
 
 def count_video_frames(source: bytes | str | Path) -> int:
     """Decode every frame and count them (exact, unlike container metadata)."""
-    with _open(source) as container:
+    with open_input(source) as container:
         return sum(1 for _ in container.decode(video=0))
 
 

@@ -13,7 +13,7 @@ import av
 from PIL import Image, UnidentifiedImageError
 
 from kling_gateway.engines.base import TaskFailure
-from kling_gateway.media.probe import MediaInfo, probe_av
+from kling_gateway.media.probe import MediaInfo, open_input, probe_av
 
 MB = 1024 * 1024
 IMAGE_FORMATS = frozenset({"jpeg", "png"})
@@ -76,7 +76,7 @@ def validate_image(
 def _decoded_audio_seconds(data: bytes) -> float:
     samples = 0
     rate = 0
-    with av.open(io.BytesIO(data)) as container:
+    with open_input(data) as container:
         for frame in container.decode(audio=0):
             samples += frame.samples
             rate = frame.sample_rate

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 @dataclass(frozen=True)
@@ -32,14 +35,14 @@ class PushConfig:
     """Comment line sent on an idle event stream so proxies keep it open."""
 
     @classmethod
-    def from_settings(cls, settings: Any) -> PushConfig:
+    def from_settings(cls, settings: Settings) -> PushConfig:
         return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
     def retry_delay(self, attempts: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after ``attempts`` failed attempts: base * 2^(attempts-1), capped, jittered."""
         raw = min(
             self.callback_retry_max_delay_seconds,
-            self.callback_retry_base_seconds * 2 ** min(attempts - 1, 60),
+            self.callback_retry_base_seconds * 2.0 ** min(attempts - 1, 60),
         )
         factor = 1.0 - self.callback_retry_jitter * (rng or random).random()
         return raw * factor

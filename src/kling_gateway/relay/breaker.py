@@ -69,7 +69,7 @@ class CircuitBreaker:
 
     def busy(self) -> float:
         """Record a rate/concurrency refusal; returns the back-off applied."""
-        delay = min(self.busy_backoff * (2**self._busy_streak), 60.0)
+        delay = min(self.busy_backoff * 2.0**self._busy_streak, 60.0)
         self._busy_streak = min(self._busy_streak + 1, 10)
         self.busy_until = self._clock() + delay
         return delay

@@ -1,8 +1,8 @@
 """Result storage back ends and signed URLs."""
 
-from .base import Storage, StoredObject
+from .base import ObjectInfo, Presigner, Storage, StoredObject
 from .factory import create_storage
-from .local import LocalStorage, ObjectInfo
+from .local import LocalStorage
 from .s3 import ObjectStorage
 from .serve import file_response
 from .signing import SignatureError, result_url, signed_path, verify
@@ -11,6 +11,7 @@ __all__ = [
     "LocalStorage",
     "ObjectInfo",
     "ObjectStorage",
+    "Presigner",
     "SignatureError",
     "Storage",
     "StoredObject",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -13,6 +13,14 @@ class StoredObject:
     key: str
     size: int
     content_type: str
+
+
+@dataclass(frozen=True)
+class ObjectInfo(StoredObject):
+    """A :class:`StoredObject` with the validators HTTP caching needs (when the backend has them)."""
+
+    etag: str | None = None
+    modified: float | None = None  # unix time
 
 
 class Storage(Protocol):
@@ -35,3 +43,10 @@ class Storage(Protocol):
     def local_path(self, key: str) -> Path | None:
         """A filesystem path for the object when the backend is local, else None."""
         ...
+
+
+@runtime_checkable
+class Presigner(Protocol):
+    """A back end that can hand out its own expiring URLs (S3 presigned URLs)."""
+
+    async def presigned_url(self, key: str, ttl: int) -> str: ...

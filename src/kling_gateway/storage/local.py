@@ -18,10 +18,10 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from .base import StoredObject
+from .base import ObjectInfo, StoredObject
 
 CHUNK_SIZE = 64 * 1024
 _SIDECAR_DIR = ".content-type"
@@ -43,14 +43,6 @@ _KNOWN_TYPES = {
     ".ogg": "audio/ogg",
     ".json": "application/json",
 }
-
-
-@dataclass(frozen=True)
-class ObjectInfo(StoredObject):
-    """A :class:`StoredObject` with the validators HTTP caching needs (when the backend has them)."""
-
-    etag: str | None = None
-    modified: float | None = None  # unix time
 
 
 def validate_key(key: str) -> str:
@@ -114,14 +106,14 @@ class LocalStorage:
     async def put_file(self, key: str, path: Path, content_type: str) -> StoredObject:
         target = self._path(key)
 
-        def copy(fh) -> None:
+        def copy(fh: BinaryIO) -> None:
             with open(path, "rb") as src:
                 shutil.copyfileobj(src, fh, 1024 * 1024)
 
         await asyncio.to_thread(self._write, key, target, copy, content_type)
         return await self._require(key)
 
-    def _write(self, key: str, target: Path, fill: Callable, content_type: str) -> None:
+    def _write(self, key: str, target: Path, fill: Callable[[BinaryIO], object], content_type: str) -> None:
         # The sidecar goes first: a reader never sees new data with a missing type.
         _atomic_write(self._sidecar(key), lambda fh: fh.write(content_type.encode()))
         _atomic_write(target, fill)
@@ -206,7 +198,7 @@ class LocalStorage:
         return count
 
 
-def _atomic_write(target: Path, fill: Callable) -> None:
+def _atomic_write(target: Path, fill: Callable[[BinaryIO], object]) -> None:
     """Write through a temporary file in the same directory, then rename it into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")

@@ -9,14 +9,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import obstore
 from obstore.exceptions import NotFoundError
 from obstore.store import S3Store
 
-from .base import StoredObject
-from .local import CHUNK_SIZE, DEFAULT_CONTENT_TYPE, ObjectInfo, check_range, validate_key, validate_prefix
+from .base import ObjectInfo, StoredObject
+from .local import CHUNK_SIZE, DEFAULT_CONTENT_TYPE, check_range, validate_key, validate_prefix
+
+if TYPE_CHECKING:  # obstore's TypedDicts exist only in its stubs
+    from obstore import GetOptions
+    from obstore.store import S3Config
 
 _DELETE_BATCH = 1000  # the S3 DeleteObjects limit
 
@@ -39,7 +43,7 @@ class ObjectStorage:
         secret_key: str | None = None,
         allow_http: bool = False,
     ):
-        config: dict[str, Any] = {}
+        config: S3Config = {}
         if endpoint:
             config["endpoint"] = endpoint
         if region:
@@ -53,7 +57,7 @@ class ObjectStorage:
         self.store = S3Store(
             bucket,
             prefix=self.prefix or None,
-            config=config,  # type: ignore[arg-type]
+            config=config,
             client_options={"allow_http": allow_http},
         )
 
@@ -105,13 +109,13 @@ class ObjectStorage:
         check_range(start, end)
         validate_key(key)
         if end is not None:
-            options: dict[str, Any] = {"range": (start, end + 1)}
+            options: GetOptions = {"range": (start, end + 1)}
         elif start:
             options = {"range": {"offset": start}}
         else:
             options = {}
         try:
-            result = await obstore.get_async(self.store, key, options=options)  # type: ignore[arg-type]
+            result = await obstore.get_async(self.store, key, options=options)
         except NotFoundError:
             raise FileNotFoundError(key) from None
         async for chunk in result.stream(min_chunk_size=CHUNK_SIZE):

@@ -21,7 +21,7 @@ from email.utils import formatdate
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from .base import Storage
+from .base import ObjectInfo, Storage, StoredObject
 
 DEFAULT_CACHE_CONTROL = "private, max-age=3600"
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
@@ -58,8 +58,8 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, min(end, size - 1)
 
 
-def _etag(obj: object, key: str, size: int) -> str:
-    etag = getattr(obj, "etag", None)
+def _etag(obj: StoredObject, key: str, size: int) -> str:
+    etag = obj.etag if isinstance(obj, ObjectInfo) else None
     if etag:
         return etag
     digest = hashlib.sha256(f"{key}\n{size}".encode()).hexdigest()[:32]
@@ -92,7 +92,7 @@ async def file_response(
         "Cache-Control": cache_control,
         "Content-Type": obj.content_type,
     }
-    modified = getattr(obj, "modified", None)
+    modified = obj.modified if isinstance(obj, ObjectInfo) else None
     if modified is not None:
         headers["Last-Modified"] = formatdate(modified, usegmt=True)
 

@@ -16,6 +16,8 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from .base import Presigner
+
 if TYPE_CHECKING:
     from ..config import Settings
     from .base import Storage
@@ -82,7 +84,6 @@ async def result_url(storage: Storage, key: str, settings: Settings, now: float 
     gateway URL signed with :func:`signed_path` under ``settings.base_url()``.
     """
     ttl = settings.url_ttl_seconds
-    presign = getattr(storage, "presigned_url", None)
-    if presign is not None and settings.storage_presign:
-        return await presign(key, ttl)
+    if isinstance(storage, Presigner) and settings.storage_presign:
+        return await storage.presigned_url(key, ttl)
     return settings.base_url() + signed_path(key, settings.secret(), ttl, now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from .database import Database
 from .tables import accounts
@@ -62,7 +62,7 @@ class AccountStore:
             )
         return result.rowcount == 1
 
-    async def _one(self, condition) -> AccountRow | None:  # type: ignore[no-untyped-def]
+    async def _one(self, condition: ColumnElement[bool]) -> AccountRow | None:
         async with self.db.read.connect() as conn:
             row = (await conn.execute(select(*_COLUMNS).where(condition))).first()
         return AccountRow(*row) if row else None

@@ -16,7 +16,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 7_325_001
@@ -26,7 +28,7 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, max_overflow: i
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Hand transaction control to the "begin" hook below (pysqlite's own is unreliable).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -64,7 +66,8 @@ class SQLitePointReader:
         return self._conn
 
     def one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        return self._connection().execute(sql, params).fetchone()
+        row: tuple[Any, ...] | None = self._connection().execute(sql, params).fetchone()
+        return row
 
     def close(self) -> None:
         if self._conn is not None:

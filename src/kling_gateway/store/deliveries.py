@@ -126,7 +126,8 @@ class DeliveryStore:
             task_events.c.id > after_event_id, task_events.c.created_at < before_ms
         )
         async with self.db.read.connect() as conn:
-            return (await conn.execute(query)).scalar_one_or_none()
+            highest: int | None = (await conn.execute(query)).scalar_one_or_none()
+        return highest
 
     # ---- sending ------------------------------------------------------------------------
 

@@ -38,14 +38,14 @@ def gradient(width: int, height: int, top: Color, bottom: Color, angle: float = 
     a = np.array(top, np.float32)
     b = np.array(bottom, np.float32)
     small = Image.fromarray((a + (b - a) * t).astype(np.uint8))
-    return np.asarray(small.resize((width, height), Image.BILINEAR))
+    return np.asarray(small.resize((width, height), Image.Resampling.BILINEAR))
 
 
 def scene(width: int, height: int, rng: np.random.Generator, colors: list[Color]) -> Image.Image:
     """A seeded abstract scene: gradient sky, soft blobs and a few crisp shapes."""
     base = Image.fromarray(gradient(width, height, colors[0], colors[2], float(rng.uniform(-0.6, 0.6))))
     # soft blobs drawn small and scaled up: cheap blur
-    small = base.resize((max(8, width // 8), max(8, height // 8)), Image.BILINEAR)
+    small = base.resize((max(8, width // 8), max(8, height // 8)), Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(small, "RGBA")
     sw, sh = small.size
     for _ in range(int(rng.integers(5, 9))):
@@ -54,7 +54,7 @@ def scene(width: int, height: int, rng: np.random.Generator, colors: list[Color]
         r = float(rng.uniform(0.08, 0.3)) * min(sw, sh)
         draw.ellipse((x - r, y - r, x + r * 1.4, y + r), fill=(*c, int(rng.integers(90, 200))))
     small = small.filter(ImageFilter.GaussianBlur(max(1, min(sw, sh) // 20)))
-    img = small.resize((width, height), Image.BILINEAR)
+    img = small.resize((width, height), Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(img, "RGBA")
     unit = min(width, height)
     for _ in range(int(rng.integers(4, 8))):
@@ -110,7 +110,7 @@ def caption(img: Image.Image, text: str, *, position: str = "bottom", scale: flo
 
 def cover(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     """Scale and centre-crop to fill ``size``."""
-    return ImageOps.fit(img, size, Image.BILINEAR)
+    return ImageOps.fit(img, size, Image.Resampling.BILINEAR)
 
 
 def stylize(img: Image.Image, rng: np.random.Generator, colors: list[Color]) -> Image.Image:

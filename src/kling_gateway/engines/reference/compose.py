@@ -11,11 +11,12 @@ from PIL import Image, ImageFilter
 def load_mask(data: bytes, size: tuple[int, int]) -> np.ndarray:
     """A mask image as a boolean (H,W) array at ``size``; white (or opaque, for RGBA) = selected."""
     with Image.open(io.BytesIO(data)) as img:
-        if img.mode in ("RGBA", "LA") and img.getchannel("A").getextrema()[0] < 250:
-            gray = img.getchannel("A")
+        alpha = img.getchannel("A") if img.mode in ("RGBA", "LA") else None
+        if alpha is not None and int(np.asarray(alpha).min()) < 250:
+            gray = alpha
         else:
             gray = img.convert("L")
-        gray = gray.resize(size, Image.NEAREST)
+        gray = gray.resize(size, Image.Resampling.NEAREST)
     return np.asarray(gray) > 127
 
 
@@ -26,8 +27,10 @@ def fill_region(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
     h, w = mask.shape
     small = (max(4, w // 8), max(4, h // 8))
     keep = (~mask).astype(np.float32)
-    weight = Image.fromarray((keep * 255).astype(np.uint8)).resize(small, Image.BILINEAR)
-    masked = Image.fromarray((frame * keep[..., None]).astype(np.uint8)).resize(small, Image.BILINEAR)
+    weight = Image.fromarray((keep * 255).astype(np.uint8)).resize(small, Image.Resampling.BILINEAR)
+    masked = Image.fromarray((frame * keep[..., None]).astype(np.uint8)).resize(
+        small, Image.Resampling.BILINEAR
+    )
     wsum = np.zeros(small[::-1], np.float32)
     csum = np.zeros((*small[::-1], 3), np.float32)
     for radius in (2, 6, 16):  # widen until every hole pixel has a source
@@ -37,7 +40,7 @@ def fill_region(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
         wsum[take], csum[take] = wb[take], cb[take]
     wsum = np.maximum(wsum, 1.0)
     filled = Image.fromarray(np.clip(csum / wsum[..., None] * 255, 0, 255).astype(np.uint8))
-    out = np.asarray(filled.resize((w, h), Image.BILINEAR))
+    out = np.asarray(filled.resize((w, h), Image.Resampling.BILINEAR))
     result = frame.copy()
     result[mask] = out[mask]
     return result
@@ -91,4 +94,4 @@ def place(
     bw, bh = max(1, x1 - x0), max(1, y1 - y0)
     scale = (min if fit == "contain" else max)(bw / img.width, bh / img.height)
     w, h = max(1, int(img.width * scale)), max(1, int(img.height * scale))
-    return img.resize((w, h), Image.BILINEAR), (x0 + (bw - w) // 2, y0 + (bh - h) // 2)
+    return img.resize((w, h), Image.Resampling.BILINEAR), (x0 + (bw - w) // 2, y0 + (bh - h) // 2)

@@ -16,6 +16,8 @@ import av
 import numpy as np
 from PIL import Image
 
+from ...media.probe import open_input
+
 SAMPLE_RATE = 48_000
 _X264 = {"preset": "ultrafast", "tune": "fastdecode", "threads": "1", "crf": "26"}
 
@@ -58,7 +60,7 @@ def _to_video_frame(frame: Frame) -> av.VideoFrame:
         )
         return av.VideoFrame.from_ndarray(data.reshape(h * 3 // 2, w), format="yuv420p")
     if isinstance(frame, Image.Image):
-        return av.VideoFrame.from_image(frame.convert("RGB") if frame.mode != "RGB" else frame)
+        frame = np.asarray(frame.convert("RGB") if frame.mode != "RGB" else frame)
     return av.VideoFrame.from_ndarray(np.ascontiguousarray(frame, dtype=np.uint8), format="rgb24")
 
 
@@ -93,13 +95,13 @@ def write_mp4(
             vf.pts = count
             container.mux(video.encode(vf))
             count += 1
-            if astream is not None:
+            if astream is not None and audio is not None:
                 until = min(audio.shape[1], int(count / rate * SAMPLE_RATE))
                 while sent + chunk <= until:
                     container.mux(astream.encode(_audio_frame(audio[:, sent : sent + chunk], sent)))
                     sent += chunk
         container.mux(video.encode(None))
-        if astream is not None:
+        if astream is not None and audio is not None:
             while sent < audio.shape[1]:
                 part = audio[:, sent : sent + chunk]
                 container.mux(astream.encode(_audio_frame(part, sent)))
@@ -180,13 +182,9 @@ class VideoSource:
         return self.frames / float(self.fps)
 
 
-def _src(source: bytes | str | Path):
-    return av.open(io.BytesIO(source) if isinstance(source, bytes | bytearray) else str(source))
-
-
 def inspect_video(source: bytes | str | Path) -> VideoSource:
     """Size (cropped to even), frame rate and exact frame count of a video."""
-    with _src(source) as container:
+    with open_input(source) as container:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
         count = sum(1 for _ in container.demux(stream) if _.size)
@@ -198,7 +196,7 @@ def inspect_video(source: bytes | str | Path) -> VideoSource:
 
 def iter_frames(source: bytes | str | Path, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
     """Decoded RGB frames (H,W,3), cropped to even dimensions or scaled to ``size``."""
-    with _src(source) as container:
+    with open_input(source) as container:
         for frame in container.decode(video=0):
             if size is not None and (frame.width, frame.height) != size:
                 frame = frame.reformat(width=size[0], height=size[1])
@@ -220,7 +218,7 @@ def frame_at(source: bytes | str | Path, index: int) -> np.ndarray:
 
 def read_audio(source: bytes | str | Path) -> np.ndarray | None:
     """The first audio stream as float32 stereo (2, n) at 48 kHz; None when there is none."""
-    with _src(source) as container:
+    with open_input(source) as container:
         if not container.streams.audio:
             return None
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=SAMPLE_RATE)

@@ -28,7 +28,8 @@ def render_generations(job: RenderJob) -> list[RenderedFile]:
     size = table.get(req.get("aspect_ratio") or "16:9", table["16:9"])
     n = max(1, min(9, int(req.get("n") or 1)))
     reference = cv.cover(open_image(job.inputs["image"]), size) if job.inputs.get("image") else None
-    fidelity = float(req.get("image_fidelity") if req.get("image_fidelity") is not None else 0.5)
+    given = req.get("image_fidelity")
+    fidelity = float(given) if given is not None else 0.5
     out = []
     for index in range(n):
         rng = rng_for(job.seed, "image", index)
@@ -55,7 +56,11 @@ def render_try_on(job: RenderJob) -> list[RenderedFile]:
     garment_alpha = key_light_background(cloth)
     box = garment_alpha.getbbox() or (0, 0, cloth.width, cloth.height)
     garment, gpos = place(cloth.crop(box), torso)
-    alpha = garment_alpha.crop(box).resize(garment.size, Image.BILINEAR).filter(ImageFilter.GaussianBlur(1))
+    alpha = (
+        garment_alpha.crop(box)
+        .resize(garment.size, Image.Resampling.BILINEAR)
+        .filter(ImageFilter.GaussianBlur(1))
+    )
     # keep the body's light and shade on the fabric
     shade = np.asarray(
         human.crop((gpos[0], gpos[1], gpos[0] + garment.width, gpos[1] + garment.height)).convert("L"),

@@ -220,8 +220,11 @@ async def _try_on(task: EngineTask, ctx: EngineContext) -> Prepared:
 
 
 async def _text_to_audio(task: EngineTask, ctx: EngineContext) -> Prepared:
+    duration = task.request.get("duration")
     try:
-        seconds = float(task.request.get("duration"))
+        if duration is None:
+            raise TypeError
+        seconds = float(duration)
     except (TypeError, ValueError):
         raise TaskFailure("duration: must be a number of seconds") from None
     if not 3.0 <= seconds <= 10.0:

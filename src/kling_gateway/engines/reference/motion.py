@@ -94,7 +94,7 @@ def view(canvas: Image.Image, size: tuple[int, int], state: tuple[float, float, 
     if roll == 0 and zoom == 1.0:
         x0, y0 = int(round(coeffs[2])), int(round(coeffs[5]))
         return canvas.crop((x0, y0, x0 + w, y0 + h))
-    return canvas.transform(size, Image.AFFINE, coeffs, resample=Image.NEAREST)
+    return canvas.transform(size, Image.Transform.AFFINE, coeffs, resample=Image.Resampling.NEAREST)
 
 
 def camera_frames(

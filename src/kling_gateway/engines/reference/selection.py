@@ -71,7 +71,7 @@ def analyze(video: bytes, *, strict: bool = False) -> dict[str, Any]:
 
 def _grow(seed: np.ndarray, allowed: np.ndarray, limit: int) -> np.ndarray:
     """Geodesic dilation of ``seed`` inside ``allowed`` (4-connected) until stable."""
-    region = seed & allowed
+    region: np.ndarray = seed & allowed
     for _ in range(limit):
         grown = region.copy()
         grown[1:] |= region[:-1]
@@ -90,7 +90,7 @@ def point_mask(frame: np.ndarray, x: float, y: float, *, side: int = SEGMENT_SID
     h, w = frame.shape[:2]
     scale = min(1.0, side / max(h, w))
     sw, sh = max(2, int(w * scale)), max(2, int(h * scale))
-    small = np.asarray(Image.fromarray(frame).resize((sw, sh), Image.BILINEAR), np.float32)
+    small = np.asarray(Image.fromarray(frame).resize((sw, sh), Image.Resampling.BILINEAR), np.float32)
     px = min(sw - 1, max(0, int(x * sw)))
     py = min(sh - 1, max(0, int(y * sh)))
     patch = small[max(0, py - 1) : py + 2, max(0, px - 1) : px + 2].reshape(-1, 3)
@@ -107,7 +107,10 @@ def point_mask(frame: np.ndarray, x: float, y: float, *, side: int = SEGMENT_SID
         region &= dist < 0.25 * unit
     if region.sum() < 0.002 * sw * sh:  # a speck: give it a usable size
         region |= dist < 0.04 * unit
-    return np.asarray(Image.fromarray(region.astype(np.uint8) * 255).resize((w, h), Image.NEAREST)) > 127
+    return (
+        np.asarray(Image.fromarray(region.astype(np.uint8) * 255).resize((w, h), Image.Resampling.NEAREST))
+        > 127
+    )
 
 
 def frame_mask(frame: np.ndarray, points: Iterable[dict[str, Any]], *, side: int = TRACK_SIDE) -> np.ndarray:

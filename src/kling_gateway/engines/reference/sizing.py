@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 # models whose pro mode renders 1080p-class; kling-v1 pro stays 720p, v2-master is 720p
 _PRO_1080 = {"kling-v1-5", "kling-v1-6", "kling-v2-1", "kling-v2-5-turbo", "kling-v2-6", "kling-v3"}
@@ -78,14 +79,16 @@ def fit_budget(width: int, height: int, cls: int) -> tuple[int, int]:
     return max(2, int(round(w / 2)) * 2), max(2, int(round(h / 2)) * 2)
 
 
-def text_geometry(request: dict, default_model: str = "kling-v1") -> Geometry:
+def text_geometry(request: dict[str, Any], default_model: str = "kling-v1") -> Geometry:
     model = request.get("model_name") or default_model
     mode = request.get("mode") or "std"
     w, h = aspect_size(video_class(model, mode), request.get("aspect_ratio") or "16:9", model, mode)
     return Geometry(w, h, video_fps(model, image_driven=False))
 
 
-def image_geometry(request: dict, image_size: tuple[int, int], default_model: str = "kling-v1") -> Geometry:
+def image_geometry(
+    request: dict[str, Any], image_size: tuple[int, int], default_model: str = "kling-v1"
+) -> Geometry:
     model = request.get("model_name") or default_model
     mode = request.get("mode") or "std"
     w, h = fit_budget(image_size[0], image_size[1], video_class(model, mode))
@@ -103,9 +106,12 @@ def duration_text(seconds: float) -> str:
 
 
 def requested_seconds(value: object, default: float = 5.0) -> float:
+    """A requested ``duration`` in seconds; the default when absent or not a number."""
+    if not isinstance(value, int | float | str) or value == "":
+        return default
     try:
-        return float(value) if value not in (None, "") else default  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        return float(value)
+    except ValueError:
         return default
 
 

@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -18,6 +19,7 @@ from kling_gateway.engines.base import TaskFailure
 from . import canvas as cv
 from .compose import blend, cutout, fill_region, key_light_background, load_mask, place
 from .encode import (
+    Frame,
     Planes,
     fit_audio,
     inspect_video,
@@ -56,7 +58,7 @@ EXTEND_SECONDS = 4.5
 
 def _video(
     job: RenderJob,
-    frames: Iterator[np.ndarray | Image.Image],
+    frames: Iterator[Frame],
     width: int,
     height: int,
     fps: int | Fraction,
@@ -140,7 +142,7 @@ def render_text2video(job: RenderJob) -> list[RenderedFile]:
     ]
 
 
-def text2video_frames(req: dict, seed: int, geo: Geometry, frames: int) -> Iterator[Planes]:
+def text2video_frames(req: dict[str, Any], seed: int, geo: Geometry, frames: int) -> Iterator[Planes]:
     """A seeded scene seen through the requested camera, with drifting sprites and the prompt.
 
     Drawn directly in YUV planes: the scene is converted once, each frame is three
@@ -171,12 +173,16 @@ def text2video_frames(req: dict, seed: int, geo: Geometry, frames: int) -> Itera
 
 def render_image2video(job: RenderJob) -> list[RenderedFile]:
     req = job.request
-    head_bytes, tail_bytes = job.inputs.get("image"), job.inputs.get("image_tail")
-    first = open_image(head_bytes or tail_bytes)
+    head_bytes: bytes | None = job.inputs.get("image")
+    tail_bytes: bytes | None = job.inputs.get("image_tail")
+    source = head_bytes or tail_bytes
+    if source is None:  # the inputs step requires one of them
+        raise TaskFailure("image: one of image or image_tail is required")
+    first = open_image(source)
     geo = image_geometry(req, first.size)
     size = (geo.width, geo.height)
     frames = frame_count(requested_seconds(req.get("duration")), geo.fps)
-    still = first.resize(size, Image.BILINEAR)
+    still = first.resize(size, Image.Resampling.BILINEAR)
     if head_bytes is None:  # tail only: emerge from a soft, dim version of the end frame
         still = Image.blend(
             still.filter(ImageFilter.GaussianBlur(12)), Image.new("RGB", size, (0, 0, 0)), 0.4
@@ -360,11 +366,15 @@ def effect_kind(scene: str) -> str:
     return _EFFECT_KINDS[sum(scene.encode()) % len(_EFFECT_KINDS)]
 
 
+# A falling (or rising) shape: its colour, its alpha, horizontal position, speed and phase.
+_Particle = tuple[Image.Image, Image.Image, float, float, float]
+
+
 def _particles(
     rng: np.random.Generator, colors: list[cv.Color], size: tuple[int, int], count: int, heart: bool
-):
+) -> list[_Particle]:
     unit = min(size)
-    shapes = []
+    shapes: list[_Particle] = []
     for _ in range(count):
         r = max(3, int(unit * float(rng.uniform(0.015, 0.035))))
         if heart:
@@ -382,7 +392,7 @@ def _particles(
     return shapes
 
 
-def _draw_particles(img: Image.Image, shapes, t: float, rising: bool) -> None:
+def _draw_particles(img: Image.Image, shapes: list[_Particle], t: float, rising: bool) -> None:
     w, h = img.size
     for rgb, alpha, x, speed, phase in shapes:
         y = (phase + t * speed) % 1.0
@@ -411,14 +421,18 @@ def render_effects(job: RenderJob) -> list[RenderedFile]:
         geo = image_geometry({"model_name": model, "mode": mode}, img.size)
         frames = frame_count(seconds, geo.fps)
         gen = _single_effect(
-            effect_kind(scene), img.resize((geo.width, geo.height), Image.BILINEAR), frames, colors, rng
+            effect_kind(scene),
+            img.resize((geo.width, geo.height), Image.Resampling.BILINEAR),
+            frames,
+            colors,
+            rng,
         )
     return [_video(job, gen, geo.width, geo.height, geo.fps, None)]
 
 
 def _single_effect(
-    kind: str, still: Image.Image, frames: int, colors, rng
-) -> Iterator[Image.Image | np.ndarray]:
+    kind: str, still: Image.Image, frames: int, colors: list[cv.Color], rng: np.random.Generator
+) -> Iterator[Frame]:
     size = still.size
     world = padded_canvas(still)
     soft = np.asarray(still.filter(ImageFilter.GaussianBlur(max(2, min(size) // 60))))
@@ -432,7 +446,7 @@ def _single_effect(
         elif kind == "squish":
             s = 1 - 0.3 * abs(wave)
             body = still.resize(
-                (int(size[0] * (1 + 0.15 * abs(wave))), max(2, int(size[1] * s))), Image.BILINEAR
+                (int(size[0] * (1 + 0.15 * abs(wave))), max(2, int(size[1] * s))), Image.Resampling.BILINEAR
             )
             img = Image.fromarray(soft)
             img.paste(body, ((size[0] - body.width) // 2, size[1] - body.height))
@@ -450,8 +464,13 @@ def _single_effect(
 
 
 def _dual_effect(
-    scene: str, people: list[Image.Image], geo: Geometry, frames: int, colors, rng
-) -> Iterator[Image.Image]:
+    scene: str,
+    people: list[Image.Image],
+    geo: Geometry,
+    frames: int,
+    colors: list[cv.Color],
+    rng: np.random.Generator,
+) -> Iterator[Frame]:
     size = (geo.width, geo.height)
     backdrop = Image.fromarray(cv.gradient(geo.width, geo.height, colors[0], colors[2]))
     w, h = size
@@ -496,7 +515,7 @@ def render_multi_elements(job: RenderJob) -> list[RenderedFile]:
             scaled, pos = place(img, box)
             items.append((scaled, key_light_background(scaled), pos))
 
-        def gen() -> Iterator[Image.Image]:
+        def gen() -> Iterator[Frame]:
             for i, frame in enumerate(iter_frames(video, size)):
                 out = Image.fromarray(frame)
                 for k, (scaled, alpha, (x, y)) in enumerate(items):
@@ -508,7 +527,7 @@ def render_multi_elements(job: RenderJob) -> list[RenderedFile]:
             raise TaskFailure(f"session_id: {mode} needs at least one selected region (add-selection)")
         swap = images[0] if mode == "swap" and images else None
 
-        def gen() -> Iterator[np.ndarray]:
+        def gen() -> Iterator[Frame]:
             for frame, mask in track(iter_frames(video, size), selections):
                 if swap is None:
                     yield fill_region(frame, mask)
