@@ -17,6 +17,7 @@ from .push import ChangeHub
 from .push.runtime import Push
 from .secrets_box import SecretBox, load_master_key
 from .service import TaskService
+from .sessions import SelectionService
 from .storage.factory import create_storage
 from .store import AccountStore, Database, TaskStore
 
@@ -75,6 +76,7 @@ class Gateway:
         self.dispatcher: Dispatcher | None = None
         self.maintenance: Maintenance | None = None
         self.service = TaskService(self.tasks, self.router, self.hub, settings, on_created=self._on_created)
+        self.selection = SelectionService(self.tasks, self.storage, settings)
         self.push = Push(self)  # callbacks, event streams, cross-process notifications
         self.started = False
 

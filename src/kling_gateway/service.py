@@ -17,6 +17,7 @@ from .media.fetch import FetchError, decode_base64_input, is_url, max_bytes_for
 from .push import ChangeHub, TaskChange
 from .push.longpoll import LongPoller
 from .schemas import FAMILIES, Family, iter_inputs, model_name_of, validation_error
+from .sessions import missing_session
 from .store import AccountRow, DuplicateExternalId, TaskRow, TaskStore
 
 PAGE_NUM_RANGE = (1, 1000)
@@ -95,11 +96,9 @@ class TaskService:
                 if await self.store.video(str(video_id), account.id) is None:
                     raise invalid_parameter(f"{field}: video '{video_id}' does not exist for this account")
         if family.name == "videos/multi-elements":
-            session = await self.store.session(str(body["session_id"]), account.id)
-            if session is None or session["expires_at"] < now_ms():
-                raise invalid_parameter(
-                    f"session_id: selection session '{body['session_id']}' does not exist or expired"
-                )
+            session_id = str(body["session_id"])
+            if await self.store.session(session_id, account.id, now_ms()) is None:
+                raise invalid_parameter(f"session_id: {missing_session(session_id)}")
 
     async def _check_concurrency(self, account: AccountRow) -> None:
         limit = account.max_concurrent_tasks

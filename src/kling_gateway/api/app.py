@@ -7,16 +7,27 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from .. import __version__
 from ..config import Settings
 from ..gateway import Gateway
 from ..relay import callbacks as relay_callbacks
-from . import events, files, handlers, selection, tasks
+from . import events, files, handlers, routes, selection, tasks
+from .deps import ApiServices
 from .middleware import GatewayMiddleware
 
 PREFIXES = ("/v1", "/kling/v1")
+
+
+def kling_endpoints() -> list[routes.Endpoint]:
+    """The Kling route table, hot paths first (routes are tried in order): query, create and
+    list, then the selection calls, event streams and callback logs."""
+    return [
+        *tasks.query_endpoints(),
+        *tasks.family_endpoints(),
+        *selection.endpoints(),
+        *events.endpoints(),
+    ]
 
 
 def create_app(
@@ -38,41 +49,28 @@ def create_app(
         finally:
             await gateway.stop()
 
+    endpoints = kling_endpoints()
     app = FastAPI(
         title="kling-gateway",
         version=__version__,
         description="Kling media-generation API (official `/v1` and CometAPI `/kling/v1` layouts). "
         "Every error is `{code, message, request_id}` with Kling's official code and HTTP status.",
         lifespan=lifespan,
+        routes=[routes.mount(prefix, endpoints) for prefix in PREFIXES],
     )
-    app.state.gateway = gateway
-    task_routes = tasks.build_router()
-    selection_routes = selection.build_router()
-    event_routes = events.build_router()
-    for prefix in PREFIXES:
-        app.include_router(task_routes, prefix=prefix)
-        app.include_router(selection_routes, prefix=prefix)
-        app.include_router(event_routes, prefix=prefix)
+    routes.install_openapi(app, PREFIXES, endpoints)
+    app.state.services = ApiServices(
+        tasks=gateway.service,
+        selection=gateway.selection,
+        auth=gateway.auth,
+        signer=gateway.signer,
+        settings=gateway.settings,
+        storage=gateway.storage,
+        hub=gateway.hub,
+        push=gateway.push,
+    )
+    app.state.gateway = gateway  # read only by the relay callback route
     app.include_router(files.router)
-    for prefix in PREFIXES:  # the hot paths (poll, create, list), matched before every other route
-        app.router.routes.insert(
-            0,
-            Route(
-                prefix + "/{resource}/{action}/{task_id}",
-                tasks.fast_get_task,
-                methods=["GET"],
-                include_in_schema=False,
-            ),
-        )
-        app.router.routes.insert(
-            0,
-            Route(
-                prefix + "/{resource}/{action}",
-                tasks.fast_family_route,
-                methods=["GET", "POST"],
-                include_in_schema=False,
-            ),
-        )
     app.include_router(events.ops_router)
     app.include_router(relay_callbacks.build_router())
 

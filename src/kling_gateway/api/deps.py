@@ -1,11 +1,24 @@
-"""Dependencies the routes share: the gateway object, the caller's account, the public base URL."""
+"""What the routes use, handed over once: the narrow services, the caller's account, the base URL.
+
+``create_app`` stores one :class:`ApiServices` on ``app.state.services``; handlers take the parts
+they use from it (never the whole gateway).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..gateway import Gateway
+from ..auth import Authenticator
+from ..config import Settings
+from ..present import UrlSigner
+from ..push import ChangeHub
+from ..push.runtime import Push
+from ..service import TaskService
+from ..sessions import SelectionService
+from ..storage import Storage
 from ..store import AccountRow
 
 bearer_scheme = HTTPBearer(
@@ -14,18 +27,37 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def gateway_of(request: Request) -> Gateway:
-    return request.app.state.gateway
+@dataclass(frozen=True)
+class ApiServices:
+    tasks: TaskService
+    selection: SelectionService
+    auth: Authenticator
+    signer: UrlSigner
+    settings: Settings
+    storage: Storage  # result files (signed URLs)
+    hub: ChangeHub
+    push: Push
+
+
+def services_of(request: Request) -> ApiServices:
+    services: ApiServices = request.app.state.services
+    return services
+
+
+async def authenticate(request: Request) -> AccountRow:
+    """The caller's account from ``Authorization`` (gateway API key or Kling JWT)."""
+    return await services_of(request).auth.authenticate(request.headers.get("authorization"))
 
 
 async def current_account(
     request: Request, _credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
 ) -> AccountRow:
-    return await gateway_of(request).auth.authenticate(request.headers.get("authorization"))
+    """:func:`authenticate` as a FastAPI dependency (routes outside the Kling route table)."""
+    return await authenticate(request)
 
 
 def base_url_of(request: Request) -> str:
-    configured = gateway_of(request).settings.public_base_url
+    configured = services_of(request).settings.public_base_url
     if configured:
         return configured.rstrip("/")
     scope = request.scope

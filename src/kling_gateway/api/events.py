@@ -10,18 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..errors import invalid_parameter
+from ..push.sse import task_events_stream
 from ..schemas import FAMILIES, Envelope, Family
 from ..store import AccountRow
 from ..store.deliveries import AttemptRow, DeliveryRow
 from . import envelope
-from .deps import base_url_of, current_account, gateway_of
+from .deps import authenticate, base_url_of, current_account, services_of
 from .middleware import request_id_of
-from .tasks import ERROR_RESPONSES
+from .routes import Endpoint, Handler
 
 
 class CallbackAttempt(BaseModel):
@@ -52,13 +53,11 @@ class CallbacksEnvelope(Envelope):
     data: list[CallbackDelivery]
 
 
-SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "`text/event-stream`: per status change `id: <event id>`, `event: <task_status>`, "
-        "`data: <task object as of that change>`; ends after `succeed` or `failed`; "
-        "`: keep-alive` comments while idle.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
-    },
+SSE_RESPONSE: dict[str, Any] = {
+    "description": "`text/event-stream`: per status change `id: <event id>`, `event: <task_status>`, "
+    "`data: <task object as of that change>`; ends after `succeed` or `failed`; "
+    "`: keep-alive` comments while idle.",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
 }
 
 
@@ -103,32 +102,40 @@ def _last_event_id(header: str | None, query: str | None) -> int:
     return value
 
 
-def _add_family_routes(router: APIRouter, family: Family) -> None:
-    from ..push.sse import task_events_stream
+LAST_EVENT_ID_PARAMETERS = (
+    {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "resume after this event id",
+    },
+    {
+        "name": "last_event_id",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "same as the header, for clients that cannot set it",
+    },
+)
 
-    path = "/" + family.name + "/{task_id}"
-    slug = family.name.replace("/", "_").replace("-", "_")
 
-    async def events(
-        request: Request,
-        task_id: str,
-        account: AccountRow = Depends(current_account),
-        last_event_id: str | None = Header(None, description="resume after this event id"),
-        last_event_id_query: str | None = Query(
-            None, alias="last_event_id", description="same as the header, for clients that cannot set it"
-        ),
-    ) -> Response:
-        gateway = gateway_of(request)
-        row = await gateway.service.get(account, family.name, task_id)
-        after = _last_event_id(last_event_id, last_event_id_query)
+def _events(family: Family) -> Handler:
+    async def events(request: Request) -> Response:
+        account = await authenticate(request)
+        services = services_of(request)
+        row = await services.tasks.get(account, family.name, request.path_params["task_id"])
+        after = _last_event_id(
+            request.headers.get("last-event-id"), request.query_params.get("last_event_id")
+        )
         stream = task_events_stream(
             row.id,
             after=after,
-            hub=gateway.hub,
-            reads=gateway.push.reads,
-            signer=gateway.signer,
+            hub=services.hub,
+            reads=services.push.reads,
+            signer=services.signer,
             base_url=base_url_of(request),
-            keepalive=gateway.push.config.sse_keepalive_seconds,
+            keepalive=services.push.config.sse_keepalive_seconds,
         )
         headers = {
             "Cache-Control": "no-cache",
@@ -137,43 +144,51 @@ def _add_family_routes(router: APIRouter, family: Family) -> None:
         }
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
-    async def callbacks(
-        request: Request, task_id: str, account: AccountRow = Depends(current_account)
-    ) -> Response:
-        gateway = gateway_of(request)
-        row = await gateway.service.get(account, family.name, task_id)
-        data = [delivery_view(d, a) for d, a in await gateway.push.deliveries.for_task(row.id)]
+    return events
+
+
+def _callbacks(family: Family) -> Handler:
+    async def callbacks(request: Request) -> Response:
+        account = await authenticate(request)
+        services = services_of(request)
+        row = await services.tasks.get(account, family.name, request.path_params["task_id"])
+        data = [delivery_view(d, a) for d, a in await services.push.deliveries.for_task(row.id)]
         return envelope.success(data, request_id_of(request))
 
-    router.add_api_route(
-        path + "/events",
-        events,
-        methods=["GET"],
-        name=f"events_{slug}",
-        summary=f"Event stream: {family.summary}",
-        description="Server-Sent Events, one per status change, ending after the terminal one. "
-        "Send `Last-Event-ID` to resume without loss or duplicates.",
-        tags=[family.resource],
-        responses={**SSE_RESPONSE, **ERROR_RESPONSES},
-        response_class=StreamingResponse,
-    )
-    router.add_api_route(
-        path + "/callbacks",
-        callbacks,
-        methods=["GET"],
-        name=f"callbacks_{slug}",
-        summary=f"Callback deliveries: {family.summary}",
-        description="Every callback delivery of the task (one per status change) with its attempts.",
-        tags=[family.resource],
-        responses={200: {"model": CallbacksEnvelope}, **ERROR_RESPONSES},
-    )
+    return callbacks
 
 
-def build_router() -> APIRouter:
-    router = APIRouter()
+def endpoints() -> list[Endpoint]:
+    """The event stream and the callback log of a task, for every family."""
+    out = []
     for family in FAMILIES.values():
-        _add_family_routes(router, family)
-    return router
+        path = f"/{family.name}/{{task_id}}"
+        slug = family.name.replace("/", "_").replace("-", "_")
+        out += [
+            Endpoint(
+                "GET",
+                path + "/events",
+                _events(family),
+                name=f"events_{slug}",
+                summary=f"Event stream: {family.summary}",
+                tag=family.resource,
+                description="Server-Sent Events, one per status change, ending after the terminal one. "
+                "Send `Last-Event-ID` to resume without loss or duplicates.",
+                ok_response=SSE_RESPONSE,
+                parameters=LAST_EVENT_ID_PARAMETERS,
+            ),
+            Endpoint(
+                "GET",
+                path + "/callbacks",
+                _callbacks(family),
+                name=f"callbacks_{slug}",
+                summary=f"Callback deliveries: {family.summary}",
+                tag=family.resource,
+                description="Every callback delivery of the task (one per status change) with its attempts.",
+                ok=CallbacksEnvelope,
+            ),
+        ]
+    return out
 
 
 ops_router = APIRouter()
@@ -182,4 +197,4 @@ ops_router = APIRouter()
 @ops_router.get("/push/stats", tags=["ops"], summary="Push delivery counters of this process")
 async def push_stats(request: Request, _account: AccountRow = Depends(current_account)) -> JSONResponse:
     """Store queries sent, hub waiters, long-poll and event-stream reads, callback outcomes."""
-    return JSONResponse(gateway_of(request).push.stats())
+    return JSONResponse(services_of(request).push.stats())

@@ -8,24 +8,24 @@ from starlette.responses import Response
 from ..errors import Code, KlingError
 from ..storage.serve import file_response
 from ..storage.signing import SignatureError, verify
-from .deps import gateway_of
+from .deps import services_of
 
 router = APIRouter(tags=["files"])
 
 
 async def get_file(request: Request, key: str) -> Response:
-    gateway = gateway_of(request)
+    services = services_of(request)
     try:
         verify(
             key,
             request.query_params.get("expires"),
             request.query_params.get("signature"),
-            gateway.settings.secret(),
+            services.settings.secret(),
         )
     except SignatureError as exc:
         raise KlingError(Code.ACCOUNT_NO_PERMISSION, f"result link refused: {exc.message}") from None
     try:
-        return await file_response(gateway.storage, key, request)
+        return await file_response(services.storage, key, request)
     except (FileNotFoundError, ValueError):
         raise KlingError(Code.RESOURCE_NOT_FOUND, "file does not exist or is past retention") from None
 

@@ -19,7 +19,7 @@ log = logging.getLogger("kling_gateway.api")
 
 
 def validation_message(exc: RequestValidationError) -> KlingError:
-    """FastAPI's body errors (the selection calls parse through FastAPI) in the same words as the
+    """FastAPI's parameter errors (routes outside the Kling table) in the same words as the
     service's own validation."""
     errors = exc.errors()
     for err in errors:

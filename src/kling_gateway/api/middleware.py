@@ -1,11 +1,8 @@
 """The one ASGI middleware in front of the routes.
 
-- Request ids: every response carries one, in the body's ``request_id`` and in ``X-Request-Id``
-  (added here too, so even framework-level errors have it).
-- Kling bodies are JSON whatever the client labels them (curl -d sends a form type): POST bodies
-  on API routes are parsed as JSON unless they say ``multipart/form-data``.
-
-One middleware rather than two: each layer costs a coroutine hop on every request of the hot path.
+Request ids: every response carries one, in the body's ``request_id`` and in ``X-Request-Id``
+(added here too, so even framework-level errors have it). Kling bodies are read as JSON whatever
+the client labels them (curl -d sends a form type) by the handlers themselves (``api/bodies.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +11,6 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..ids import new_request_id
-
-API_PREFIXES = ("/v1/", "/kling/v1/")
 
 
 def request_id_of(request: Request) -> str:
@@ -26,20 +21,6 @@ def request_id_of(request: Request) -> str:
     return rid
 
 
-def _as_json(scope: Scope) -> Scope:
-    original = b""
-    headers = []
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            original = value
-        else:
-            headers.append((name, value))
-    lowered = original.lower()
-    if b"json" in lowered or b"multipart" in lowered:
-        return scope
-    return {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
-
-
 class GatewayMiddleware:
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -48,8 +29,6 @@ class GatewayMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["method"] == "POST" and scope["path"].startswith(API_PREFIXES):
-            scope = _as_json(scope)
         state = scope.setdefault("state", {})
         rid = state.setdefault("request_id", new_request_id())
 

@@ -1,180 +1,147 @@
 """Task routes for every family: create, query one (by task id or external_task_id), list.
 
-Served under the official layout ``/v1/...`` and the CometAPI layout ``/kling/v1/...``.
+Served under the official layout ``/v1/...`` and the CometAPI layout ``/kling/v1/...``; the body
+of a create is validated by the family's wire model in the service.
 """
 
-import json
+from __future__ import annotations
+
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import Code, KlingError
 from ..present import created_object, task_object
 from ..push import longpoll
-from ..schemas import FAMILIES, CreatedEnvelope, ErrorBody, Family, TaskEnvelope, TaskListEnvelope
-from ..service import parse_prefer_wait
-from ..store import AccountRow
+from ..schemas import FAMILIES, CreatedEnvelope, Family, TaskEnvelope, TaskListEnvelope
+from ..service import PAGE_NUM_RANGE, PAGE_SIZE_RANGE, parse_prefer_wait
 from . import envelope
-from .deps import base_url_of, current_account, gateway_of
+from .bodies import json_body
+from .deps import authenticate, base_url_of, services_of
 from .middleware import request_id_of
+from .routes import Endpoint, Handler
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {
-        "model": ErrorBody,
-        "description": "1200 invalid request / 1201 invalid parameter / 1300–1301 policy",
-    },
-    401: {"model": ErrorBody, "description": "1000–1004 authentication failed"},
-    403: {"model": ErrorBody, "description": "1103 no permission"},
-    404: {
-        "model": ErrorBody,
-        "description": "1202 invalid method / 1203 resource (task, route, model) not found",
-    },
-    429: {"model": ErrorBody, "description": "1100–1102 account / 1302–1304 rate and concurrency limits"},
-    500: {"model": ErrorBody, "description": "5000 internal error"},
-    503: {"model": ErrorBody, "description": "5001 service unavailable"},
-    504: {"model": ErrorBody, "description": "5002 timeout"},
-}
-
-
-async def task_response(request: Request, account: AccountRow, family_name: str, task_id: str) -> Response:
-    """Query one task (with optional long-poll): shared by the documented route and the fast path."""
-    gateway = gateway_of(request)
-    row = await gateway.service.get(account, family_name, task_id)
-    prefer = request.headers.get("prefer")
-    if prefer:
-        seen = longpoll.seen_status(request.headers.get("if-none-match"))
-        row = await gateway.service.wait_if_asked(account, row, prefer, seen=seen)
-    await gateway.signer.prepare_rows([row])  # S3 presigned URLs, when configured
-    data = task_object(row, gateway.signer, base_url_of(request))
-    return longpoll.decorate(envelope.success(data, request_id_of(request)), row, parse_prefer_wait(prefer))
-
-
+MULTI_ELEMENTS = "videos/multi-elements"
 SELECTION_CALLS = frozenset(
     {"init-selection", "add-selection", "delete-selection", "clear-selection", "preview-selection"}
 )
 
+QUERY_DESCRIPTION = (
+    "`task_id` may also be the `external_task_id` given at creation. "
+    "Send `Prefer: wait=N` (N ≤ 60) to long-poll until the status differs from the one last seen "
+    "(`If-None-Match: <ETag>` of an earlier answer, else the current one) or is terminal; "
+    "the answer then carries `Preference-Applied`. Every answer carries a weak `ETag`."
+)
 
-async def fast_get_task(request: Request) -> Response:
-    """``GET /{prefix}/{resource}/{action}/{task_id}`` without FastAPI's routing and dependency layers.
 
-    Polling is most of a gateway's traffic. This plain Starlette route sits first in the route
-    table; it answers exactly as the documented per-family routes (which stay for OpenAPI)."""
-    params = request.path_params
-    family = f"{params['resource']}/{params['action']}"
-    task_id = params["task_id"]
-    try:
-        if family not in FAMILIES:
-            raise KlingError(Code.RESOURCE_NOT_FOUND, f"no such route: GET {request.url.path}")
-        if family == "videos/multi-elements" and task_id in SELECTION_CALLS:
+def _page_parameter(name: str, bounds: tuple[int, int], default: int) -> dict[str, Any]:
+    low, high = bounds
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": low, "maximum": high, "default": default},
+        "description": f"{low}–{high}, default {default}",
+    }
+
+
+LIST_PARAMETERS = (
+    _page_parameter("pageNum", PAGE_NUM_RANGE, 1),
+    _page_parameter("pageSize", PAGE_SIZE_RANGE, 30),
+)
+
+
+def _query(family: Family) -> Handler:
+    async def get_task(request: Request) -> Response:
+        task_id = request.path_params["task_id"]
+        if family.name == MULTI_ELEMENTS and task_id in SELECTION_CALLS:  # those are POST-only calls
             raise KlingError(Code.INVALID_METHOD, f"method GET is not allowed for {request.url.path}")
-        account = await gateway_of(request).auth.authenticate(request.headers.get("authorization"))
-        return await task_response(request, account, family, task_id)
-    except KlingError as exc:
-        return envelope.error(exc, request_id_of(request))
+        account = await authenticate(request)
+        services = services_of(request)
+        row = await services.tasks.get(account, family.name, task_id)
+        prefer = request.headers.get("prefer")
+        if prefer:
+            seen = longpoll.seen_status(request.headers.get("if-none-match"))
+            row = await services.tasks.wait_if_asked(account, row, prefer, seen=seen)
+        await services.signer.prepare_rows([row])  # S3 presigned URLs, when configured
+        data = task_object(row, services.signer, base_url_of(request))
+        answer = envelope.success(data, request_id_of(request))
+        return longpoll.decorate(answer, row, parse_prefer_wait(prefer))
+
+    return get_task
 
 
-async def create_response(request: Request, account: AccountRow, family_name: str, body: Any) -> Response:
-    row = await gateway_of(request).service.create(account, family_name, body)
-    return envelope.success(created_object(row), request_id_of(request))
+def _create(family: Family) -> Handler:
+    async def create_task(request: Request) -> Response:
+        account = await authenticate(request)
+        body = await json_body(request)
+        row = await services_of(request).tasks.create(account, family.name, body)
+        return envelope.success(created_object(row), request_id_of(request))
+
+    return create_task
 
 
-async def list_response(request: Request, account: AccountRow, family_name: str) -> Response:
-    gateway = gateway_of(request)
-    query = request.query_params
-    rows = await gateway.service.list(account, family_name, query.get("pageNum"), query.get("pageSize"))
-    base = base_url_of(request)
-    await gateway.signer.prepare_rows(rows)
-    data = [task_object(row, gateway.signer, base) for row in rows]
-    return envelope.success(data, request_id_of(request))
+def _list(family: Family) -> Handler:
+    async def list_tasks(request: Request) -> Response:
+        account = await authenticate(request)
+        services = services_of(request)
+        query = request.query_params
+        rows = await services.tasks.list(account, family.name, query.get("pageNum"), query.get("pageSize"))
+        base = base_url_of(request)
+        await services.signer.prepare_rows(rows)
+        data = [task_object(row, services.signer, base) for row in rows]
+        return envelope.success(data, request_id_of(request))
+
+    return list_tasks
 
 
-async def fast_family_route(request: Request) -> Response:
-    """``POST`` (create) and ``GET`` (list) on ``/{prefix}/{resource}/{action}``, like
-    :func:`fast_get_task`: the same service calls as the documented routes, minus FastAPI's layers.
-    The body is parsed and validated by the family's wire model in the service."""
-    params = request.path_params
-    family = f"{params['resource']}/{params['action']}"
-    try:
-        if family not in FAMILIES:
-            raise KlingError(Code.RESOURCE_NOT_FOUND, f"no such route: {request.method} {request.url.path}")
-        account = await gateway_of(request).auth.authenticate(request.headers.get("authorization"))
-        if request.method == "GET":
-            return await list_response(request, account, family)
-        try:
-            body = json.loads(await request.body())
-        except ValueError as exc:
-            raise KlingError(Code.INVALID_REQUEST, f"request body is not valid JSON: {exc}") from None
-        return await create_response(request, account, family, body)
-    except KlingError as exc:
-        return envelope.error(exc, request_id_of(request))
+def _slug(family: Family) -> str:
+    return family.name.replace("/", "_").replace("-", "_")
 
 
-def _add_family_routes(router: APIRouter, family: Family) -> None:
-    path = "/" + family.name
-    model = family.request_model
-    tag = family.resource
-
-    # These documented routes describe the API in OpenAPI; requests are answered by the fast
-    # routes in front of them (fast_family_route, fast_get_task), which call the same functions.
-    async def create(
-        request: Request,
-        body: model = Body(...),  # type: ignore[valid-type]
-        account: AccountRow = Depends(current_account),
-    ) -> Response:
-        raw = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
-        return await create_response(request, account, family.name, raw)
-
-    async def get_one(
-        request: Request, task_id: str, account: AccountRow = Depends(current_account)
-    ) -> Response:
-        return await task_response(request, account, family.name, task_id)
-
-    async def list_tasks(
-        request: Request,
-        account: AccountRow = Depends(current_account),
-        page_num: str | None = Query(None, alias="pageNum", description="1–1000, default 1"),
-        page_size: str | None = Query(None, alias="pageSize", description="1–500, default 30"),
-    ) -> Response:
-        return await list_response(request, account, family.name)
-
-    slug = family.name.replace("/", "_").replace("-", "_")
-    router.add_api_route(
-        path,
-        create,
-        methods=["POST"],
-        name=f"create_{slug}",
-        summary=f"Create: {family.summary}",
-        tags=[tag],
-        responses={200: {"model": CreatedEnvelope}, **ERROR_RESPONSES},
-    )
-    router.add_api_route(
-        path,
-        list_tasks,
-        methods=["GET"],
-        name=f"list_{slug}",
-        summary=f"List: {family.summary}",
-        tags=[tag],
-        responses={200: {"model": TaskListEnvelope}, **ERROR_RESPONSES},
-    )
-    router.add_api_route(
-        path + "/{task_id}",
-        get_one,
-        methods=["GET"],
-        name=f"get_{slug}",
-        summary=f"Query one: {family.summary}",
-        description="`task_id` may also be the `external_task_id` given at creation. "
-        "Send `Prefer: wait=N` (N ≤ 60) to long-poll until the status differs from the one last seen "
-        "(`If-None-Match: <ETag>` of an earlier answer, else the current one) or is terminal; "
-        "the answer then carries `Preference-Applied`. Every answer carries a weak `ETag`.",
-        tags=[tag],
-        responses={200: {"model": TaskEnvelope, "headers": longpoll.RESPONSE_HEADERS}, **ERROR_RESPONSES},
-        openapi_extra={"parameters": longpoll.REQUEST_HEADERS},
-    )
+def query_endpoints() -> list[Endpoint]:
+    return [
+        Endpoint(
+            "GET",
+            f"/{f.name}/{{task_id}}",
+            _query(f),
+            name=f"get_{_slug(f)}",
+            summary=f"Query one: {f.summary}",
+            tag=f.resource,
+            description=QUERY_DESCRIPTION,
+            ok=TaskEnvelope,
+            ok_headers=longpoll.RESPONSE_HEADERS,
+            parameters=longpoll.REQUEST_HEADERS,
+        )
+        for f in FAMILIES.values()
+    ]
 
 
-def build_router() -> APIRouter:
-    router = APIRouter()
-    for family in FAMILIES.values():
-        _add_family_routes(router, family)
-    return router
+def family_endpoints() -> list[Endpoint]:
+    """Create and list, on the family's own path."""
+    endpoints = []
+    for f in FAMILIES.values():
+        endpoints += [
+            Endpoint(
+                "POST",
+                f"/{f.name}",
+                _create(f),
+                name=f"create_{_slug(f)}",
+                summary=f"Create: {f.summary}",
+                tag=f.resource,
+                body=f.request_model,
+                ok=CreatedEnvelope,
+            ),
+            Endpoint(
+                "GET",
+                f"/{f.name}",
+                _list(f),
+                name=f"list_{_slug(f)}",
+                summary=f"List: {f.summary}",
+                tag=f.resource,
+                ok=TaskListEnvelope,
+                parameters=LIST_PARAMETERS,
+            ),
+        ]
+    return endpoints

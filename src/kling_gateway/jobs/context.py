@@ -17,6 +17,7 @@ from ..engines.base import (
 from ..ids import now_ms
 from ..media.fetch import FetchError, fetch_input
 from ..push import ChangeHub, TaskChange
+from ..sessions import missing_session
 from ..storage import Storage
 from ..store import TaskRow, TaskStore
 
@@ -80,9 +81,9 @@ class WorkerContext:
         return storage_ref(full_key)
 
     async def selection_session(self, session_id: str, *, field: str) -> SelectionSession:
-        found = await self.store.session(session_id, self.row.account_id)
-        if found is None or found["expires_at"] < now_ms():
-            raise TaskFailure(f"{field}: selection session '{session_id}' does not exist or expired")
+        found = await self.store.session(session_id, self.row.account_id, now_ms())
+        if found is None:
+            raise TaskFailure(f"{field}: {missing_session(session_id)}")
         info = json.loads(found["info"])
         video = await self.resolve_video(found["video_id"], field=field) if found["video_id"] else None
         return SelectionSession(

@@ -396,9 +396,13 @@ class TaskStore:
         async with self.db.write.begin() as conn:
             await conn.execute(insert(selection_sessions).values(**values))
 
-    async def session(self, session_id: str, account_id: str) -> dict[str, Any] | None:
+    async def session(self, session_id: str, account_id: str, now: int) -> dict[str, Any] | None:
+        """A live selection session of the account: None when unknown, foreign, or past
+        ``expires_at`` at ``now`` (the one lookup rule for the API, the service and the workers)."""
         query = select(selection_sessions).where(
-            selection_sessions.c.id == session_id, selection_sessions.c.account_id == account_id
+            selection_sessions.c.id == session_id,
+            selection_sessions.c.account_id == account_id,
+            selection_sessions.c.expires_at >= now,
         )
         async with self.db.read.connect() as conn:
             row = (await conn.execute(query)).mappings().first()

@@ -1,0 +1,169 @@
+"""The one table of Kling routes: each :class:`Endpoint` is served as a plain Starlette ``Route``
+and described in OpenAPI from the same entry.
+
+The table is mounted under every prefix (``/v1``, ``/kling/v1``). Handlers are lean
+``async (Request) -> Response`` functions with no dependency-injection layer (polling is most of
+a gateway's traffic); they raise :class:`~kling_gateway.errors.KlingError`, which the app's
+exception handlers render as the envelope. Within a mount, routes are tried in table order, so
+the table lists the hot paths (query, then create and list) first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from ..schemas import ErrorBody
+from .deps import bearer_scheme
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+# The error answers every Kling route may give (all in the envelope, ErrorBody).
+ERROR_RESPONSES: dict[int, str] = {
+    400: "1200 invalid request / 1201 invalid parameter / 1300–1301 policy",
+    401: "1000–1004 authentication failed",
+    403: "1103 no permission",
+    404: "1202 invalid method / 1203 resource (task, route, model) not found",
+    429: "1100–1102 account / 1302–1304 rate and concurrency limits",
+    500: "5000 internal error",
+    503: "5001 service unavailable",
+    504: "5002 timeout",
+}
+
+_PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One route: where it is served, its handler, and what OpenAPI says about it.
+
+    The 200 answer is ``ok`` (an envelope model, as JSON) or, for other media, ``ok_response``
+    (an OpenAPI response object). ``parameters`` are OpenAPI objects for query and header
+    parameters; path parameters are read from ``path``."""
+
+    method: str
+    path: str  # below the prefix, e.g. "/videos/text2video/{task_id}"
+    handler: Handler
+    name: str
+    summary: str
+    tag: str
+    description: str | None = None
+    body: type[BaseModel] | None = None
+    ok: type[BaseModel] | None = None
+    ok_response: dict[str, Any] | None = None
+    ok_headers: dict[str, Any] | None = None
+    parameters: Sequence[dict[str, Any]] = field(default_factory=tuple)
+
+
+def mount(prefix: str, endpoints: Sequence[Endpoint]) -> Mount:
+    """The table under one prefix, one ``Route`` per endpoint in table order."""
+    routes = [Route(e.path, e.handler, methods=[e.method], name=e.name) for e in endpoints]
+    return Mount(prefix, routes=routes, name=prefix.strip("/").replace("/", "_"))
+
+
+# ---- OpenAPI ---------------------------------------------------------------------------------
+
+
+def _unique(models: Iterable[type[BaseModel] | None]) -> list[type[BaseModel]]:
+    return list(dict.fromkeys(m for m in models if m is not None))
+
+
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "title": name.replace("_", " ").title()},
+        }
+        for name in _PATH_PARAM.findall(path)
+    ]
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _operation(
+    e: Endpoint, prefix: str, refs: Mapping[tuple[Any, JsonSchemaMode], dict[str, Any]]
+) -> dict[str, Any]:
+    full_path = prefix + e.path
+    op: dict[str, Any] = {
+        "tags": [e.tag],
+        "summary": e.summary,
+        "operationId": re.sub(r"\W", "_", e.name + full_path) + "_" + e.method.lower(),
+        "security": [{bearer_scheme.scheme_name: []}],
+    }
+    if e.description:
+        op["description"] = e.description
+    parameters = [*_path_parameters(e.path), *e.parameters]
+    if parameters:
+        op["parameters"] = parameters
+    if e.body is not None:
+        op["requestBody"] = {"required": True, "content": _json(refs[(e.body, "validation")])}
+    if e.ok_response is not None:
+        ok = dict(e.ok_response)
+    else:
+        schema = refs[(e.ok, "serialization")] if e.ok is not None else {}
+        ok = {"description": "Successful Response", "content": _json(schema)}
+    if e.ok_headers:
+        ok["headers"] = e.ok_headers
+    error = refs[(ErrorBody, "serialization")]
+    op["responses"] = {
+        "200": ok,
+        **{
+            str(status): {"description": text, "content": _json(error)}
+            for status, text in ERROR_RESPONSES.items()
+        },
+    }
+    return op
+
+
+def describe(prefixes: Sequence[str], endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+    """The OpenAPI ``paths``, ``components.schemas`` and security scheme of the table."""
+    wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        *((m, "validation") for m in _unique(e.body for e in endpoints)),
+        *((m, "serialization") for m in _unique([*(e.ok for e in endpoints), ErrorBody])),
+    ]
+    refs, definitions = models_json_schema(wanted, ref_template="#/components/schemas/{model}")
+    paths: dict[str, dict[str, Any]] = {}
+    for prefix in prefixes:
+        for e in sorted(endpoints, key=lambda e: e.path):  # a family's paths together
+            paths.setdefault(prefix + e.path, {})[e.method.lower()] = _operation(e, prefix, refs)
+    security = bearer_scheme.model.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return {
+        "paths": paths,
+        "schemas": definitions.get("$defs", {}),
+        "securitySchemes": {bearer_scheme.scheme_name: security},
+    }
+
+
+def install_openapi(app: FastAPI, prefixes: Sequence[str], endpoints: Sequence[Endpoint]) -> None:
+    """``app.openapi()``: FastAPI's document of its own routes (files, health, ops) with the
+    table's paths in front."""
+    table = describe(prefixes, endpoints)
+    framework_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = framework_openapi()  # cached by FastAPI
+        components = schema.get("components", {})
+        return {
+            **schema,
+            "paths": {**table["paths"], **schema.get("paths", {})},
+            "components": {
+                **components,
+                "schemas": {**table["schemas"], **components.get("schemas", {})},
+                "securitySchemes": {**table["securitySchemes"], **components.get("securitySchemes", {})},
+            },
+        }
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,144 @@
+"""The one Kling route table, in-process: every family × method × prefix resolves to exactly one
+route, the routes served are the routes documented, and routing errors keep Kling's codes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.routing import BaseRoute, Match, Mount, Route
+
+from kling_gateway.api import create_app
+from kling_gateway.api.app import PREFIXES
+from kling_gateway.config import Settings
+from kling_gateway.gateway import Gateway
+from kling_gateway.keys import create_account
+from kling_gateway.schemas import FAMILIES
+
+SELECTION_CALLS = (
+    "init-selection",
+    "add-selection",
+    "delete-selection",
+    "clear-selection",
+    "preview-selection",
+)
+
+
+def calls() -> Iterator[tuple[str, str, str]]:
+    """(method, path, route name) of every call the table must serve, under every prefix."""
+    for prefix in PREFIXES:
+        for name in FAMILIES:
+            slug = name.replace("/", "_").replace("-", "_")
+            yield "POST", f"{prefix}/{name}", f"create_{slug}"
+            yield "GET", f"{prefix}/{name}", f"list_{slug}"
+            yield "GET", f"{prefix}/{name}/123456789012345678", f"get_{slug}"
+            yield "GET", f"{prefix}/{name}/123456789012345678/events", f"events_{slug}"
+            yield "GET", f"{prefix}/{name}/123456789012345678/callbacks", f"callbacks_{slug}"
+        for call in SELECTION_CALLS:
+            yield "POST", f"{prefix}/videos/multi-elements/{call}", call.replace("-", "_")
+
+
+def full_matches(routes: Sequence[BaseRoute], scope: dict[str, Any]) -> list[Route]:
+    """Every route (through mounts) that fully matches ``scope``, as the router would try them."""
+    found: list[Route] = []
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is not Match.FULL:
+            continue
+        if isinstance(route, Mount):
+            found += full_matches(route.routes, {**scope, **child})
+        elif isinstance(route, Route):
+            found.append(route)
+    return found
+
+
+@pytest.fixture()
+def gateway(tmp_path: Path) -> Gateway:
+    return Gateway(Settings(data_dir=tmp_path, workers=0))
+
+
+@pytest.fixture()
+async def client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(gateway=gateway)
+    async with app.router.lifespan_context(app):  # ASGITransport does not run the lifespan
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as http:
+            yield http
+
+
+def test_every_call_resolves_to_exactly_one_route(gateway: Gateway) -> None:
+    app = create_app(gateway=gateway)
+    for method, path, name in calls():
+        scope = {"type": "http", "method": method, "path": path, "root_path": "", "path_params": {}}
+        matched = full_matches(app.routes, scope)
+        assert [r.name for r in matched] == [name], (method, path)
+
+
+def test_openapi_documents_exactly_the_served_table(gateway: Gateway) -> None:
+    app = create_app(gateway=gateway)
+    paths = app.openapi()["paths"]
+    documented = {
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if path.startswith(tuple(p + "/" for p in PREFIXES))
+        for method in operations
+    }
+    served = {
+        (method, mount.path + route.path)
+        for mount in app.routes
+        if isinstance(mount, Mount) and mount.path in PREFIXES
+        for route in mount.routes
+        if isinstance(route, Route)
+        for method in (route.methods or ()) - {"HEAD"}
+    }
+    assert documented == served
+    assert len(served) == len(PREFIXES) * (5 * len(FAMILIES) + len(SELECTION_CALLS))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "http_status", "code", "says"),
+    [
+        ("GET", "/kling/v1/videos/teleport", 404, 1203, "no such route"),
+        ("POST", "/v1/videos/teleport", 404, 1203, "no such route"),
+        ("GET", "/v1/videos/teleport/123", 404, 1203, "no such route"),
+        ("DELETE", "/kling/v1/videos/text2video", 404, 1202, "method DELETE"),
+        ("PUT", "/v1/videos/text2video/123", 404, 1202, "method PUT"),
+        ("GET", "/v1/videos/multi-elements/add-selection", 404, 1202, "method GET"),
+        ("GET", "/v1/videos/text2video/123", 401, 1001, "empty"),  # a KlingError from a plain route
+    ],
+)
+async def test_routing_errors_keep_kling_codes(
+    client: httpx.AsyncClient, method: str, path: str, http_status: int, code: int, says: str
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == http_status, response.text
+    body = response.json()
+    assert set(body) == {"code", "message", "request_id"}
+    assert body["code"] == code
+    assert says.lower() in body["message"].lower()
+    assert body["request_id"] == response.headers["x-request-id"]
+
+
+async def test_created_task_is_queried_and_listed_under_both_prefixes(
+    client: httpx.AsyncClient, gateway: Gateway
+) -> None:
+    issued = await create_account(gateway.accounts, gateway.box, "routes")
+    auth = {"Authorization": f"Bearer {issued.api_key}"}
+    created = await client.post(
+        "/v1/videos/text2video",
+        content=b'{"prompt": "a fox", "external_task_id": "fox-1"}',
+        headers={**auth, "Content-Type": "application/x-www-form-urlencoded"},  # as curl -d labels it
+    )
+    assert created.status_code == 200, created.text
+    task_id = created.json()["data"]["task_id"]
+    for prefix in PREFIXES:
+        one = await client.get(f"{prefix}/videos/text2video/fox-1", headers=auth)
+        assert one.status_code == 200 and one.json()["data"]["task_id"] == task_id
+        assert one.headers["etag"].startswith('W/"submitted-')
+        listed = await client.get(f"{prefix}/videos/text2video", params={"pageSize": 5}, headers=auth)
+        assert [t["task_id"] for t in listed.json()["data"]] == [task_id]
+        other_family = await client.get(f"{prefix}/videos/image2video/{task_id}", headers=auth)
+        assert other_family.status_code == 404 and other_family.json()["code"] == 1203
