@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -30,7 +32,7 @@ async def get_file(request: Request, key: str) -> Response:
         raise KlingError(Code.RESOURCE_NOT_FOUND, "file does not exist or is past retention") from None
 
 
-_RESPONSES = {
+_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "1103: signature invalid or link expired"},
     404: {"description": "1203: file does not exist or is past retention"},
     206: {"description": "Partial content for a Range request"},

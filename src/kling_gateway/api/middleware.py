@@ -7,6 +7,8 @@ the client labels them (curl -d sends a form type) by the handlers themselves (`
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,8 +16,8 @@ from ..ids import new_request_id
 
 
 def request_id_of(request: Request) -> str:
-    state = request.scope.setdefault("state", {})
-    rid = state.get("request_id")
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    rid: str | None = state.get("request_id")
     if rid is None:
         rid = state["request_id"] = new_request_id()
     return rid
