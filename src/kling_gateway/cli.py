@@ -11,10 +11,16 @@ from typing import Annotated, Any
 
 import typer
 
+from . import __version__
+from .cli_help import PlainHelpGroup
 from .config import Settings, load_settings
 
 app = typer.Typer(
-    help="kling-gateway: a self-hostable Kling API gateway.", no_args_is_help=True, add_completion=False
+    cls=PlainHelpGroup,
+    help="kling-gateway: a self-hostable Kling API gateway. Shell completion: "
+    "'kling-gateway --install-completion' (bash, zsh, fish, PowerShell).",
+    no_args_is_help=True,
+    add_completion=True,
 )
 keys_app = typer.Typer(help="Manage gateway API keys (accounts).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -34,6 +40,24 @@ ConfigFile = Annotated[
 DatabaseUrl = Annotated[
     str | None, typer.Option("--database-url", envvar="KLING_GATEWAY_DATABASE_URL", help="SQLAlchemy URL.")
 ]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"kling-gateway {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """kling-gateway: a self-hostable Kling API gateway."""
 
 
 def _settings(data_dir: Path | None, config: Path | None, database_url: str | None, **extra: Any) -> Settings:

@@ -12,7 +12,7 @@ from .. import __version__
 from ..config import Settings
 from ..gateway import Gateway
 from ..relay import callbacks as relay_callbacks
-from . import events, files, handlers, routes, selection, tasks
+from . import docs_assets, events, files, frontpage, handlers, routes, selection, tasks
 from .deps import ApiServices
 from .middleware import GatewayMiddleware
 
@@ -85,5 +85,7 @@ def create_app(
         return JSONResponse({"status": "ok", "version": __version__, "workers": gateway.run_workers})
 
     handlers.install(app)
+    docs_assets.install(app)  # /docs and /redoc with same-origin assets (work offline)
+    frontpage.install(app)  # GET /
     app.add_middleware(GatewayMiddleware)
     return app

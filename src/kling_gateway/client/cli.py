@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,22 +135,28 @@ def _reporting(as_json: bool) -> Iterator[None]:
 
 
 class ProgressView:
-    """A live status line (spinner, status, elapsed) on a TTY; one plain line per change otherwise."""
+    """Progress of a wait on stderr: one line per status change (``submitted`` included), with the
+    elapsed time; on a terminal a live line under them also shows the current status ticking."""
 
-    def __init__(self, enabled: bool = True):
+    def __init__(self, enabled: bool = True, *, live: bool | None = None):
         self.enabled = enabled
+        self.live = sys.stderr.isatty() if live is None else live
         self.started = time.monotonic()
         self.task: Task | None = None
+        self.lines: list[str] = []
         self._last: str | None = None
         self._live: Any = None
 
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
     def __rich__(self) -> str:
         if self.task is None:
-            return "waiting…"
-        return f"task {self.task.task_id}: {self.task.task_status} · {time.monotonic() - self.started:.1f}s"
+            return f"waiting for the first answer · {self.elapsed():.1f}s"
+        return f"task {self.task.task_id}: {self.task.task_status} · {self.elapsed():.1f}s"
 
     def __enter__(self) -> ProgressView:
-        if self.enabled and sys.stderr.isatty():
+        if self.enabled and self.live:
             from rich.console import Console
             from rich.live import Live
             from rich.spinner import Spinner
@@ -166,11 +173,17 @@ class ProgressView:
 
     def __call__(self, task: Task) -> None:
         self.task = task
-        if self._live is None and self.enabled and task.task_status != self._last:
-            typer.echo(
-                f"task {task.task_id}: {task.task_status} ({time.monotonic() - self.started:.1f}s)", err=True
-            )
+        if not self.enabled or task.task_status == self._last:
+            return
         self._last = task.task_status
+        line = f"task {task.task_id}: {task.task_status} ({self.elapsed():.1f}s)"
+        if task.task_status_msg and task.task_status == "failed":
+            line += f": {task.task_status_msg}"
+        self.lines.append(line)
+        if self._live is not None:
+            self._live.console.print(line, markup=False, highlight=False)
+        else:
+            typer.echo(line, err=True)
 
 
 def set_dotted(body: dict[str, Any], key: str, value: Any) -> None:
@@ -276,7 +289,11 @@ def submit(
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Download results here (implies --wait): a file name, or a directory."
+            "--output",
+            "-o",
+            help="Download results here (implies --wait): a file name, or a directory. A task with "
+            "several files gets one name per file from the same stem: -o x.mp3 on a text-to-audio task "
+            "writes x.mp3 and x.wav; -o pic.png with 2 images writes pic-0.png and pic-1.png.",
         ),
     ] = None,
     timeout: TimeoutOpt = 900.0,
@@ -287,7 +304,10 @@ def submit(
     secret_key: SecretKeyOpt = None,
     layout: LayoutOpt = None,
 ) -> None:
-    """Create a task, e.g. ``submit videos/text2video --prompt "a red fox" --param duration=5 --wait -o fox.mp4``."""
+    """Create a task, e.g. submit videos/text2video --prompt "a red fox" --param duration=5 --wait -o fox.mp4
+
+    With --wait or -o, progress (each status and the elapsed time) goes to stderr.
+    """
     fam = _family(family)
     body: dict[str, Any] = {}
     if json_body is not None:
@@ -361,9 +381,33 @@ def task_list(
                 json.dumps([t.model_dump(mode="json", exclude_none=True) for t in tasks], ensure_ascii=False)
             )
             return
-        for task in tasks:
-            external = task.task_info.external_task_id or ""
-            typer.echo(f"{task.task_id}\t{task.task_status}\t{task.created_at}\t{external}".rstrip())
+        typer.echo(task_table(tasks), nl=False)
+
+
+def _when(epoch_ms: int | None) -> str:
+    if not epoch_ms:
+        return "-"
+    return datetime.fromtimestamp(epoch_ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def task_table(tasks: list[Task]) -> str:
+    """Tasks as an aligned table with headers and local times (``--json`` gives the raw fields)."""
+    header = ("TASK_ID", "STATUS", "CREATED", "UPDATED", "EXTERNAL_ID")
+    rows = [
+        (
+            t.task_id,
+            t.task_status,
+            _when(t.created_at),
+            _when(t.updated_at),
+            t.task_info.external_task_id or "",
+        )
+        for t in tasks
+    ]
+    if not rows:
+        return "no tasks\n"
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
+    return "\n".join(lines) + "\n"
 
 
 @task_app.command("wait")

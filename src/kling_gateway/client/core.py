@@ -146,11 +146,17 @@ class ClientCore:
         _reply, task = yield from self._get(fam.name, task_id, wait)
         return task
 
-    def _get(self, family: str, task_id: str, wait: float) -> Plan[tuple[Reply, Task]]:
-        headers = {"Prefer": f"wait={int(wait)}"} if wait >= 1 else None
+    def _get(
+        self, family: str, task_id: str, wait: float, seen_etag: str | None = None
+    ) -> Plan[tuple[Reply, Task]]:
+        headers: dict[str, str] = {}
+        if wait >= 1:
+            headers["Prefer"] = f"wait={int(wait)}"
+            if seen_etag:  # the state we last saw: the server answers as soon as it differs
+                headers["If-None-Match"] = seen_etag
         timeout = httpx.Timeout(self.timeout + wait, connect=min(self.timeout, 10.0)) if headers else None
         reply = yield from self.caller.call(
-            "GET", self.endpoint.url(family, task_id), headers=headers, timeout=timeout
+            "GET", self.endpoint.url(family, task_id), headers=headers or None, timeout=timeout
         )
         task: Task = _parse(Task, reply)
         self.remember(task.task_id, family)
@@ -197,28 +203,38 @@ class ClientCore:
         on_progress: ProgressCallback | None = None,
     ) -> Plan[Task]:
         """Until ``succeed`` (returned) or ``failed`` (:class:`TaskFailedError`); after ``timeout``
-        seconds :class:`WaitTimeoutError` carries the task id so the caller can resume."""
+        seconds :class:`WaitTimeoutError` carries the task id so the caller can resume.
+        ``on_progress(task)`` is called with the first state seen and again on every status change."""
         name = self.family_of(task, family)
         task_id = task if isinstance(task, str) else task.task_id
         if isinstance(task, Task) and task.is_terminal:
             return _finished(task)
         deadline = None if timeout is None else time.monotonic() + timeout
-        seen: str | None = None if isinstance(task, str) else task.task_status
+        # The first query does not wait: it reports the current state (``submitted`` included).
+        # Later ones long-poll from the state last seen (its ETag), so no change is skipped.
+        seen: str | None = None
+        etag: str | None = None
         interval: float | None = None
+        first = True
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()
             ask = self.poll.long_poll if remaining is None else min(self.poll.long_poll, max(0.0, remaining))
-            ask = float(int(ask)) if ask >= 1 else 0.0
-            reply, latest = yield from self._get(name, task_id, ask)
-            if on_progress is not None:
+            ask = 0.0 if first else (float(int(ask)) if ask >= 1 else 0.0)
+            reply, latest = yield from self._get(name, task_id, ask, etag)
+            etag = reply.headers.get("etag") or etag
+            changed = seen is not None and latest.task_status != seen
+            if on_progress is not None and latest.task_status != seen:
                 yield Progress(on_progress, latest)
+            seen = latest.task_status
             if latest.is_terminal:
                 return _finished(latest)
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise WaitTimeoutError(task_id, timeout, latest)
-            changed = seen is not None and latest.task_status != seen
-            seen = latest.task_status
+            if first and self.poll.long_poll >= 1:
+                first = False
+                continue  # after the immediate first query, straight to the long-poll
+            first = False
             if long_poll_honoured(reply, ask) or changed:
                 interval = None
                 continue

@@ -134,7 +134,8 @@ class KlingClient(FamilyMethods[CreatedTask]):
         on_progress: ProgressCallback | None = None,
     ) -> Task:
         """Block until the task succeeds (returned), fails (:class:`TaskFailedError`) or ``timeout``
-        passes (:class:`WaitTimeoutError`). ``family`` is needed only for tasks this client has not seen."""
+        passes (:class:`WaitTimeoutError`). ``family`` is needed only for tasks this client has not seen.
+        ``on_progress(task)`` is called with the first state seen (``submitted`` too) and on every change."""
         return self._run(self.core.wait(task, family=family, timeout=timeout, on_progress=on_progress))
 
     def download(
