@@ -52,9 +52,7 @@ def _show_version(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option(
-            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
-        ),
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     """kling-gateway: a self-hostable Kling API gateway."""
@@ -79,6 +77,27 @@ def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+def _say_store(settings: Settings) -> None:
+    """Which store a keys command works on, on stderr (stdout stays JSON)."""
+    from .store_info import describe
+
+    typer.echo("kling-gateway store:\n" + describe(settings), err=True)
+
+
+def _require_store(settings: Settings, command: str) -> None:
+    """Read-only commands never create a store: exit 2 with what to do when there is none."""
+    from .store_info import missing_store_message, store_exists
+
+    try:
+        exists = asyncio.run(store_exists(settings))
+    except Exception as exc:  # unreachable server, bad URL...
+        typer.echo(f"error: cannot open the database: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not exists:
+        typer.echo(missing_store_message(settings, command), err=True)
+        raise typer.Exit(2)
+
+
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option("--name", help="A label for the key's owner.")] = "",
@@ -93,6 +112,7 @@ def keys_create(
     from .keys import create_account
 
     settings = _settings(data_dir, config, database_url)
+    _say_store(settings)
     issued = asyncio.run(
         _with_gateway(
             settings,
@@ -108,6 +128,8 @@ def keys_list(data_dir: DataDir = None, config: ConfigFile = None, database_url:
     from .keys import public_view
 
     settings = _settings(data_dir, config, database_url)
+    _say_store(settings)
+    _require_store(settings, "keys list")
     rows = asyncio.run(_with_gateway(settings, lambda gw: gw.accounts.list()))
     _print_json([public_view(r) for r in rows])
 
@@ -123,6 +145,8 @@ def keys_revoke(
     from .ids import now_ms
 
     settings = _settings(data_dir, config, database_url)
+    _say_store(settings)
+    _require_store(settings, "keys revoke")
     ok = asyncio.run(_with_gateway(settings, lambda gw: gw.accounts.revoke(account_id, now_ms())))
     if not ok:
         typer.echo(f"no active account {account_id}", err=True)
@@ -130,19 +154,58 @@ def keys_revoke(
     _print_json({"account_id": account_id, "revoked": True})
 
 
-async def _first_run_banner(gateway) -> None:  # type: ignore[no-untyped-def]
-    """On an empty store, issue a key and show a request that works right away."""
-    from .keys import create_account
+def _store_flags(settings: Settings, config: Path | None) -> str:
+    """The flags that point another command at this server's store."""
+    from .store_info import shown_url
 
-    if await gateway.accounts.list():
+    if config is not None:
+        return f" --config {config.resolve()}"
+    flags = f" --data-dir {settings.data_dir.resolve()}"
+    if not settings.is_sqlite:
+        flags += f" --database-url '{shown_url(settings.resolved_database_url)}'"
+    return flags
+
+
+def start_banner(config: Path | None):  # type: ignore[no-untyped-def]
+    """What ``serve`` says once it has started (see :func:`_start_banner`)."""
+
+    async def banner(gateway) -> None:  # type: ignore[no-untyped-def]
+        await _start_banner(gateway, _store_flags(gateway.settings, config))
+
+    return banner
+
+
+async def _start_banner(gateway, flags: str) -> None:  # type: ignore[no-untyped-def]
+    """Where the data lives; on an empty store a new key (shown this once) and a request that works
+    right away; on later starts how many accounts exist and how to make or list keys (never a secret)."""
+    from .keys import create_account
+    from .store_info import describe
+
+    settings = gateway.settings
+    base = settings.base_url()
+    head = (
+        f"\nkling-gateway {__version__} on {base}  (front page {base}/, API docs {base}/docs)\n"
+        f"{describe(settings)}\n"
+    )
+    accounts = await gateway.accounts.list()
+    if accounts:
+        active = sum(1 for a in accounts if a.revoked_at is None)
+        typer.echo(
+            head + f"  accounts : {len(accounts)} ({active} active); keys are shown only when created.\n"
+            f"  new key  : kling-gateway keys create --name NAME{flags}\n"
+            f"  list     : kling-gateway keys list{flags}\n"
+        )
+        sys.stdout.flush()
         return
     issued = await create_account(gateway.accounts, gateway.box, "first key")
-    base = gateway.settings.base_url()
     typer.echo(
-        "\nkling-gateway: no keys yet, so one was created for you (shown once):\n"
-        f"  api_key    = {issued.api_key}\n"
-        f"  access_key = {issued.access_key}\n"
-        f"  secret_key = {issued.secret_key}\n\n"
+        head + "\nNo keys yet, so one was created for you. It is shown this once, never again: save it now.\n"
+        f"  api_key        = {issued.api_key}\n"
+        f"  access_key     = {issued.access_key}\n"
+        f"  secret_key     = {issued.secret_key}\n"
+        f"  webhook_secret = {issued.webhook_secret}   (verifies this account's callbacks)\n"
+        f"  account_id     = {issued.account_id}\n\n"
+        f"Another key: kling-gateway keys create --name NAME{flags}\n\n"
         "Create a task:\n"
         f"  curl -s {base}/kling/v1/videos/text2video \\\n"
         f"    -H 'Authorization: Bearer {issued.api_key}' -H 'Content-Type: application/json' \\\n"
@@ -152,6 +215,20 @@ async def _first_run_banner(gateway) -> None:  # type: ignore[no-untyped-def]
         err=False,
     )
     sys.stdout.flush()
+
+
+def _port_free(host: str, port: int) -> OSError | None:
+    """Bind-test the address as uvicorn will (SO_REUSEADDR), before the first-start key is made."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc
+    return None
 
 
 @app.command()
@@ -167,7 +244,10 @@ def serve(
     database_url: DatabaseUrl = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Run the gateway: SQLite and results under the data dir, migrations on start, in-process workers."""
+    """Run the gateway: SQLite and results under the data dir, migrations on start, in-process workers.
+
+    The first start on an empty store creates a key and prints it once (with its webhook secret).
+    """
     import uvicorn
 
     from .api import create_app
@@ -175,7 +255,20 @@ def serve(
     settings = _settings(
         data_dir, config, database_url, host=host, port=port, workers=0 if no_workers else workers
     )
-    application = create_app(settings, on_started=_first_run_banner)
+    problem = _port_free(settings.host, settings.port)
+    if problem is not None:
+        import errno
+
+        if problem.errno == errno.EADDRINUSE:
+            typer.echo(
+                f"error: {settings.host}:{settings.port} is already in use (another kling-gateway?). "
+                "Pick another port with --port N (or KLING_GATEWAY_PORT), or stop the process holding it.",
+                err=True,
+            )
+        else:
+            typer.echo(f"error: cannot listen on {settings.host}:{settings.port}: {problem}", err=True)
+        raise typer.Exit(1)
+    application = create_app(settings, on_started=start_banner(config))
     uvicorn.run(
         application,
         host=settings.host,
@@ -234,6 +327,25 @@ def migrate(data_dir: DataDir = None, config: ConfigFile = None, database_url: D
             await gateway.db.dispose()
 
     _print_json(asyncio.run(run()))
+
+
+@app.command()
+def doctor(data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None) -> None:
+    """Check the install: codecs, espeak-ng, database and migrations, storage, channels, clock.
+
+    Prints OK / WARN / FAIL lines with what to fix; exit status 1 when anything FAILs. Creates nothing.
+    """
+    from .doctor import run_checks
+
+    settings = _settings(data_dir, config, database_url)
+    checks = asyncio.run(run_checks(settings))
+    for check in checks:
+        typer.echo(check.line())
+    failed = sum(1 for c in checks if c.level == "FAIL")
+    warned = sum(1 for c in checks if c.level == "WARN")
+    typer.echo(f"\n{len(checks)} checks: {failed} failed, {warned} warnings")
+    if failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

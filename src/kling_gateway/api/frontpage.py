@@ -58,7 +58,9 @@ def render_html(info: dict[str, Any]) -> str:
     e = html.escape
     engines = ", ".join(e(n) for n in info["engines"]) or "none started"
     channels = ", ".join(e(n) for n in info["relay_channels"]) or "none configured"
-    docs = "".join(f"<li><code>{e(path)}</code>: {e(what)}</li>" for path, what in info["repository_docs"].items())
+    docs = "".join(
+        f"<li><code>{e(path)}</code>: {e(what)}</li>" for path, what in info["repository_docs"].items()
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -9,7 +9,9 @@ from .common import CommonTaskFields
 
 class TextToAudioRequest(CommonTaskFields):
     prompt: str = Field(min_length=1, max_length=200)
-    duration: float = Field(ge=3.0, le=10.0)
+    duration: float = Field(
+        ge=3.0, le=10.0, json_schema_extra={"x-allowed": "seconds from 3.0 to 10.0, at most one decimal"}
+    )
 
     @field_validator("duration", mode="before")
     @classmethod

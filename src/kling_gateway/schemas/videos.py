@@ -57,7 +57,9 @@ class CameraControl(WireModel):
 class MultiPromptItem(WireModel):
     index: int = Field(ge=1, le=6)
     prompt: str = Field(min_length=1, max_length=512)
-    duration: DurationStr
+    duration: DurationStr = Field(
+        json_schema_extra={"x-allowed": "whole seconds ≥ 1; the items add up to the task's duration"}
+    )
 
     @field_validator("duration")
     @classmethod

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 import shutil
-import tempfile
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -24,6 +22,7 @@ from kling_gateway.ids import new_numeric_id
 
 from .inputs import GATHERERS, Prepared
 from .jobs import RenderedFile, RenderJob
+from .pool import clean_stale_temp_dirs, make_pool, make_temp_dir
 from .render import RENDERERS, render
 from .seeding import request_seed
 from .sizing import duration_text
@@ -45,6 +44,7 @@ class ReferenceEngine:
         self._settings = settings
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        clean_stale_temp_dirs()  # what a killed predecessor left behind
 
     def serves(self, family: str, model_name: str | None = None) -> bool:
         return family in RENDERERS
@@ -53,10 +53,7 @@ class ReferenceEngine:
         with self._lock:
             if self._pool is None:
                 workers = self._settings.engine_processes or os.cpu_count() or 1
-                # spawn: never fork a process that already runs an event loop and threads
-                self._pool = ProcessPoolExecutor(
-                    max_workers=workers, mp_context=multiprocessing.get_context("spawn")
-                )
+                self._pool = make_pool(workers)  # its processes die with this one, even on kill -9
             return self._pool
 
     async def _render(self, job: RenderJob) -> list[RenderedFile]:
@@ -78,7 +75,7 @@ class ReferenceEngine:
         if self._settings.engine_pacing:
             await asyncio.sleep(SUBMITTED_PAUSE_S)
         await ctx.mark_processing()
-        out_dir = tempfile.mkdtemp(prefix="kling-ref-")
+        out_dir = make_temp_dir()
         try:
             job = RenderJob(
                 family=task.family,
