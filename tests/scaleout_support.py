@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from support import GatewayProcess, require_service
+from support import GatewayProcess, kill9_tree, require_service
 
 S3_KEYS = {"access": "test", "secret": "test", "region": "us-east-1"}
 
@@ -130,9 +130,9 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
 
     def kill9(self) -> None:
+        """SIGKILL the worker; its render-pool processes must die with it (checked, bounded)."""
         assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(5)
+        kill9_tree(self.proc)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

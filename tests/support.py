@@ -198,9 +198,66 @@ class GatewayProcess:
                 self.proc.wait(5)
 
     def kill9(self) -> None:
+        """SIGKILL the server; its render-pool processes must die with it (checked, bounded)."""
         assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(5)
+        kill9_tree(self.proc)
+
+
+# ---- processes (Linux /proc) ----------------------------------------------------------
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, ppid) of a process, or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return fields[0], int(fields[1])
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (children, their children...)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _stat(int(entry.name))
+            if stat is not None and stat[0] != "Z":
+                parents.setdefault(stat[1], []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    stat = _stat(pid)
+    return stat is not None and stat[0] != "Z"  # a zombie has freed its memory: it is gone
+
+
+def wait_gone(pids: set[int], timeout: float = 15.0) -> set[int]:
+    """Wait (bounded) until none of ``pids`` is alive; returns those still alive at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = {p for p in pids if alive(p)}
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
+def kill9_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL ``proc`` and check its descendants die too (they must not be left behind)."""
+    tree = descendants(proc.pid)
+    proc.kill()
+    proc.wait(5)
+    left = wait_gone(tree)
+    for pid in left:  # never leave them running, even when the assertion below fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes outlived their killed parent {proc.pid}: {sorted(left)}"
 
 
 def wait_for_task(

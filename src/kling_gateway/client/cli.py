@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..schemas import FAMILIES, Family, Task
+from ..schemas import FAMILIES, CreatedTask, Family, Task
 from .errors import (
     AuthenticationError,
     ClientValidationError,
@@ -142,7 +142,7 @@ class ProgressView:
         self.enabled = enabled
         self.live = sys.stderr.isatty() if live is None else live
         self.started = time.monotonic()
-        self.task: Task | None = None
+        self.task: Task | CreatedTask | None = None
         self.lines: list[str] = []
         self._last: str | None = None
         self._live: Any = None
@@ -171,14 +171,15 @@ class ProgressView:
         if self._live is not None:
             self._live.__exit__(None, None, None)
 
-    def __call__(self, task: Task) -> None:
+    def __call__(self, task: Task | CreatedTask) -> None:
         self.task = task
         if not self.enabled or task.task_status == self._last:
             return
         self._last = task.task_status
         line = f"task {task.task_id}: {task.task_status} ({self.elapsed():.1f}s)"
-        if task.task_status_msg and task.task_status == "failed":
-            line += f": {task.task_status_msg}"
+        message = getattr(task, "task_status_msg", "")
+        if message and task.task_status == "failed":
+            line += f": {message}"
         self.lines.append(line)
         if self._live is not None:
             self._live.console.print(line, markup=False, highlight=False)
@@ -265,6 +266,8 @@ def _wait_and_fetch(
     client: KlingClient, task: Any, family: str, timeout: float, output: Path | None, as_json: bool
 ) -> None:
     with ProgressView(enabled=True) as view:
+        if isinstance(task, CreatedTask):
+            view(task)  # what the create answered: submitted, at 0.0s
         done = client.wait(task, family=family, timeout=timeout, on_progress=view)
     files = client.download(done, output, family=family) if output is not None else None
     _print_task(done, as_json, files)
