@@ -353,7 +353,7 @@ def main() -> None:
         import logging
 
         logging.basicConfig(level=logging.DEBUG)
-    app()
+    app(prog_name="kling-gateway")  # the same name (and completion variable) under python -m
 
 
 if __name__ == "__main__":

@@ -138,9 +138,10 @@ class ProgressView:
     """Progress of a wait on stderr: one line per status change (``submitted`` included), with the
     elapsed time; on a terminal a live line under them also shows the current status ticking."""
 
-    def __init__(self, enabled: bool = True, *, live: bool | None = None):
+    def __init__(self, enabled: bool = True, *, live: bool | None = None, console: Any = None):
         self.enabled = enabled
         self.live = sys.stderr.isatty() if live is None else live
+        self.console = console  # a rich Console for the live view (default: stderr)
         self.started = time.monotonic()
         self.task: Task | CreatedTask | None = None
         self.lines: list[str] = []
@@ -162,7 +163,10 @@ class ProgressView:
             from rich.spinner import Spinner
 
             self._live = Live(
-                Spinner("dots", text=self), console=Console(stderr=True), refresh_per_second=8, transient=True
+                Spinner("dots", text=self),
+                console=self.console or Console(stderr=True),
+                refresh_per_second=8,
+                transient=True,
             )
             self._live.__enter__()
         return self
