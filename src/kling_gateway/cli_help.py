@@ -29,7 +29,7 @@ def polish_params(command: Any, ctx: Any) -> None:
         elif param.param_type_name == "argument":
             param.metavar = (param.name or "arg").upper()
             param.display_type_rich = _no_type  # the name says it: "FAMILY", not "FAMILY <str>"
-    command._kg_polished = True  # type: ignore[attr-defined]
+    command._kg_polished = True
     if hasattr(command, "commands"):
         for sub in command.commands.values():
             polish_params(sub, ctx)
@@ -57,7 +57,11 @@ class PlainHelpGroup(TyperGroup):
         polish_params(self, ctx)
         params = super().get_params(ctx)
         for param in params:  # the completion options are added here, not kept in self.params
-            if param.param_type_name == "option" and param.metavar is None and param.is_flag:
+            if (
+                param.param_type_name == "option"
+                and param.metavar is None
+                and getattr(param, "is_flag", False)
+            ):
                 param.metavar = ""
         return params
 

@@ -224,7 +224,11 @@ async def check_channels(settings: Settings, timeout: float = 5.0) -> list[Check
                 )
                 continue
             out.append(
-                Check("OK", f"channel {channel.name}", f"{channel.base_url} answers (HTTP {response.status_code})")
+                Check(
+                    "OK",
+                    f"channel {channel.name}",
+                    f"{channel.base_url} answers (HTTP {response.status_code})",
+                )
             )
             out.append(clock_check(response.headers.get("date"), started, f"clock vs {channel.name}"))
     return out

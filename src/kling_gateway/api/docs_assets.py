@@ -21,7 +21,7 @@ ASSETS_PATH = "/docs-assets"
 
 
 def assets_dir() -> Path:
-    import fastapi_standalone_docs
+    import fastapi_standalone_docs  # type: ignore[import-untyped]
 
     return Path(fastapi_standalone_docs.__file__).parent / "static"
 

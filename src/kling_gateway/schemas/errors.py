@@ -91,9 +91,15 @@ def allowed_values(info: FieldInfo) -> str | None:
     min_len = max_len = None
     for meta in info.metadata:
         if isinstance(meta, annotated_types.Ge | annotated_types.Gt):
-            low = (meta.ge if isinstance(meta, annotated_types.Ge) else meta.gt, isinstance(meta, annotated_types.Gt))
+            low = (
+                meta.ge if isinstance(meta, annotated_types.Ge) else meta.gt,
+                isinstance(meta, annotated_types.Gt),
+            )
         elif isinstance(meta, annotated_types.Le | annotated_types.Lt):
-            high = (meta.le if isinstance(meta, annotated_types.Le) else meta.lt, isinstance(meta, annotated_types.Lt))
+            high = (
+                meta.le if isinstance(meta, annotated_types.Le) else meta.lt,
+                isinstance(meta, annotated_types.Lt),
+            )
         elif isinstance(meta, annotated_types.MinLen):
             min_len = meta.min_length
         elif isinstance(meta, annotated_types.MaxLen):

@@ -43,7 +43,7 @@ def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0
+        return bool(libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False
 
@@ -86,7 +86,7 @@ def owner_pid(name: str) -> int | None:
 def clean_stale_temp_dirs(root: str | os.PathLike[str] | None = None) -> list[Path]:
     """Remove ``kling-ref-<pid>-*`` dirs whose owner process is gone; returns what was removed."""
     base = Path(root or tempfile.gettempdir())
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(base.iterdir())
     except OSError:
