@@ -52,7 +52,8 @@ class TaskRow:
 
     @property
     def request_body(self) -> dict[str, Any]:
-        return json.loads(self.request)
+        body: dict[str, Any] = json.loads(self.request)
+        return body
 
 
 COLUMNS = [tasks.c[name] for name in TaskRow.__dataclass_fields__]
@@ -213,7 +214,7 @@ class TaskStore:
             .order_by(task_events.c.id)
         )
         async with self.db.read.connect() as conn:
-            return [tuple(r) for r in (await conn.execute(query)).all()]  # type: ignore[misc]
+            return [(int(r[0]), str(r[1]), int(r[2])) for r in (await conn.execute(query)).all()]
 
     # ---- leases ------------------------------------------------------------------------
 
