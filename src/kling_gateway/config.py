@@ -101,6 +101,10 @@ class Settings(BaseModel):
     channels: list[dict[str, Any]] = Field(default_factory=list)
 
     url_secret: str | None = Field(default=None, description="HMAC key for signed result URLs")
+    admin_token: str | None = Field(
+        default=None,
+        description="Bearer token for the operator's admin API and ops endpoints; unset = admin API off",
+    )
 
     @property
     def resolved_database_url(self) -> str:
