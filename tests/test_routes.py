@@ -27,6 +27,10 @@ SELECTION_CALLS = (
 )
 
 
+# Gateway extensions in the table, beside the Kling families: (method, path below the prefix, name).
+EXTENSIONS = (("GET", "/models", "list_models"),)
+
+
 def calls() -> Iterator[tuple[str, str, str]]:
     """(method, path, route name) of every call the table must serve, under every prefix."""
     for prefix in PREFIXES:
@@ -39,6 +43,8 @@ def calls() -> Iterator[tuple[str, str, str]]:
             yield "GET", f"{prefix}/{name}/123456789012345678/callbacks", f"callbacks_{slug}"
         for call in SELECTION_CALLS:
             yield "POST", f"{prefix}/videos/multi-elements/{call}", call.replace("-", "_")
+        for method, path, name in EXTENSIONS:
+            yield method, prefix + path, name
 
 
 def full_matches(routes: Sequence[BaseRoute], scope: dict[str, Any]) -> list[Route]:
@@ -95,7 +101,7 @@ def test_openapi_documents_exactly_the_served_table(gateway: Gateway) -> None:
         for method in (route.methods or ()) - {"HEAD"}
     }
     assert documented == served
-    assert len(served) == len(PREFIXES) * (5 * len(FAMILIES) + len(SELECTION_CALLS))
+    assert len(served) == len(PREFIXES) * (5 * len(FAMILIES) + len(SELECTION_CALLS) + len(EXTENSIONS))
 
 
 @pytest.mark.parametrize(

@@ -99,6 +99,8 @@ class Settings(BaseModel):
 
     # relay channels, as parsed from the TOML file's [[channels]] tables
     channels: list[dict[str, Any]] = Field(default_factory=list)
+    # model catalogue additions/overrides, as parsed from the TOML file's [[models]] tables
+    models: list[dict[str, Any]] = Field(default_factory=list)
 
     url_secret: str | None = Field(default=None, description="HMAC key for signed result URLs")
     admin_token: str | None = Field(
@@ -157,11 +159,12 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
             data = tomllib.load(fh)
         gateway = data.get("gateway", {})
         values.update(gateway)
-        if "channels" in data:
-            values["channels"] = data["channels"]
+        for table in ("channels", "models"):
+            if table in data:
+                values[table] = data[table]
     for name in Settings.model_fields:
         env = os.environ.get(ENV_PREFIX + name.upper())
-        if env is not None and name != "channels":
+        if env is not None and name not in ("channels", "models"):
             values[name] = _coerce_env(name, env)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 
 from .auth import Authenticator
+from .catalog import build_catalog
 from .config import Settings
 from .engines.base import Engine
 from .engines.router import EngineRouter
@@ -48,6 +49,7 @@ class Gateway:
     ):
         """``queues`` (``render``, ``relay``): which tasks this process's workers take (default all)."""
         self.settings = settings
+        self.catalog = build_catalog(settings.models)  # packaged models + the operator's [[models]]
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(
             settings.resolved_database_url,

@@ -12,7 +12,7 @@ from .. import __version__
 from ..config import Settings
 from ..gateway import Gateway
 from ..relay import callbacks as relay_callbacks
-from . import docs_assets, events, files, frontpage, handlers, routes, selection, tasks
+from . import docs_assets, events, files, frontpage, handlers, models, routes, selection, tasks
 from .deps import ApiServices
 from .middleware import GatewayMiddleware
 
@@ -27,6 +27,7 @@ def kling_endpoints() -> list[routes.Endpoint]:
         *tasks.family_endpoints(),
         *selection.endpoints(),
         *events.endpoints(),
+        *models.endpoints(),
     ]
 
 
@@ -68,6 +69,7 @@ def create_app(
         storage=gateway.storage,
         hub=gateway.hub,
         push=gateway.push,
+        catalog=gateway.catalog,
     )
     app.state.gateway = gateway  # read only by the relay callback route
     app.include_router(files.router)

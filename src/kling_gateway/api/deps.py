@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..auth import Authenticator
+from ..catalog import Catalog
 from ..config import Settings
 from ..present import UrlSigner
 from ..push import ChangeHub
@@ -37,6 +38,7 @@ class ApiServices:
     storage: Storage  # result files (signed URLs)
     hub: ChangeHub
     push: Push
+    catalog: Catalog
 
 
 def services_of(request: Request) -> ApiServices:
