@@ -13,16 +13,15 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from kling_gateway.config import Settings
+from kling_gateway.errors import FetchError, TransferError, UnsafeURLError
 from kling_gateway.httpclient import (
     MAX_REDIRECTS,
     USER_AGENT,
-    DownloadError,
-    UnsafeURLError,
     check_url,
     create_client,
     guarded_stream,
 )
-from kling_gateway.media.fetch import FetchError, decode_base64_input, fetch_input, is_url
+from kling_gateway.media.fetch import decode_base64_input, fetch_input, is_url
 
 MiB = 1 << 20
 PAYLOAD = bytes(range(256)) * 40  # 10 KiB, every byte value
@@ -379,7 +378,7 @@ async def test_client_guards_at_connect_time(server, tmp_path):
 
 
 async def test_unknown_host(tmp_path):
-    with pytest.raises(DownloadError, match=r"^image: cannot resolve host no-such-host\.invalid$"):
+    with pytest.raises(TransferError, match=r"^image: cannot resolve host no-such-host\.invalid$"):
         await check_url("http://no-such-host.invalid/a.png", settings(tmp_path), field="image")
 
 

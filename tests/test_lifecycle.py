@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from kling_gateway.config import Settings
-from kling_gateway.engines.base import EngineOutcome, EngineTask, TaskFailure, storage_ref
+from kling_gateway.engines.base import EngineOutcome, EngineTask, storage_ref
 from kling_gateway.engines.router import EngineRouter
+from kling_gateway.errors import TaskFailure
 from kling_gateway.ids import new_numeric_id, now_ms
 from kling_gateway.jobs import Dispatcher, Maintenance
 from kling_gateway.push import ChangeHub

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kling_gateway.engines import TaskFailure
 from kling_gateway.engines.reference import selection
 from kling_gateway.engines.reference.encode import write_mp4
+from kling_gateway.errors import TaskFailure
 from kling_gateway.media.probe import count_video_frames, probe_av
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from kling_gateway.relay.breaker import CircuitBreaker
-from kling_gateway.relay.channels import ChannelConfigError, parse_channels
-from kling_gateway.relay.upstream import Busy, ChannelDown, NotFound, Rejected, classify
+from kling_gateway.engines.relay.breaker import CircuitBreaker
+from kling_gateway.engines.relay.channels import ChannelConfigError, parse_channels
+from kling_gateway.engines.relay.upstream import Busy, ChannelDown, NotFound, Rejected, classify
 
 
 def test_types_defaults_secrets_and_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,8 +15,9 @@ import psycopg
 import pytest
 
 from kling_gateway.config import Settings
-from kling_gateway.engines.base import EngineOutcome, EngineTask, RescheduleTask
+from kling_gateway.engines.base import EngineOutcome, EngineTask
 from kling_gateway.engines.router import EngineRouter
+from kling_gateway.errors import RescheduleTask
 from kling_gateway.gateway import Gateway
 from kling_gateway.ids import new_numeric_id, now_ms
 from kling_gateway.jobs.distributed import engines_for, parse_queues, queue_for

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kling_gateway.engines import TaskFailure
 from kling_gateway.engines.reference.encode import write_mp3, write_mp4, write_wav
+from kling_gateway.errors import TaskFailure
 from kling_gateway.media.validate import validate_audio, validate_image, validate_video
 
 

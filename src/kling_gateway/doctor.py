@@ -190,11 +190,9 @@ async def check_storage(settings: Settings) -> list[Check]:
 
 def _channels(settings: Settings) -> tuple[list[Any], Check | None]:
     try:
-        try:
-            module = importlib.import_module("kling_gateway.engines.relay.channels")
-        except ImportError:
-            module = importlib.import_module("kling_gateway.relay.channels")
-        return module.parse_channels(settings.channels), None
+        from .engines.relay.channels import parse_channels
+
+        return list(parse_channels(settings.channels)), None
     except ValueError as exc:
         return [], Check("FAIL", "channels", str(exc), "fix the [[channels]] tables in the config file")
 

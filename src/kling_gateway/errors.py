@@ -1,12 +1,33 @@
-"""Kling business error codes and the exception that carries them to the client.
+"""Kling business codes and the gateway's one exception hierarchy.
 
-Every error a client can cause is raised as :class:`KlingError` and rendered by the API
-as ``{"code", "message", "request_id"}`` with the official HTTP status (spec §7.1).
+Every exception the gateway raises on purpose derives from :class:`GatewayError`, which carries
+a ``message`` and the Kling ``code`` it is answered with should it reach a client.
+:func:`kling_error` is the one mapping from any exception to the :class:`KlingError` the API
+renders as ``{"code", "message", "request_id"}`` with the official HTTP status (spec §7.1).
+
+The classes shared across layers live here (``media/``, ``engines/`` and ``jobs/`` all reach
+them)::
+
+    GatewayError
+    ├── KlingError              answered to the client as is (code, message, headers)
+    ├── TaskFailure             a task fails for a reason the client reads (1201 if it reaches the API)
+    ├── TransientEngineError    retry the task later
+    ├── RescheduleTask          not an error: run the task again after a delay
+    ├── FetchError              an input could not be had (1201)
+    ├── UnsafeURLError          a URL refused by the outgoing-request policy
+    └── TransferError           an outgoing HTTP exchange failed
+
+Module-local ones derive from it where they are raised: ``store.tasks.DuplicateExternalId``,
+``storage.signing.SignatureError``, ``storage.serve.RangeNotSatisfiable``,
+``engines.relay.channels.ChannelConfigError`` and ``engines.relay.upstream.UpstreamError``
+(``Rejected``, ``Busy``, ``ChannelDown``, ``NotFound``). The client SDK (``kling_gateway.client``)
+is a separate library with its own base, ``KlingClientError``.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class Code(IntEnum):
@@ -91,18 +112,116 @@ def http_status_for(code: int) -> int:
     return HTTP_STATUS.get(int(code), 500)
 
 
-class KlingError(Exception):
+class GatewayError(Exception):
+    """Base of every exception the gateway raises on purpose.
+
+    ``code`` is the Kling code the error is answered with if it reaches a client; the default,
+    5000, means "not the client's doing" (the message is then not shown, see :func:`kling_error`).
+    """
+
+    code: int = Code.INTERNAL
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+class KlingError(GatewayError):
     """An error answered to the client in the Kling envelope."""
 
     def __init__(self, code: int, message: str | None = None, *, headers: dict[str, str] | None = None):
         self.code = int(code)
-        self.message = message or DEFAULT_MESSAGE.get(self.code, "error")
         self.headers = headers or {}
-        super().__init__(f"{self.code}: {self.message}")
+        super().__init__(message or DEFAULT_MESSAGE.get(self.code, "error"))
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
     @property
     def http_status(self) -> int:
         return http_status_for(self.code)
+
+
+class TaskFailure(GatewayError):
+    """The task failed for a reason the client should read in ``task_status_msg``.
+
+    Raised by engines (and media checks) for input problems found while running (unreachable
+    URL, image too small, video too long...). Not retried. Met while validating a create
+    request, it is answered as 1201 with the same message.
+    """
+
+    code = Code.INVALID_PARAMETER
+
+
+class TransientEngineError(GatewayError):
+    """A failure worth retrying later (an upstream hiccup); the worker re-queues the task."""
+
+    code = Code.UNAVAILABLE
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RescheduleTask(GatewayError):
+    """Not done yet; run this task again after ``delay`` seconds (a relay waiting on its upstream).
+
+    The worker gives the lease back without counting an attempt. ``fields`` are task columns
+    to store meanwhile (``engine``, ``upstream_task_id``).
+    """
+
+    def __init__(self, delay: float, **fields: Any):
+        super().__init__(f"reschedule in {delay}s")
+        self.delay = delay
+        self.fields = fields
+
+
+class FetchError(GatewayError, ValueError):
+    """An input could not be had; the message names the field and the problem.
+
+    ``retryable`` is true for failures that may pass later (timeouts, unreachable hosts, 5xx).
+    """
+
+    code = Code.INVALID_PARAMETER
+
+    def __init__(self, message: str, *, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class UnsafeURLError(GatewayError, ValueError):
+    """The URL is refused by policy (scheme, or a host that is not a public address)."""
+
+    code = Code.INVALID_PARAMETER
+
+
+class TransferError(GatewayError):
+    """An outgoing HTTP exchange failed: unreachable host, HTTP error status, timeout, or too
+    large a body.
+
+    ``status`` is the remote HTTP status when there was one; ``retryable`` says whether trying
+    again later may help (timeouts, connection failures, 408/429/5xx).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+def kling_error(exc: BaseException, request_id: str | None = None) -> KlingError:
+    """How any exception is answered to a client, in one place.
+
+    A :class:`KlingError` as it is; another :class:`GatewayError` with its class's code and its
+    message; anything else (and a gateway error with code 5000) as 5000 without internals, naming
+    the request id so the operator can find the log line.
+    """
+    if isinstance(exc, KlingError):
+        return exc
+    if isinstance(exc, GatewayError) and exc.code != Code.INTERNAL:
+        return KlingError(exc.code, exc.message)
+    suffix = f" (request {request_id})" if request_id else ""
+    return KlingError(Code.INTERNAL, f"internal server error{suffix}")
 
 
 def invalid_parameter(message: str) -> KlingError:

@@ -9,6 +9,7 @@ from .auth import Authenticator
 from .catalog import build_catalog
 from .config import Settings
 from .engines.base import Engine
+from .engines.relay.callbacks import CallbackReceiver, Inbox
 from .engines.router import EngineRouter
 from .jobs import Dispatcher, Maintenance
 from .jobs.distributed import DistributedJobs, parse_queues
@@ -25,15 +26,15 @@ from .store import AccountStore, Database, TaskStore
 log = logging.getLogger("kling_gateway")
 
 
-def default_engines(settings: Settings) -> list[Engine]:
+def default_engines(settings: Settings, inbox: Inbox | None = None) -> list[Engine]:
     """Relay channels first (in their configured priority), the reference engine last."""
     from .engines.reference import ReferenceEngine
 
     engines: list[Engine] = []
     if settings.channels:
-        from .relay import build_channels
+        from .engines.relay import build_channels
 
-        engines.extend(build_channels(settings))
+        engines.extend(build_channels(settings, inbox))
     engines.append(ReferenceEngine(settings))
     return engines
 
@@ -79,10 +80,17 @@ class Gateway:
         self.maintenance: Maintenance | None = None
         self.service = TaskService(self.tasks, self.router, self.hub, settings, on_created=self._on_created)
         self.selection = SelectionService(self.tasks, self.storage, settings)
+        self.relay_inbox = Inbox()  # upstream callbacks, read by the relay channel engines
+        self.relay_callbacks = CallbackReceiver(
+            settings.secret(), self.tasks, self.relay_inbox, self._wake_workers
+        )
         self.push = Push(self)  # callbacks, event streams, cross-process notifications
         self.started = False
 
     def _on_created(self, _row: object) -> None:
+        self._wake_workers()
+
+    def _wake_workers(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.wake()
 
@@ -91,7 +99,7 @@ class Gateway:
         if self.distributed is not None:
             await self.distributed.prepare()
         if self._router is None:
-            for engine in default_engines(self.settings):
+            for engine in default_engines(self.settings, self.relay_inbox):
                 self.router.add(engine)
         for name in self.router.names:  # engines that need the gateway's services (relay channels)
             attach = getattr(self.router.get(name), "attach", None)

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 import httpcore
 import httpx
 
+from .errors import TransferError, UnsafeURLError
+
 if TYPE_CHECKING:
     from .config import Settings
 
@@ -48,24 +50,6 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _METADATA = frozenset(map(ipaddress.ip_address, ("169.254.169.254", "fd00:ec2::254")))
-
-
-class UnsafeURLError(ValueError):
-    """The URL is refused by policy (scheme, or a host that is not a public address)."""
-
-
-class DownloadError(Exception):
-    """The exchange failed: unreachable host, HTTP error status, timeout, or too large a body.
-
-    ``status`` is the upstream HTTP status when there was one; ``retryable`` says whether trying
-    again later may help (timeouts, connection failures, 408/429/5xx).
-    """
-
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.retryable = retryable
 
 
 def human_size(n: int) -> str:
@@ -156,21 +140,21 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise DownloadError(f"cannot resolve host {host}", retryable=True) from exc
+        raise TransferError(f"cannot resolve host {host}", retryable=True) from exc
     seen: dict[IPAddress, None] = {}
     for family, *_rest, sockaddr in infos:
         if family in (socket.AF_INET, socket.AF_INET6):
             # strip an IPv6 zone ("fe80::1%eth0") before parsing
             seen.setdefault(ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]), None)
     if not seen:
-        raise DownloadError(f"cannot resolve host {host}", retryable=True)
+        raise TransferError(f"cannot resolve host {host}", retryable=True)
     return list(seen)
 
 
 async def resolve_allowed(host: str, port: int, settings: Settings) -> list[IPAddress]:
     """Resolve ``host`` and return its addresses if *all* of them are allowed.
 
-    Raises :class:`UnsafeURLError` naming the first refused address, or :class:`DownloadError`
+    Raises :class:`UnsafeURLError` naming the first refused address, or :class:`TransferError`
     when the name does not resolve.
     """
     allow_private, allow = _policy(settings)
@@ -194,7 +178,7 @@ async def check_url(url: str | httpx.URL, settings: Settings, *, field: str | No
     """Refuse ``url`` unless it is http(s) and its host resolves only to allowed addresses.
 
     Sends nothing to the host. Messages read ``"<field>: host 10.0.0.5 is a private address"``.
-    Raises :class:`UnsafeURLError` (policy) or :class:`DownloadError` (name does not resolve).
+    Raises :class:`UnsafeURLError` (policy) or :class:`TransferError` (name does not resolve).
     """
     try:
         parsed = httpx.URL(str(url)) if not isinstance(url, httpx.URL) else url
@@ -209,8 +193,8 @@ async def check_url(url: str | httpx.URL, settings: Settings, *, field: str | No
         await resolve_allowed(parsed.host, port, settings)
     except UnsafeURLError as exc:
         raise UnsafeURLError(_prefixed(field, str(exc))) from None
-    except DownloadError as exc:
-        raise DownloadError(_prefixed(field, exc.message), retryable=exc.retryable) from None
+    except TransferError as exc:
+        raise TransferError(_prefixed(field, exc.message), retryable=exc.retryable) from None
 
 
 # --------------------------------------------------------------------------- guarded transport
@@ -234,7 +218,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         try:
             addresses = await resolve_allowed(host, port, self._settings)
-        except DownloadError as exc:
+        except TransferError as exc:
             raise httpcore.ConnectError(exc.message) from exc
         last: Exception | None = None
         for ip in addresses:
@@ -333,7 +317,7 @@ async def _exchange(
             if response.status_code in _REDIRECT_STATUSES:
                 location = response.headers.get("location")
                 if not location:
-                    raise DownloadError(f"{field}: HTTP {response.status_code} redirect without Location")
+                    raise TransferError(f"{field}: HTTP {response.status_code} redirect without Location")
                 target = response.url.join(location)
                 if headers and _origin(target) != _origin(response.url):
                     headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
@@ -342,27 +326,27 @@ async def _exchange(
                     method, content = ("HEAD" if method == "HEAD" else "GET"), None
                 continue
             if response.status_code >= 400:
-                raise DownloadError(
+                raise TransferError(
                     f"{field}: HTTP {response.status_code} from upstream",
                     status=response.status_code,
                     retryable=_retryable_status(response.status_code),
                 )
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise DownloadError(
+                raise TransferError(
                     f"{field}: download exceeds {human_size(max_bytes)}", status=response.status_code
                 )
             body = bytearray()
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > max_bytes:
-                    raise DownloadError(
+                    raise TransferError(
                         f"{field}: download exceeds {human_size(max_bytes)}", status=response.status_code
                     )
             return bytes(body)
         finally:
             await response.aclose()
-    raise DownloadError(f"{field}: more than {MAX_REDIRECTS} redirects")
+    raise TransferError(f"{field}: more than {MAX_REDIRECTS} redirects")
 
 
 async def guarded_stream(
@@ -383,7 +367,7 @@ async def guarded_stream(
     (303, and 301/302 after POST, become GET without body; credentials are not sent to
     another origin). ``timeout`` (default
     ``settings.fetch_timeout_seconds``) bounds the whole exchange. Raises
-    :class:`UnsafeURLError` or :class:`DownloadError`; messages start with ``field``.
+    :class:`UnsafeURLError` or :class:`TransferError`; messages start with ``field``.
     """
     limit = settings.fetch_timeout_seconds if timeout is None else timeout
     try:
@@ -399,16 +383,16 @@ async def guarded_stream(
                 headers=headers,
             )
     except TimeoutError:
-        raise DownloadError(f"{field}: timed out after {_seconds(limit)} s", retryable=True) from None
+        raise TransferError(f"{field}: timed out after {_seconds(limit)} s", retryable=True) from None
     except UnsafeURLError as exc:
         # raised by GuardedBackend at connect time (rebinding) without the field name
         message = str(exc)
         raise UnsafeURLError(message if message.startswith(f"{field}: ") else f"{field}: {message}") from None
     except httpx.TimeoutException:
-        raise DownloadError(f"{field}: timed out after {_seconds(limit)} s", retryable=True) from None
+        raise TransferError(f"{field}: timed out after {_seconds(limit)} s", retryable=True) from None
     except httpx.TransportError as exc:
         detail = str(exc) or type(exc).__name__
-        raise DownloadError(
+        raise TransferError(
             f"{field}: cannot reach {_host_of(exc, url)} ({detail})", retryable=True
         ) from None
 

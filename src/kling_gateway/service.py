@@ -9,14 +9,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from .config import Settings
-from .engines.base import TaskFailure
 from .engines.router import EngineRouter
-from .errors import Code, KlingError, invalid_parameter, not_found
+from .errors import Code, FetchError, KlingError, TaskFailure, invalid_parameter, kling_error, not_found
 from .ids import new_numeric_id, now_ms
-from .media.fetch import FetchError, decode_base64_input, is_url, max_bytes_for
+from .media.fetch import decode_base64_input, is_url, max_bytes_for
 from .push import ChangeHub, TaskChange
 from .push.longpoll import LongPoller
-from .schemas import FAMILIES, Family, iter_inputs, model_name_of, validation_error
+from .schemas import FAMILIES, Family, TaskStatus, iter_inputs, model_name_of, validation_error
 from .sessions import missing_session
 from .store import AccountRow, DuplicateExternalId, TaskRow, TaskStore
 
@@ -53,7 +52,7 @@ def check_inline_input(value: str, *, field: str, kind: str, settings: Settings)
         elif kind == "audio":
             validate.validate_audio(data, field)
     except (FetchError, TaskFailure) as exc:
-        raise invalid_parameter(str(exc)) from None
+        raise kling_error(exc) from None
 
 
 class TaskService:
@@ -126,7 +125,7 @@ class TaskService:
             account_id=account.id,
             family=family.name,
             external_task_id=body.get("external_task_id"),
-            status="submitted",
+            status=TaskStatus.SUBMITTED,
             status_msg="",
             request=json.dumps(body, separators=(",", ":")),
             result=None,

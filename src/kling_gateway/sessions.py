@@ -16,10 +16,10 @@ from types import ModuleType
 from typing import Any
 
 from .config import Settings
-from .engines.base import STORAGE_SCHEME, TaskFailure, storage_ref
-from .errors import invalid_parameter
+from .engines.base import STORAGE_SCHEME, storage_ref
+from .errors import FetchError, TaskFailure, invalid_parameter, kling_error
 from .ids import now_ms
-from .media.fetch import FetchError, fetch_input
+from .media.fetch import fetch_input
 from .storage import Storage
 from .store import TaskStore
 
@@ -85,7 +85,7 @@ class SelectionService:
             data = await self._source_video(account_id, video_id, video_url)
             facts = await asyncio.to_thread(_selection_module().analyze, data, strict=True)
         except (FetchError, TaskFailure) as exc:
-            raise invalid_parameter(str(exc)) from None
+            raise kling_error(exc) from None
         session_id = "sess_" + secrets.token_hex(10)
         key = f"sessions/{session_id}/normalized.mp4"
         await self.storage.put_bytes(key, facts.pop("normalized_video"), "video/mp4")

@@ -11,8 +11,18 @@ from starlette.responses import JSONResponse, Response
 from .. import __version__
 from ..config import Settings
 from ..gateway import Gateway
-from ..relay import callbacks as relay_callbacks
-from . import docs_assets, events, files, frontpage, handlers, models, routes, selection, tasks
+from . import (
+    docs_assets,
+    events,
+    files,
+    frontpage,
+    handlers,
+    models,
+    relay_callbacks,
+    routes,
+    selection,
+    tasks,
+)
 from .deps import ApiServices
 from .middleware import GatewayMiddleware
 
@@ -57,7 +67,7 @@ def create_app(
         description="Kling media-generation API (official `/v1` and CometAPI `/kling/v1` layouts). "
         "Every error is `{code, message, request_id}` with Kling's official code and HTTP status.",
         lifespan=lifespan,
-        routes=[routes.mount(prefix, endpoints) for prefix in PREFIXES],
+        routes=[*(routes.mount(prefix, endpoints) for prefix in PREFIXES), relay_callbacks.route],
     )
     routes.install_openapi(app, PREFIXES, endpoints)
     app.state.services = ApiServices(
@@ -70,11 +80,11 @@ def create_app(
         hub=gateway.hub,
         push=gateway.push,
         catalog=gateway.catalog,
+        relay_callbacks=gateway.relay_callbacks,
     )
-    app.state.gateway = gateway  # read only by the relay callback route
+    app.state.gateway = gateway  # read by the front page (engines) and by tests
     app.include_router(files.router)
     app.include_router(events.ops_router)
-    app.include_router(relay_callbacks.build_router())
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ..auth import Authenticator
 from ..catalog import Catalog
 from ..config import Settings
+from ..engines.relay.callbacks import CallbackReceiver
 from ..present import UrlSigner
 from ..push import ChangeHub
 from ..push.runtime import Push
@@ -39,6 +40,7 @@ class ApiServices:
     hub: ChangeHub
     push: Push
     catalog: Catalog
+    relay_callbacks: CallbackReceiver
 
 
 def services_of(request: Request) -> ApiServices:

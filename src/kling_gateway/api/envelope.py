@@ -15,6 +15,12 @@ def success(data: Any, request_id: str, *, message: str = "SUCCEED") -> Response
     return Response(body.encode(), media_type="application/json", headers={"X-Request-Id": request_id})
 
 
+def acknowledged(request_id: str) -> Response:
+    """``{code: 0, message: "SUCCEED", request_id}`` with no data (a webhook's receipt)."""
+    body = dumps({"code": 0, "message": "SUCCEED", "request_id": request_id})
+    return Response(body.encode(), media_type="application/json", headers={"X-Request-Id": request_id})
+
+
 def error(exc: KlingError, request_id: str) -> Response:
     body = dumps({"code": exc.code, "message": exc.message, "request_id": request_id})
     headers = {"X-Request-Id": request_id, **exc.headers}

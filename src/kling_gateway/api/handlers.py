@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import Code, KlingError
+from ..errors import Code, GatewayError, KlingError, kling_error
 from ..schemas.errors import format_errors
 from . import envelope
 from .middleware import request_id_of
@@ -31,9 +31,9 @@ def validation_message(exc: RequestValidationError) -> KlingError:
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(KlingError)
-    async def _kling(request: Request, exc: KlingError) -> Response:
-        return envelope.error(exc, request_id_of(request))
+    @app.exception_handler(GatewayError)
+    async def _gateway(request: Request, exc: GatewayError) -> Response:
+        return _answer(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -55,6 +55,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        rid = request_id_of(request)
-        log.exception("unhandled error (request %s)", rid)
-        return envelope.error(KlingError(Code.INTERNAL, f"internal server error (request {rid})"), rid)
+        return _answer(request, exc)
+
+
+def _answer(request: Request, exc: Exception) -> Response:
+    """Any exception in the envelope, through :func:`~kling_gateway.errors.kling_error`; a 5000
+    that is not a deliberate :class:`KlingError` is logged with its traceback."""
+    rid = request_id_of(request)
+    err = kling_error(exc, rid)
+    if err.code == Code.INTERNAL and not isinstance(exc, KlingError):
+        log.error("unhandled error (request %s)", rid, exc_info=exc)
+    return envelope.error(err, rid)

@@ -1,15 +1,13 @@
 """Engines fulfil tasks: the offline reference engine and the upstream relay."""
 
+from ..errors import RescheduleTask, TaskFailure, TransientEngineError  # what an engine raises
 from .base import (
     STORAGE_SCHEME,
     Engine,
     EngineContext,
     EngineOutcome,
     EngineTask,
-    RescheduleTask,
     SelectionSession,
-    TaskFailure,
-    TransientEngineError,
     VideoRecord,
     storage_ref,
 )

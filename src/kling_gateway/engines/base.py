@@ -43,40 +43,6 @@ class EngineOutcome:
     video_origins: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-class TaskFailure(Exception):
-    """The task failed for a reason the client should read in ``task_status_msg``.
-
-    Raised by engines for input problems found while running (unreachable URL, image too
-    small, video too long...). Not retried.
-    """
-
-    def __init__(self, message: str):
-        self.message = message
-        super().__init__(message)
-
-
-class TransientEngineError(Exception):
-    """A failure worth retrying later (an upstream hiccup); the worker re-queues the task."""
-
-    def __init__(self, message: str, retry_after: float | None = None):
-        self.message = message
-        self.retry_after = retry_after
-        super().__init__(message)
-
-
-class RescheduleTask(Exception):
-    """Not done yet; run this task again after ``delay`` seconds (a relay waiting on its upstream).
-
-    The worker gives the lease back without counting an attempt. ``fields`` are task columns
-    to store meanwhile (``engine``, ``upstream_task_id``).
-    """
-
-    def __init__(self, delay: float, **fields: Any):
-        self.delay = delay
-        self.fields = fields
-        super().__init__(f"reschedule in {delay}s")
-
-
 @dataclass(frozen=True)
 class VideoRecord:
     """A video produced earlier for an account, addressable by its ``video_id``."""

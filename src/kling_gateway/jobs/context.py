@@ -9,14 +9,14 @@ from ..config import Settings
 from ..engines.base import (
     STORAGE_SCHEME,
     SelectionSession,
-    TaskFailure,
-    TransientEngineError,
     VideoRecord,
     storage_ref,
 )
+from ..errors import FetchError, TaskFailure, TransientEngineError
 from ..ids import now_ms
-from ..media.fetch import FetchError, fetch_input
+from ..media.fetch import fetch_input
 from ..push import ChangeHub, TaskChange
+from ..schemas.tasks import TaskStatus
 from ..sessions import missing_session
 from ..storage import Storage
 from ..store import TaskRow, TaskStore
@@ -102,10 +102,14 @@ class WorkerContext:
     async def mark_processing(self) -> None:
         now = now_ms()
         moved = await self.store.transition(
-            self.row.id, from_statuses=("submitted",), to_status="processing", now=now, owner=self.owner
+            self.row.id,
+            from_statuses=(TaskStatus.SUBMITTED,),
+            to_status=TaskStatus.PROCESSING,
+            now=now,
+            owner=self.owner,
         )
         if moved:
-            self.hub.publish(TaskChange(self.row.id, self.row.account_id, "processing", now))
+            self.hub.publish(TaskChange(self.row.id, self.row.account_id, TaskStatus.PROCESSING, now))
 
     async def discard_files(self) -> None:
         if self.wrote_files:

@@ -16,10 +16,12 @@ import socket
 from collections.abc import Sequence
 
 from ..config import Settings
-from ..engines.base import EngineOutcome, EngineTask, RescheduleTask, TaskFailure, TransientEngineError
+from ..engines.base import EngineOutcome, EngineTask
 from ..engines.router import EngineRouter
+from ..errors import RescheduleTask, TaskFailure, TransientEngineError
 from ..ids import now_ms
 from ..push import ChangeHub, TaskChange
+from ..schemas.tasks import ACTIVE_STATUSES, TaskStatus
 from ..storage import Storage
 from ..store import TaskRow, TaskStore, VideoInsert
 from .context import WorkerContext
@@ -171,8 +173,8 @@ class Dispatcher:
         now = now_ms()
         ok = await self.store.transition(
             row.id,
-            from_statuses=("submitted", "processing"),
-            to_status="succeed",
+            from_statuses=ACTIVE_STATUSES,
+            to_status=TaskStatus.SUCCEED,
             now=now,
             owner=owner,
             result=outcome.task_result,
@@ -182,7 +184,7 @@ class Dispatcher:
             account_id=row.account_id,
         )
         if ok:
-            self.hub.publish(TaskChange(row.id, row.account_id, "succeed", now))
+            self.hub.publish(TaskChange(row.id, row.account_id, TaskStatus.SUCCEED, now))
         else:  # lease lost or task swept meanwhile: the other outcome stands
             await ctx.discard_files()
 
@@ -198,11 +200,11 @@ class Dispatcher:
         now = now_ms()
         ok = await self.store.transition(
             row.id,
-            from_statuses=("submitted", "processing"),
-            to_status="failed",
+            from_statuses=ACTIVE_STATUSES,
+            to_status=TaskStatus.FAILED,
             now=now,
             owner=owner,
             status_msg=message,
         )
         if ok:
-            self.hub.publish(TaskChange(row.id, row.account_id, "failed", now))
+            self.hub.publish(TaskChange(row.id, row.account_id, TaskStatus.FAILED, now))

@@ -31,7 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..config import Settings
 from ..ids import now_ms
 from ..push.pgbridge import libpq_url
-from ..store import ACTIVE, Database, TaskStore
+from ..schemas.tasks import ACTIVE_STATUSES
+from ..store import Database, TaskStore
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
@@ -220,7 +221,7 @@ class DistributedJobs:
             early = current.available_at - now_ms() if current is not None else 0
             if (
                 current is not None
-                and current.status in ACTIVE
+                and current.status in ACTIVE_STATUSES
                 and current.lease_owner is None
                 and 0 < early <= EARLY_WAIT_MS
             ):

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from ..config import Settings
 from ..ids import now_ms
 from ..push import ChangeHub, TaskChange
+from ..schemas.tasks import ACTIVE_STATUSES, TaskStatus
 from ..storage import Storage
 from ..store import TaskStore
 
@@ -65,12 +66,12 @@ class Maintenance:
                 msg = f"task failed: its worker was lost {row.attempts} times"
                 if await self.store.transition(
                     task_id,
-                    from_statuses=("submitted", "processing"),
-                    to_status="failed",
+                    from_statuses=ACTIVE_STATUSES,
+                    to_status=TaskStatus.FAILED,
                     now=now,
                     status_msg=msg,
                 ):
-                    self.hub.publish(TaskChange(task_id, row.account_id, "failed", now))
+                    self.hub.publish(TaskChange(task_id, row.account_id, TaskStatus.FAILED, now))
                 continue
             if await self.store.clear_expired_lease(task_id, now):
                 freed += 1
@@ -90,13 +91,13 @@ class Maintenance:
             msg = f"task timed out: not finished within {int(self.settings.task_timeout_seconds)} s"
             if await self.store.transition(
                 task_id,
-                from_statuses=("submitted", "processing"),
-                to_status="failed",
+                from_statuses=ACTIVE_STATUSES,
+                to_status=TaskStatus.FAILED,
                 now=now,
                 status_msg=msg,
             ):
                 failed += 1
-                self.hub.publish(TaskChange(task_id, row.account_id, "failed", now))
+                self.hub.publish(TaskChange(task_id, row.account_id, TaskStatus.FAILED, now))
         retention_ms = int(self.settings.retention_days * 86_400_000)
         for task_id in await self.store.finished_before(now - retention_ms):
             await self.storage.delete_prefix(task_id + "/")

@@ -14,7 +14,8 @@ import binascii
 import re
 from typing import TYPE_CHECKING
 
-from ..httpclient import DownloadError, UnsafeURLError, create_client, guarded_stream, human_size
+from ..errors import FetchError, TransferError, UnsafeURLError
+from ..httpclient import create_client, guarded_stream, human_size
 
 if TYPE_CHECKING:
     import httpx
@@ -31,18 +32,6 @@ _WHITESPACE = re.compile(r"\s+")
 _URLSAFE_TO_STD = str.maketrans("-_", "+/")
 # Base64 above this many characters is decoded in a worker thread, off the event loop.
 _THREAD_THRESHOLD = 1 * MiB
-
-
-class FetchError(ValueError):
-    """An input could not be had; the message names the field and the problem.
-
-    ``retryable`` is true for failures that may pass later (timeouts, unreachable hosts, 5xx).
-    """
-
-    def __init__(self, message: str, *, retryable: bool = False):
-        super().__init__(message)
-        self.message = message
-        self.retryable = retryable
 
 
 def max_bytes_for(kind: str, settings: Settings) -> int:
@@ -113,7 +102,7 @@ async def _download(
         return await guarded_stream(http, "GET", url, settings, max_bytes=max_bytes, field=field)
     except UnsafeURLError as exc:
         raise FetchError(str(exc)) from None
-    except DownloadError as exc:
+    except TransferError as exc:
         raise FetchError(exc.message, retryable=exc.retryable) from None
     finally:
         if own:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from kling_gateway.engines.base import TaskFailure
+from kling_gateway.errors import TaskFailure
 
 _VOICES = {"zh": "cmn", "en": "en-us"}
 _MISSING = (

@@ -12,7 +12,7 @@ import io
 import av
 from PIL import Image, UnidentifiedImageError
 
-from kling_gateway.engines.base import TaskFailure
+from kling_gateway.errors import TaskFailure
 from kling_gateway.media.probe import MediaInfo, open_input, probe_av
 
 MB = 1024 * 1024

@@ -29,10 +29,12 @@ import httpx
 from standardwebhooks import Webhook
 
 from ..config import Settings
-from ..httpclient import DownloadError, UnsafeURLError, check_url, create_client
+from ..errors import TransferError, UnsafeURLError
+from ..httpclient import check_url, create_client
 from ..ids import now_ms
 from ..present import UrlSigner
 from ..schemas.encoding import dumps
+from ..schemas.tasks import TaskStatus
 from ..secrets_box import SecretBox
 from ..store import AccountStore, TaskStore
 from ..store.deliveries import AttemptRow, DeliveryRow, DeliveryStore
@@ -42,7 +44,7 @@ from .views import event_object
 
 log = logging.getLogger("kling_gateway.push")
 
-CALLBACK_STATUSES = ("processing", "succeed", "failed")
+CALLBACK_STATUSES = (TaskStatus.PROCESSING, TaskStatus.SUCCEED, TaskStatus.FAILED)
 SWEEP_GRACE_MS = 60_000  # events younger than this are re-checked by every sweep (late commits)
 
 
@@ -252,7 +254,7 @@ class CallbackDispatcher:
             await check_url(row.url, self.settings, field="callback_url")
         except UnsafeURLError as exc:
             return Outcome(error=f"destination refused: {exc}", final=True)
-        except DownloadError as exc:
+        except TransferError as exc:
             return Outcome(error=exc.message, final=not exc.retryable)
         await self.signer.prepare_rows([task])  # S3 presigned URLs, when configured
         body = dumps(

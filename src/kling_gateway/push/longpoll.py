@@ -18,13 +18,13 @@ from typing import Any
 
 from starlette.responses import Response
 
-from ..schemas import TERMINAL_STATUSES
+from ..schemas import TERMINAL_STATUSES, TaskStatus
 from ..store import TaskRow, TaskStore
 from .hub import ChangeHub
 from .views import SharedReads
 
 _ETAG = re.compile(r'"([a-z]+)-(\d+)"')
-STATUSES = frozenset({"submitted", "processing", "succeed", "failed"})
+STATUSES = frozenset(TaskStatus)
 
 
 # OpenAPI documentation of the headers (the route reads them from the request directly).

@@ -7,6 +7,7 @@ from .families import FAMILIES, Family, iter_inputs, model_name_of
 from .images import ImageGenerationRequest, VirtualTryOnRequest
 from .selection import InitSelectionRequest, SelectionPointsRequest, SessionRequest
 from .tasks import (
+    ACTIVE_STATUSES,
     TERMINAL_STATUSES,
     CreatedEnvelope,
     CreatedTask,
@@ -30,6 +31,7 @@ from .videos import (
 )
 
 __all__ = [
+    "ACTIVE_STATUSES",
     "FAMILIES",
     "TERMINAL_STATUSES",
     "CreatedEnvelope",

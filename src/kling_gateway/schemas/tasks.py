@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-TaskStatus = Literal["submitted", "processing", "succeed", "failed"]
-TERMINAL_STATUSES: frozenset[str] = frozenset({"succeed", "failed"})
+
+class TaskStatus(StrEnum):
+    """A task's ``task_status`` (spec §5). Members are ``str``: they compare equal to, hash like
+    and serialise as the wire strings, so a status read from the store needs no conversion."""
+
+    SUBMITTED = "submitted"
+    PROCESSING = "processing"
+    SUCCEED = "succeed"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        """``succeed`` or ``failed``: the status never changes again."""
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES: frozenset[TaskStatus] = frozenset({TaskStatus.SUCCEED, TaskStatus.FAILED})
+ACTIVE_STATUSES: tuple[TaskStatus, ...] = (TaskStatus.SUBMITTED, TaskStatus.PROCESSING)  # may still change
 
 
 class _Open(BaseModel):

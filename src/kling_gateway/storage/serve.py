@@ -21,13 +21,14 @@ from email.utils import formatdate
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from ..errors import GatewayError
 from .base import ObjectInfo, Storage, StoredObject
 
 DEFAULT_CACHE_CONTROL = "private, max-age=3600"
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
-class RangeNotSatisfiable(Exception):
+class RangeNotSatisfiable(GatewayError):
     pass
 
 
@@ -47,14 +48,14 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not first:  # suffix: the last n bytes
         n = int(last)
         if n == 0 or size == 0:
-            raise RangeNotSatisfiable
+            raise RangeNotSatisfiable("the range lies outside the object")
         return max(0, size - n), size - 1
     start = int(first)
     end = int(last) if last else size - 1
     if last and end < start:
         return None  # invalid, ignored
     if start >= size:
-        raise RangeNotSatisfiable
+        raise RangeNotSatisfiable("the range lies outside the object")
     return start, min(end, size - 1)
 
 

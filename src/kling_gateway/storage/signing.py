@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from ..errors import GatewayError
 from .base import Presigner
 
 if TYPE_CHECKING:
@@ -26,12 +27,11 @@ FILES_PREFIX = "/files/"
 _DOMAIN = b"kling-gateway/files/v1\n"
 
 
-class SignatureError(ValueError):
+class SignatureError(GatewayError, ValueError):
     """A result URL that must not be served: tampered/invalid, or expired."""
 
     def __init__(self, message: str, *, expired: bool = False):
         super().__init__(message)
-        self.message = message
         self.expired = expired
 
 

@@ -2,10 +2,9 @@
 
 from .accounts import AccountRow, AccountStore
 from .database import Database
-from .tasks import ACTIVE, DuplicateExternalId, TaskRow, TaskStore, VideoInsert
+from .tasks import DuplicateExternalId, TaskRow, TaskStore, VideoInsert
 
 __all__ = [
-    "ACTIVE",
     "AccountRow",
     "AccountStore",
     "Database",

@@ -13,10 +13,11 @@ from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, updat
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..errors import GatewayError
+from ..schemas.tasks import ACTIVE_STATUSES, TERMINAL_STATUSES
 from .database import Database
 from .tables import selection_sessions, task_events, tasks, videos
 
-ACTIVE = ("submitted", "processing")
 INSERT_BATCH = 128  # most new tasks committed in one transaction
 
 # Called inside the transaction that makes a task runnable (created, released, lease expired) with
@@ -72,8 +73,8 @@ _BY_EXTERNAL = select(*COLUMNS).where(
 )
 
 
-class DuplicateExternalId(Exception):
-    pass
+class DuplicateExternalId(GatewayError):
+    """Another task of the account already has this ``external_task_id`` (the message)."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class TaskStore:
         try:
             await work
         except IntegrityError as exc:
-            error: BaseException = DuplicateExternalId(row.external_task_id)
+            error: BaseException = DuplicateExternalId(row.external_task_id or "")
             error.__cause__ = exc
             if not future.done():
                 future.set_exception(error)
@@ -202,7 +203,7 @@ class TaskStore:
         query = (
             select(func.count())
             .select_from(tasks)
-            .where(tasks.c.account_id == account_id, tasks.c.status.in_(ACTIVE))
+            .where(tasks.c.account_id == account_id, tasks.c.status.in_(ACTIVE_STATUSES))
         )
         async with self.db.read.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
@@ -233,7 +234,7 @@ class TaskStore:
         """
         free = or_(tasks.c.lease_expires_at.is_(None), tasks.c.lease_expires_at < now)
         ready = now if available_before is None else available_before
-        conditions = [tasks.c.status.in_(ACTIVE), tasks.c.available_at <= ready, free]
+        conditions = [tasks.c.status.in_(ACTIVE_STATUSES), tasks.c.available_at <= ready, free]
         if engines is not None:
             conditions.append(tasks.c.engine.in_(list(engines)))
         pick = select(tasks.c.id).where(*conditions).order_by(tasks.c.available_at, tasks.c.id).limit(1)
@@ -257,7 +258,9 @@ class TaskStore:
         free = or_(tasks.c.lease_expires_at.is_(None), tasks.c.lease_expires_at < now)
         stmt = (
             update(tasks)
-            .where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE), tasks.c.available_at <= now, free)
+            .where(
+                tasks.c.id == task_id, tasks.c.status.in_(ACTIVE_STATUSES), tasks.c.available_at <= now, free
+            )
             .values(lease_owner=owner, lease_expires_at=now + lease_ms, attempts=tasks.c.attempts + 1)
             .returning(*COLUMNS)
         )
@@ -269,7 +272,9 @@ class TaskStore:
         async with self.db.write.begin() as conn:
             result = await conn.execute(
                 update(tasks)
-                .where(tasks.c.id == task_id, tasks.c.lease_owner == owner, tasks.c.status.in_(ACTIVE))
+                .where(
+                    tasks.c.id == task_id, tasks.c.lease_owner == owner, tasks.c.status.in_(ACTIVE_STATUSES)
+                )
                 .values(lease_expires_at=expires_at)
             )
         return result.rowcount == 1
@@ -278,7 +283,7 @@ class TaskStore:
         """Give a task back for a later attempt (transient failure, or relay waiting on upstream)."""
         stmt = (
             update(tasks)
-            .where(tasks.c.id == task_id, tasks.c.lease_owner == owner, tasks.c.status.in_(ACTIVE))
+            .where(tasks.c.id == task_id, tasks.c.lease_owner == owner, tasks.c.status.in_(ACTIVE_STATUSES))
             .values(lease_owner=None, lease_expires_at=None, available_at=available_at, **values)
         )
         return await self.make_runnable(stmt)
@@ -297,7 +302,9 @@ class TaskStore:
 
     async def expired_leases(self, now: int) -> list[str]:
         query = select(tasks.c.id).where(
-            tasks.c.status.in_(ACTIVE), tasks.c.lease_expires_at.is_not(None), tasks.c.lease_expires_at < now
+            tasks.c.status.in_(ACTIVE_STATUSES),
+            tasks.c.lease_expires_at.is_not(None),
+            tasks.c.lease_expires_at < now,
         )
         async with self.db.read.connect() as conn:
             return [r[0] for r in (await conn.execute(query)).all()]
@@ -305,7 +312,7 @@ class TaskStore:
     async def clear_expired_lease(self, task_id: str, now: int) -> bool:
         return await self.make_runnable(
             update(tasks)
-            .where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE), tasks.c.lease_expires_at < now)
+            .where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE_STATUSES), tasks.c.lease_expires_at < now)
             .values(lease_owner=None, lease_expires_at=None)
         )
 
@@ -340,7 +347,7 @@ class TaskStore:
             values["info_extra"] = json.dumps(info_extra, separators=(",", ":"))
         if final_unit_deduction is not None:
             values["final_unit_deduction"] = final_unit_deduction
-        if to_status in ("succeed", "failed"):
+        if to_status in TERMINAL_STATUSES:
             values.update(finished_at=now, lease_owner=None, lease_expires_at=None)
         async with self.db.write.begin() as conn:
             changed = (await conn.execute(update(tasks).where(and_(*conditions)).values(**values))).rowcount
@@ -365,7 +372,7 @@ class TaskStore:
     async def overdue(self, created_before: int, limit: int = 100) -> list[str]:
         query = (
             select(tasks.c.id)
-            .where(tasks.c.status.in_(ACTIVE), tasks.c.created_at < created_before)
+            .where(tasks.c.status.in_(ACTIVE_STATUSES), tasks.c.created_at < created_before)
             .limit(limit)
         )
         async with self.db.read.connect() as conn:

@@ -15,9 +15,8 @@ from kling_gateway.engines.base import (
     EngineContext,
     EngineOutcome,
     EngineTask,
-    TaskFailure,
-    TransientEngineError,
 )
+from kling_gateway.errors import TaskFailure, TransientEngineError
 from kling_gateway.ids import new_numeric_id
 
 from .inputs import GATHERERS, Prepared

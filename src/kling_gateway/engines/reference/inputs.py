@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kling_gateway.engines.base import EngineContext, EngineTask, TaskFailure, VideoRecord
+from kling_gateway.engines.base import EngineContext, EngineTask, VideoRecord
+from kling_gateway.errors import TaskFailure
 from kling_gateway.media import validate
 from kling_gateway.media.speech import require_speech
 

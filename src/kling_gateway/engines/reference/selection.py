@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from kling_gateway.engines.base import TaskFailure
+from kling_gateway.errors import TaskFailure
 
 from .encode import fit_audio, frame_at, inspect_video, iter_frames, read_audio, samples_for, write_mp4
 

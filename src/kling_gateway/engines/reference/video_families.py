@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from kling_gateway.engines.base import TaskFailure
+from kling_gateway.errors import TaskFailure
 
 from . import canvas as cv
 from .compose import blend, cutout, fill_region, key_light_background, load_mask, place

@@ -14,11 +14,12 @@ from typing import Any
 
 import httpx
 
-from ..config import Settings
-from ..engines.base import EngineContext, EngineOutcome, EngineTask, TaskFailure, TransientEngineError
-from ..httpclient import DownloadError, UnsafeURLError, guarded_stream
-from ..ids import new_numeric_id
-from ..present import UrlSigner
+from ...config import Settings
+from ...errors import TaskFailure, TransferError, TransientEngineError, UnsafeURLError
+from ...httpclient import guarded_stream
+from ...ids import new_numeric_id
+from ...present import UrlSigner
+from ..base import EngineContext, EngineOutcome, EngineTask
 from . import metrics
 from .channels import ChannelConfig
 from .requests import Prepared
@@ -70,7 +71,7 @@ class Mirror:
                 )
             except UnsafeURLError as exc:
                 raise TaskFailure(f"upstream result refused: {exc}") from None
-            except DownloadError as exc:
+            except TransferError as exc:
                 if exc.retryable:
                     raise TransientEngineError(
                         f"cannot copy upstream result: {exc.message}", retry_after=2.0

@@ -17,9 +17,10 @@ from typing import Any
 
 import httpx
 
-from ..config import Settings
-from ..httpclient import create_client
-from ..tokens import mint_jwt
+from ...config import Settings
+from ...errors import GatewayError
+from ...httpclient import create_client
+from ...tokens import mint_jwt
 from .channels import ChannelConfig
 
 JWT_TTL = 1800
@@ -28,12 +29,16 @@ REJECTED_CODES = frozenset({1200, 1201, 1202, 1203, 1300, 1301})
 BUSY_CODES = frozenset({1302, 1303})
 
 
-class UpstreamError(Exception):
+class UpstreamError(GatewayError):
+    """An upstream answered with an error (``code`` is its Kling code) or could not be reached."""
+
     def __init__(self, code: int, message: str, *, http_status: int | None = None):
+        super().__init__(message)
         self.code = code
-        self.message = message
         self.http_status = http_status
-        super().__init__(f"{code}: {message}")
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
     @property
     def wire(self) -> str:

@@ -18,9 +18,10 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Settings
-from ..engines.base import EngineContext, EngineTask, TaskFailure, VideoRecord
-from ..present import UrlSigner
+from ...config import Settings
+from ...errors import TaskFailure
+from ...present import UrlSigner
+from ..base import EngineContext, EngineTask, VideoRecord
 from .callbacks import callback_url
 from .channels import ChannelConfig
 from .upstream import ChannelDown, UpstreamClient

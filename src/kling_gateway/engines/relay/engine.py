@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ..config import Settings
-from ..engines.base import EngineContext, EngineOutcome, EngineTask, RescheduleTask, TaskFailure
-from ..errors import Code, KlingError
-from ..httpclient import create_client
-from ..ids import now_ms
-from ..present import UrlSigner
-from ..push import TaskChange
-from ..schemas import TERMINAL_STATUSES, model_name_of
-from ..store import ACTIVE, TaskRow, TaskStore
+from ...config import Settings
+from ...errors import Code, KlingError, RescheduleTask, TaskFailure
+from ...httpclient import create_client
+from ...ids import now_ms
+from ...present import UrlSigner
+from ...push import TaskChange
+from ...schemas import ACTIVE_STATUSES, TERMINAL_STATUSES, TaskStatus, model_name_of
+from ...store import TaskRow, TaskStore
+from ..base import EngineContext, EngineOutcome, EngineTask
 from . import metrics
 from .breaker import CircuitBreaker
 from .callbacks import Inbox
@@ -43,20 +43,20 @@ from .store import PENDING, RelayStore
 from .upstream import Busy, ChannelDown, NotFound, Rejected, UpstreamClient, UpstreamError
 
 if TYPE_CHECKING:
-    from ..gateway import Gateway
+    from ...gateway import Gateway
 
 log = logging.getLogger("kling_gateway.relay")
 
 
 class RelayCore:
-    def __init__(self, settings: Settings, channels: list[ChannelConfig]):
+    def __init__(self, settings: Settings, channels: list[ChannelConfig], inbox: Inbox | None = None):
         self.settings = settings
         self.channels: dict[str, ChannelConfig] = {c.name: c for c in channels}
         self.clients = {c.name: UpstreamClient(c, settings) for c in channels}
         self.breakers = {
             c.name: CircuitBreaker(c.breaker_threshold, c.breaker_cooldown, c.busy_backoff) for c in channels
         }
-        self.inbox = Inbox()
+        self.inbox = inbox if inbox is not None else Inbox()
         self.tracker = StatusTracker()
         self.signer = UrlSigner(settings.secret(), settings.url_ttl_seconds)
         self.relay_store: RelayStore | None = None
@@ -120,7 +120,7 @@ class RelayCore:
     async def run(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome:
         rs = self._store_for(ctx)
         row = await rs.store.get(task.task_id)
-        if row is None or row.status not in ACTIVE:
+        if row is None or row.status not in ACTIVE_STATUSES:
             raise TaskFailure("task is no longer active")
         owner = getattr(ctx, "owner", None)
         prepared = await prepare(task, ctx, self.settings, self.signer, self._upstream_task_of)
@@ -325,16 +325,16 @@ class RelayCore:
                     raise TaskFailure(f"upstream stopped answering ({exc.wire})") from None
                 raise RescheduleTask(self._delay(channel, task, row), engine=channel.name) from None
         status = data.get("task_status")
-        if status in ("processing", "succeed"):
+        if status in (TaskStatus.PROCESSING, TaskStatus.SUCCEED):
             await ctx.mark_processing()
-        if status == "succeed":
+        if status == TaskStatus.SUCCEED:
             outcome = await build_outcome(
                 data, prepared, channel, task, ctx, self.settings, self.files_client(), self.signer
             )
-            self._finished(channel, data, "succeed", via)
+            self._finished(channel, data, TaskStatus.SUCCEED, via)
             return outcome
-        if status == "failed":
-            self._finished(channel, data, "failed", via)
+        if status == TaskStatus.FAILED:
+            self._finished(channel, data, TaskStatus.FAILED, via)
             raise TaskFailure(str(data.get("task_status_msg") or "upstream task failed"))
         if elapsed > channel.timeout * 1000:
             raise TaskFailure(f"upstream did not finish the task within {channel.timeout:g} s")

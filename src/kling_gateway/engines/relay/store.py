@@ -11,8 +11,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import and_, func, or_, select, update
 
-from ..store import ACTIVE, TaskStore
-from ..store.tables import tasks
+from ...schemas.tasks import ACTIVE_STATUSES, TaskStatus
+from ...store import TaskStore
+from ...store.tables import tasks
 
 PENDING = "?"  # upstream_task_id while a create call is in flight
 
@@ -27,7 +28,9 @@ class RelayStore:
             select(func.count())
             .select_from(tasks)
             .where(
-                tasks.c.engine == channel, tasks.c.upstream_task_id.is_not(None), tasks.c.status.in_(ACTIVE)
+                tasks.c.engine == channel,
+                tasks.c.upstream_task_id.is_not(None),
+                tasks.c.status.in_(ACTIVE_STATUSES),
             )
         )
         async with self.db.read.connect() as conn:
@@ -35,7 +38,7 @@ class RelayStore:
 
     def _waiting(self, channels: Sequence[str]):  # type: ignore[no-untyped-def]
         return and_(
-            tasks.c.status == "submitted",
+            tasks.c.status == TaskStatus.SUBMITTED,
             tasks.c.upstream_task_id.is_(None),
             tasks.c.engine.in_(list(channels)),
         )
@@ -57,7 +60,7 @@ class RelayStore:
 
     async def reserve(self, task_id: str, owner: str | None, channel: str, limit: int | None) -> bool:
         """Take a slot of ``channel`` for this task (marks the create call as in flight)."""
-        conditions = [tasks.c.id == task_id, tasks.c.status.in_(ACTIVE)]
+        conditions = [tasks.c.id == task_id, tasks.c.status.in_(ACTIVE_STATUSES)]
         if owner is not None:
             conditions.append(tasks.c.lease_owner == owner)
         if limit is not None:
@@ -67,7 +70,7 @@ class RelayStore:
                 .where(
                     tasks.c.engine == channel,
                     tasks.c.upstream_task_id.is_not(None),
-                    tasks.c.status.in_(ACTIVE),
+                    tasks.c.status.in_(ACTIVE_STATUSES),
                     tasks.c.id != task_id,
                 )
                 .scalar_subquery()
@@ -83,7 +86,7 @@ class RelayStore:
         async with self.db.write.begin() as conn:
             await conn.execute(
                 update(tasks)
-                .where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE))
+                .where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE_STATUSES))
                 .values(engine=channel, upstream_task_id=upstream_task_id)
             )
 
@@ -93,7 +96,7 @@ class RelayStore:
             update(tasks)
             .where(
                 tasks.c.id == task_id,
-                tasks.c.status.in_(ACTIVE),
+                tasks.c.status.in_(ACTIVE_STATUSES),
                 tasks.c.lease_owner.is_(None),
                 tasks.c.available_at > now,
             )

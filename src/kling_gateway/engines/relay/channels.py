@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...errors import GatewayError
+
 CHANNEL_TYPES = ("kling", "cometapi", "kling-compatible")
 DEFAULT_BASE_URLS = {"kling": "https://api-singapore.klingai.com", "cometapi": "https://api.cometapi.com"}
 DEFAULT_PREFIXES = {"kling": "/v1", "cometapi": "/kling/v1", "kling-compatible": "/v1"}
@@ -21,7 +23,7 @@ SECRET_FIELDS = ("access_key", "secret_key", "api_key")
 RESERVED_NAMES = ("reference",)
 
 
-class ChannelConfigError(ValueError):
+class ChannelConfigError(GatewayError, ValueError):
     """A ``[[channels]]`` table is wrong; the message names the channel and the key."""
 
 
