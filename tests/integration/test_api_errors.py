@@ -1,5 +1,6 @@
 """Every error code the gateway itself emits: Kling envelope, official HTTP status, a message that
-names the problem, and nothing changed.
+names the problem, and nothing changed. In-process (the real app over ASGI), on SQLite and
+PostgreSQL.
 
 Codes the gateway never originates (1100–1102 billing, 1300–1301 content policy, 1302 platform
 rate limit, 1304 IP whitelist, 5001/5002) are relayed from upstreams unchanged (see test_relay*).
@@ -16,7 +17,10 @@ import httpx
 import jwt
 import pytest
 
+from inprocess import InProcessGateway
 from support import Account, b64, png_bytes
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 T2V = "/kling/v1/videos/text2video"
 
@@ -382,70 +386,65 @@ CASES = [
 ]
 
 
-def _count_tasks(http: httpx.Client, account: Account) -> int:
+FAMILIES = (
+    "videos/text2video",
+    "videos/image2video",
+    "images/generations",
+    "audio/text-to-audio",
+    "videos/video-extend",
+    "videos/multi-elements",
+    "videos/lip-sync",
+    "videos/effects",
+)
+
+
+async def _count_tasks(client: httpx.AsyncClient, account: Account) -> int:
     total = 0
-    for family in (
-        "videos/text2video",
-        "videos/image2video",
-        "images/generations",
-        "audio/text-to-audio",
-        "videos/video-extend",
-        "videos/multi-elements",
-        "videos/lip-sync",
-        "videos/effects",
-    ):
-        total += len(
-            http.get(f"/v1/{family}", params={"pageSize": 500}, headers=account.bearer).json()["data"]
-        )
+    for family in FAMILIES:
+        listed = await client.get(f"/v1/{family}", params={"pageSize": 500}, headers=account.bearer)
+        assert listed.status_code == 200, listed.text
+        total += len(listed.json()["data"])
     return total
 
 
-@pytest.fixture(scope="module")
-def baseline(gateway, account) -> int:
-    with httpx.Client(base_url=gateway.base_url) as http:
-        return _count_tasks(http, account)
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_error_envelope(http, account, baseline, case: Case):
+async def test_error_envelope(client: httpx.AsyncClient, account: Account, case: Case) -> None:
+    before = await _count_tasks(client, account)
     kwargs: dict[str, Any] = {"headers": case.headers(account)}
     if case.raw is not None:
         kwargs["content"] = case.raw
         kwargs["headers"] = {**kwargs["headers"], "Content-Type": "application/json"}
     elif case.body is not None:
         kwargs["json"] = case.body
-    response = http.request(case.method, case.path, **kwargs)
+    response = await client.request(case.method, case.path, **kwargs)
     assert response.status_code == case.http, response.text
     body = response.json()
     assert set(body) == {"code", "message", "request_id"}
     assert body["code"] == case.code, body
     assert case.says.lower() in body["message"].lower(), body["message"]
     assert body["request_id"] == response.headers["x-request-id"]
-    assert _count_tasks(http, account) == baseline  # nothing was created
+    assert await _count_tasks(client, account) == before  # nothing was created
 
 
-def test_duplicate_external_id_is_refused_and_first_task_kept(http, account):
+async def test_duplicate_external_id_is_refused_and_first_task_kept(
+    client: httpx.AsyncClient, account: Account
+) -> None:
     body = {"prompt": "once", "external_task_id": "dup-1"}
-    first = http.post(T2V, json=body, headers=account.bearer)
+    first = await client.post(T2V, json=body, headers=account.bearer)
     assert first.status_code == 200
-    second = http.post(T2V, json={**body, "prompt": "twice"}, headers=account.bearer)
+    second = await client.post(T2V, json={**body, "prompt": "twice"}, headers=account.bearer)
     assert second.status_code == 400
     assert second.json()["code"] == 1201 and "external_task_id" in second.json()["message"]
-    found = http.get(T2V + "/dup-1", headers=account.bearer).json()["data"]
+    found = (await client.get(T2V + "/dup-1", headers=account.bearer)).json()["data"]
     assert found["task_id"] == first.json()["data"]["task_id"]
 
 
-def test_concurrency_limit_gives_1303(gateway, http):
-    limited = gateway.cli("keys", "create", "--name", "pack", "--max-concurrent", "1")
-    h = {"Authorization": f"Bearer {limited['api_key']}"}
-    first = http.post(
-        "/v1/videos/text2video",
-        json={"prompt": "slow", "duration": "10", "mode": "pro", "model_name": "kling-v1-6"},
-        headers=h,
-    )
-    assert first.status_code == 200
-    second = http.post("/v1/videos/text2video", json={"prompt": "second"}, headers=h)
-    if second.status_code == 200:  # the first finished already; nothing to assert about limits
-        pytest.skip("first task finished before the second request")
+async def test_concurrency_limit_gives_1303(app_gateway: InProcessGateway, client: httpx.AsyncClient) -> None:
+    """The app runs without workers, so the first task stays in flight for certain."""
+    limited = await app_gateway.create_account("pack", max_concurrent_tasks=1)
+    first = await client.post(T2V, json={"prompt": "first"}, headers=limited.bearer)
+    assert first.status_code == 200, first.text
+    second = await client.post(T2V, json={"prompt": "second"}, headers=limited.bearer)
     assert second.status_code == 429
     assert second.json()["code"] == 1303 and "limit" in second.json()["message"]
+    assert await _count_tasks(client, limited) == 1  # the refused one was not created

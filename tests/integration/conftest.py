@@ -1,0 +1,40 @@
+"""The fast layer: the real app in-process (httpx over ASGI), on SQLite and on PostgreSQL.
+
+Modules here share one app per module and backend, so their tests run on the module's event
+loop: each module sets ``pytestmark = pytest.mark.asyncio(loop_scope="module")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from inprocess import InProcessGateway, running_gateway
+from support import Account
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def app_gateway(
+    backend: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[InProcessGateway]:
+    """The gateway app on the module's backend (``backend`` in tests/conftest.py), API only."""
+    async with running_gateway(tmp_path_factory.mktemp("inproc"), backend) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(app_gateway: InProcessGateway) -> httpx.AsyncClient:
+    return app_gateway.client
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def account(app_gateway: InProcessGateway) -> Account:
+    return await app_gateway.create_account("primary")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def other_account(app_gateway: InProcessGateway) -> Account:
+    return await app_gateway.create_account("other")
