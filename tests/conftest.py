@@ -1,8 +1,12 @@
-"""Shared fixtures: a real gateway server per backend (SQLite always; PostgreSQL + S3 when present)."""
+"""Shared fixtures: a real gateway server per backend (SQLite always; PostgreSQL + S3 when present),
+and the suite's layers as markers (see ``pytest_collection_modifyitems``)."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
@@ -59,3 +63,41 @@ def other_account(gateway: GatewayProcess) -> Account:
 def http(gateway: GatewayProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.base_url, timeout=30) as client:
         yield client
+
+
+# ---- layers ---------------------------------------------------------------------------------
+
+TESTS = Path(__file__).parent
+FAST_LAYERS = (TESTS / "unit", TESTS / "integration")
+# Names a test module holds when it starts the gateway (or its CLI, or a worker) as a child process.
+CHILD_PROCESS_HARNESS = ("GatewayProcess", "WorkerProcess", "subprocess")
+
+
+def _uses_subprocess_gateway(item: pytest.Item) -> bool:
+    """Whether the ``gateway`` fixture this item gets is the child-process one defined above
+    (a module may define its own in-process ``gateway``, as test_routes.py does)."""
+    definitions = getattr(item, "_fixtureinfo", None)
+    defs = definitions.name2fixturedefs.get("gateway", ()) if definitions is not None else ()
+    return bool(defs) and Path(inspect.getfile(defs[-1].func)).resolve() == Path(__file__).resolve()
+
+
+def _starts_child_processes(module: ModuleType | None) -> bool:
+    return module is not None and any(name in vars(module) for name in CHILD_PROCESS_HARNESS)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``e2e`` what runs a real server process, ``postgres`` what runs on the PostgreSQL
+    backend, so ``-m "not e2e"`` is the fast layer and ``-m "not postgres"`` the SQLite-only run.
+    The fast layers (tests/unit, tests/integration) must not start the server: that is an error."""
+    for item in items:
+        e2e = _uses_subprocess_gateway(item) or _starts_child_processes(getattr(item, "module", None))
+        if e2e:
+            if any(item.path.is_relative_to(layer) for layer in FAST_LAYERS):
+                raise pytest.UsageError(
+                    f"{item.nodeid} starts a gateway process; the fast layer runs the app in-process "
+                    "(tests/inprocess.py)"
+                )
+            item.add_marker(pytest.mark.e2e)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend") == "postgres":
+            item.add_marker(pytest.mark.postgres)

@@ -260,6 +260,38 @@ def kill9_tree(proc: subprocess.Popen[bytes]) -> None:
     assert not left, f"processes outlived their killed parent {proc.pid}: {sorted(left)}"
 
 
+def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; that value is returned. Tests wait on
+    a condition with a deadline like this, never on a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+async def async_wait_until(
+    predicate: Any, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"
+) -> Any:
+    """:func:`wait_until` for the event loop: ``predicate`` may be a coroutine function."""
+    import asyncio
+    import inspect
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
 def wait_for_task(
     client: httpx.Client, path: str, task_id: str, headers: dict[str, str], timeout: float = 90.0
 ) -> dict[str, Any]:

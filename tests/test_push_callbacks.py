@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from standardwebhooks import Webhook
 
-from support import Account, GatewayProcess, free_port
-from test_push_support import FLAKY_FAILURES, Receiver, wait_until
+from push_support import FLAKY_FAILURES, Receiver
+from support import Account, GatewayProcess, free_port, wait_until
 
 BASE_S, MAX_DELAY_S, JITTER = 0.4, 1.6, 0.25
 PUSH_ENV = {

@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support import Account, GatewayProcess
-from test_push_support import (
+from push_support import (
     LONG_WAIT,
     PATH,
     Receiver,
@@ -24,9 +23,9 @@ from test_push_support import (
     in_background,
     joined,
     read_stream,
-    wait_until,
     waiters,
 )
+from support import Account, GatewayProcess, wait_until
 
 CLIENTS = 1000
 

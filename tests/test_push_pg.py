@@ -13,8 +13,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from support import Account, GatewayProcess, PostgresDatabase, postgres_available, require_service
-from test_push_support import (
+from push_support import (
     LONG_WAIT,
     PATH,
     Receiver,
@@ -23,9 +22,9 @@ from test_push_support import (
     joined,
     push_stats,
     read_stream,
-    wait_until,
     waiters,
 )
+from support import Account, GatewayProcess, PostgresDatabase, postgres_available, require_service, wait_until
 
 
 @pytest.fixture(scope="module")

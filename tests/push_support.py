@@ -9,7 +9,7 @@
   or 404), so a gateway worker fetching it keeps its task in ``submitted`` as long as a test needs.
 
 Also the helpers the push test modules share (held tasks, background requests, reading an event
-stream). No tests here; pytest collects the module and finds none.
+stream). No tests here (the name does not start with ``test_``, so pytest does not collect it).
 """
 
 from __future__ import annotations
@@ -143,18 +143,6 @@ class Receiver:
             self._server.should_exit = True
             self._thread.join(10)
         self._server = self._thread = None
-
-
-def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy; that value is returned."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def push_stats(client: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
