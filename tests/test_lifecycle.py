@@ -88,8 +88,8 @@ async def test_lease_expiry_hands_task_to_another_worker_and_fences_the_first(st
     first = await store.claim("worker-a", now_ms(), lease_ms=50, engines=[engine])
     assert first is not None and first.id == row.id and first.attempts == 1
     assert await store.claim("worker-b", now_ms(), lease_ms=50, engines=[engine]) is None  # leased
-    await asyncio.sleep(0.12)
-    second = await store.claim("worker-b", now_ms(), lease_ms=60_000, engines=[engine])
+    later = now_ms() + 120  # worker-b's clock once worker-a's 50 ms lease has run out
+    second = await store.claim("worker-b", later, lease_ms=60_000, engines=[engine])
     assert second is not None and second.id == row.id and second.attempts == 2
     # the first worker wakes up late: its CAS is refused
     assert not await store.transition(
@@ -171,14 +171,13 @@ async def test_sweeper_fails_overdue_tasks_with_a_clear_message(store, tmp_path)
 async def test_reconciler_frees_expired_leases_and_gives_up_after_max_attempts(store, tmp_path):
     settings = Settings(data_dir=tmp_path, max_attempts=2)
     engine = "e" + new_numeric_id()
-    row = await new_task(store, engine=engine)
+    past = now_ms() - 60_000  # leases taken a minute ago, long expired when the reconciler runs
+    row = await new_task(store, engine=engine, created_at=past)
     maintenance = Maintenance(store, LocalStorage(tmp_path / "r"), ChangeHub(), settings)
-    await store.claim("lost-1", now_ms(), lease_ms=10, engines=[engine])
-    await asyncio.sleep(0.05)
+    assert await store.claim("lost-1", past, lease_ms=10, engines=[engine]) is not None
     assert await maintenance.reconcile() >= 1
     assert (await store.get(row.id)).lease_owner is None
-    await store.claim("lost-2", now_ms(), lease_ms=10, engines=[engine])
-    await asyncio.sleep(0.05)
+    assert await store.claim("lost-2", past + 1_000, lease_ms=10, engines=[engine]) is not None
     await maintenance.reconcile()
     gave_up = await store.get(row.id)
     assert gave_up.status == "failed" and "lost 2 times" in gave_up.status_msg

@@ -106,13 +106,19 @@ def test_change_on_one_process_wakes_waiters_on_another(
         )
         plain_id = plain.json()["data"]["task_id"]
 
-        def delivered() -> list[dict[str, object]] | None:
-            found = b.get(f"{PATH}/{plain_id}/callbacks", headers=acct.bearer).json()["data"]
+        def delivered_task(task: str) -> list[dict[str, object]] | None:
+            found = b.get(f"{PATH}/{task}/callbacks", headers=acct.bearer).json()["data"]
             ok = len(found) == 2 and all(d["state"] == "delivered" for d in found)
             return found if ok else None
 
-        found = wait_until(delivered, what="callbacks delivered")
-        time.sleep(1.0)  # room for a duplicate send, should one happen
+        found = wait_until(lambda: delivered_task(plain_id), what="callbacks delivered")
+        # room for a duplicate send, should one happen: the dispatchers' later rounds deliver a
+        # witness task's callbacks too before the receiver's record is read
+        witness = a.post(
+            PATH, json={"prompt": "witness", "callback_url": receiver.hook(hook + "-w")}, headers=acct.bearer
+        )
+        witness_id = witness.json()["data"]["task_id"]
+        wait_until(lambda: delivered_task(witness_id), what="the witness's callbacks delivered")
         hits = receiver.hits(hook)
         assert sorted(h.webhook_id for h in hits) == sorted(str(d["webhook_id"]) for d in found)
         for hit in hits:

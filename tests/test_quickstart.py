@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from support import GatewayProcess, free_port
+from support import GatewayProcess, free_port, wait_until
 
 SEED_QUERY = "curl --request GET --url {base}/kling/v1/{action}/{action2}/{task_id} --header 'Authorization: Bearer {token}'"
 
@@ -74,7 +74,7 @@ def test_second_serve_prints_no_new_key(tmp_path):
     server.stop()
     again = GatewayProcess(tmp_path / "d").start()
     try:
-        time.sleep(0.5)
+        wait_until(lambda: "accounts :" in again.log(), timeout=10, what="the later-start banner")
         assert len(re.findall(r"^\s+api_key\s+=", server.log(), re.M)) == 1
         assert "api_key" not in again.log()  # only the first start printed one
         assert len(again.cli("keys", "list")) == 1
