@@ -252,20 +252,3 @@ def test_video_to_audio(http, account, t2v):
     wav = probe_av(fetch(http, done["task_result"]["audios"][0]["url_wav"]))
     assert abs(wav.duration - video.duration) <= 0.15
     assert done["task_info"]["parent_video"]["id"] == parent["id"]
-
-
-def test_list_newest_first_and_paged(http, account):
-    h = account.bearer
-    ids = []
-    for i in range(3):
-        r = http.post("/v1/audio/text-to-audio", json={"prompt": f"beep {i}", "duration": 3}, headers=h)
-        ids.append(r.json()["data"]["task_id"])
-    page = http.get("/v1/audio/text-to-audio", params={"pageNum": 1, "pageSize": 2}, headers=h).json()["data"]
-    assert [t["task_id"] for t in page] == [ids[2], ids[1]]
-    page2 = http.get("/kling/v1/audio/text-to-audio", params={"pageNum": 2, "pageSize": 2}, headers=h).json()[
-        "data"
-    ]
-    assert page2[0]["task_id"] == ids[0]
-    # other families are not mixed in
-    t2v_list = http.get("/v1/videos/text2video", params={"pageSize": 500}, headers=h).json()["data"]
-    assert not {t["task_id"] for t in t2v_list} & set(ids)

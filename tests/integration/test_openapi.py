@@ -1,12 +1,26 @@
-"""/openapi.json documents every route, body and error response."""
+"""/openapi.json documents every route, body and error response (in-process; the document does
+not depend on the database, so SQLite only)."""
 
 from __future__ import annotations
 
+import httpx
+import pytest
+
 from kling_gateway.schemas import FAMILIES
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-def test_every_family_route_is_documented_with_errors(http):
-    spec = http.get("/openapi.json").json()
+
+@pytest.fixture(scope="module")
+def backend() -> None:
+    """Embedded SQLite only (overrides the two-backend fixture of tests/conftest.py)."""
+    return None
+
+
+async def test_every_family_route_is_documented_with_errors(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    spec = response.json()
     paths = spec["paths"]
     for prefix in ("/v1", "/kling/v1"):
         for family in FAMILIES:
