@@ -38,3 +38,12 @@ async def account(app_gateway: InProcessGateway) -> Account:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def other_account(app_gateway: InProcessGateway) -> Account:
     return await app_gateway.create_account("other")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def worker_gateway(
+    backend: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[InProcessGateway]:
+    """The gateway app with its task workers (and one render process) running in this process."""
+    async with running_gateway(tmp_path_factory.mktemp("inproc-workers"), backend, workers=1) as running:
+        yield running
