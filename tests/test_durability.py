@@ -6,8 +6,11 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from support import GatewayProcess, wait_for_task
+
+pytestmark = pytest.mark.slow
 
 T2A = "/v1/audio/text-to-audio"  # fast to render: the test is about the store, not the engine
 

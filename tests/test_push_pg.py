@@ -26,6 +26,8 @@ from push_support import (
 )
 from support import Account, GatewayProcess, PostgresDatabase, postgres_available, require_service, wait_until
 
+pytestmark = pytest.mark.postgres
+
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:

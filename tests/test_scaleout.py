@@ -140,6 +140,7 @@ def jobs_of(database: PostgresDatabase, task_id: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
+@pytest.mark.postgres
 async def test_task_runs_through_its_job_once_despite_duplicates(cluster) -> None:
     gateway, engine = cluster
     task_id = await insert_task(gateway)  # the job is deferred in the insert's transaction
@@ -154,6 +155,7 @@ async def test_task_runs_through_its_job_once_despite_duplicates(cluster) -> Non
     assert gateway.distributed.skipped >= 3 and engine.runs[task_id] == 1
 
 
+@pytest.mark.postgres
 async def test_enqueue_is_transactional(cluster, database) -> None:
     """A task whose insert rolls back leaves no job behind (the job rides the row's transaction)."""
     gateway, _ = cluster
@@ -171,6 +173,7 @@ async def test_enqueue_is_transactional(cluster, database) -> None:
     assert gateway.distributed.skipped == 0
 
 
+@pytest.mark.postgres
 async def test_lost_job_is_covered_by_the_fallback_loop(database, tmp_path) -> None:
     engine = ScriptedEngine()
     gateway = Gateway(
@@ -193,6 +196,7 @@ async def test_lost_job_is_covered_by_the_fallback_loop(database, tmp_path) -> N
         await gateway.stop()
 
 
+@pytest.mark.postgres
 async def test_reschedule_defers_a_new_job_after_the_delay(cluster) -> None:
     gateway, engine = cluster
     task_id = new_numeric_id()
@@ -230,6 +234,7 @@ async def test_reschedule_defers_a_new_job_after_the_delay(cluster) -> None:
     assert row.attempts == 1  # a reschedule is not an attempt
 
 
+@pytest.mark.postgres
 async def test_render_worker_never_takes_relay_tasks(database, tmp_path) -> None:
     render, relay = ScriptedEngine("reference"), ScriptedEngine("chan-a")
     gateway = Gateway(
@@ -260,6 +265,7 @@ async def test_render_worker_never_takes_relay_tasks(database, tmp_path) -> None
         await gateway.stop()
 
 
+@pytest.mark.postgres
 async def test_concurrent_claim_one_has_a_single_winner(cluster) -> None:
     gateway, _ = cluster
     hooks = list(gateway.tasks.runnable_hooks)

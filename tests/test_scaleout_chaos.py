@@ -31,6 +31,8 @@ from kling_gateway.push.pgbridge import libpq_url
 from scaleout_support import WorkerProcess, require_procrastinate
 from support import Account, GatewayProcess, PostgresDatabase, postgres_available, require_service
 
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
 TASKS = int(os.environ.get("KLING_CHAOS_TASKS", "150"))
 LEASE_S = 5.0
 TERMINAL = ("succeed", "failed")
