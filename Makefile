@@ -25,6 +25,10 @@ serve: $(VENV)/.installed
 test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -q -ra --durations=15
 
+# The fast layer alone: unit tests and the app/store in-process (no gateway child processes).
+test-fast: $(VENV)/.test-installed
+	$(BIN)/python -m pytest -q -ra -m "not e2e"
+
 # Gates (CI runs them before the tests): lint = ruff check + format check; typecheck = mypy, strict on src/.
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests bench
