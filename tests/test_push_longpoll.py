@@ -91,30 +91,6 @@ def test_wait_returns_on_change_not_after_n(client: httpx.Client, acct: Account,
     assert final.json()["data"]["task_result"]["images"]
 
 
-def test_wait_expires_with_current_state(client: httpx.Client, acct: Account, receiver: Receiver) -> None:
-    task_id, key = held_task(client, acct, receiver)
-    try:
-        started = time.monotonic()
-        response = client.get(f"{PATH}/{task_id}", headers={**acct.bearer, "Prefer": "wait=1"})
-        assert time.monotonic() - started >= 0.9
-        assert response.status_code == 200 and response.json()["code"] == 0
-        assert response.json()["data"]["task_status"] == "submitted"
-        assert response.headers["preference-applied"] == "wait=1"
-        # a client that saw another state is answered at once
-        headers = {**acct.bearer, "Prefer": f"wait={LONG_WAIT}", "If-None-Match": 'W/"processing-1"'}
-        started = time.monotonic()
-        response = client.get(f"{PATH}/{task_id}", headers=headers)
-        assert response.json()["data"]["task_status"] == "submitted"
-        assert time.monotonic() - started < LONG_WAIT
-        # no Prefer: no wait, no Preference-Applied, still an ETag
-        response = client.get(f"{PATH}/{task_id}", headers=acct.bearer)
-        assert "preference-applied" not in response.headers and response.headers["etag"].startswith(
-            'W/"submitted-'
-        )
-    finally:
-        receiver.release(key, 404)
-
-
 def test_thousand_waiters_get_the_terminal_state_with_few_queries(
     client: httpx.Client, acct: Account, receiver: Receiver, gw: GatewayProcess
 ) -> None:
