@@ -85,10 +85,11 @@ async def test_concurrent_transitions_only_one_wins(store):
 async def test_lease_expiry_hands_task_to_another_worker_and_fences_the_first(store):
     engine = "e" + new_numeric_id()  # claims below see only this test's tasks
     row = await new_task(store, engine=engine)
-    first = await store.claim("worker-a", now_ms(), lease_ms=50, engines=[engine])
+    start = now_ms()  # the store takes the clock as an argument: no real time has to pass
+    first = await store.claim("worker-a", start, lease_ms=50, engines=[engine])
     assert first is not None and first.id == row.id and first.attempts == 1
-    assert await store.claim("worker-b", now_ms(), lease_ms=50, engines=[engine]) is None  # leased
-    later = now_ms() + 120  # worker-b's clock once worker-a's 50 ms lease has run out
+    assert await store.claim("worker-b", start + 40, lease_ms=50, engines=[engine]) is None  # leased
+    later = start + 120  # worker-b's clock once worker-a's 50 ms lease has run out
     second = await store.claim("worker-b", later, lease_ms=60_000, engines=[engine])
     assert second is not None and second.id == row.id and second.attempts == 2
     # the first worker wakes up late: its CAS is refused
