@@ -34,6 +34,14 @@ class InProcessGateway:
     app: FastAPI
     gateway: Gateway
     client: httpx.AsyncClient
+    s3: Any = None  # the MotoS3 server holding this app's results, when it stores in S3
+
+    def stored_files(self, task_id: str) -> list[Any]:
+        """Result objects stored for a task, in the local results dir or the S3 bucket."""
+        if self.s3 is not None:
+            return list(self.s3.keys(prefix=f"gw/{task_id}/"))
+        root = self.settings.results_dir / task_id
+        return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
     @property
     def settings(self) -> Settings:

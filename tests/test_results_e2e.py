@@ -1,5 +1,6 @@
-"""Results through the running gateway: determinism, Range downloads, and inputs that fail
-(private or unreachable URLs, images out of rule, foreign video ids) leaving no files behind."""
+"""Results through the running gateway: where they are stored, determinism, Range downloads, an
+input image fetched by URL. Inputs that fail a task (private or unusable URLs, images out of
+rule) and leave no files: tests/integration/test_input_rules.py."""
 
 from __future__ import annotations
 
@@ -76,47 +77,6 @@ def media_server() -> HTTPServer:
     yield server
     server.clear()
     server.stop()
-
-
-@pytest.mark.parametrize(
-    ("image", "says"),
-    [
-        ("http://10.1.2.3/person.png", "private"),
-        ("http://169.254.169.254/latest/meta-data", "metadata"),
-        ("http://[::ffff:10.0.0.1]/a.png", "private"),
-        ("ftp://example.com/a.png", "image"),
-    ],
-)
-def test_unsafe_input_urls_fail_the_task_and_leave_no_files(gateway, http, account, image, says):
-    created = http.post(I2V, json={"image": image}, headers=account.bearer)
-    if created.status_code == 400:  # refused up front is fine too, if it names the field
-        assert created.json()["code"] == 1201 and "image" in created.json()["message"]
-        return
-    task_id = created.json()["data"]["task_id"]
-    done = wait_for_task(http, I2V, task_id, account.bearer)
-    assert done["task_status"] == "failed"
-    assert "image" in done["task_status_msg"] and says in done["task_status_msg"].lower()
-    assert done["task_result"] == {}
-    assert _files_of(gateway, task_id) == []
-
-
-def test_bad_images_by_url_fail_with_the_rule_named(gateway, http, account, media_server):
-    media_server.expect_request("/tiny.png").respond_with_data(png_bytes(120, 120), content_type="image/png")
-    media_server.expect_request("/wide.png").respond_with_data(png_bytes(1600, 400), content_type="image/png")
-    media_server.expect_request("/text.png").respond_with_data(
-        b"not an image at all", content_type="image/png"
-    )
-    media_server.expect_request("/gone.png").respond_with_data("nope", status=404)
-    cases = {"tiny": "300", "wide": "aspect", "text": "image", "gone": "404"}
-    for name, says in cases.items():
-        url = media_server.url_for(f"/{name}.png")
-        task_id = http.post(I2V, json={"image": url}, headers=account.bearer).json()["data"]["task_id"]
-        done = wait_for_task(http, I2V, task_id, account.bearer)
-        assert done["task_status"] == "failed", (name, done)
-        assert "image" in done["task_status_msg"] and says in done["task_status_msg"].lower(), done[
-            "task_status_msg"
-        ]
-        assert _files_of(gateway, task_id) == []
 
 
 def test_images_from_a_url_work(http, account, media_server):

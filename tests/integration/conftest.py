@@ -44,6 +44,22 @@ async def other_account(app_gateway: InProcessGateway) -> Account:
 async def worker_gateway(
     backend: str | None, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[InProcessGateway]:
-    """The gateway app with its task workers (and one render process) running in this process."""
-    async with running_gateway(tmp_path_factory.mktemp("inproc-workers"), backend, workers=1) as running:
-        yield running
+    """The gateway app with its task workers (and one render process) running in this process;
+    on PostgreSQL with results in S3 (moto's server, in a thread on loopback), as the e2e suite's
+    scaled-out leg."""
+    storage: dict[str, str] = {}
+    s3 = None
+    if backend is not None:
+        from scaleout_support import MotoS3
+
+        s3 = MotoS3.start_or_skip()
+        storage = {k.removeprefix("KLING_GATEWAY_").lower(): v for k, v in s3.gateway_env().items()}
+    try:
+        async with running_gateway(
+            tmp_path_factory.mktemp("inproc-workers"), backend, workers=1, **storage
+        ) as running:
+            running.s3 = s3
+            yield running
+    finally:
+        if s3 is not None:
+            s3.stop()

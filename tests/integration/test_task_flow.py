@@ -47,5 +47,6 @@ async def test_image_task_runs_to_a_decodable_result(worker_gateway: InProcessGa
         assert info.width == info.height > 0
         unsigned = await client.get(image["url"].split("?", 1)[0])
         assert unsigned.status_code == 403 and unsigned.json()["code"] == 1103
+    assert len(worker_gateway.stored_files(task_id)) >= 2  # in S3 on the PostgreSQL leg
     events = await worker_gateway.gateway.tasks.events(task_id)
     assert [status for _, status, _ in events] == ["submitted", "processing", "succeed"]
