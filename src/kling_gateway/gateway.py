@@ -21,7 +21,8 @@ from .secrets_box import SecretBox, load_master_key
 from .service import TaskService
 from .sessions import SelectionService
 from .storage.factory import create_storage
-from .store import AccountStore, Database, TaskStore
+from .store import AccountStore, Database, LedgerStore, TaskStore
+from .store import ledger as ledger_rules
 
 log = logging.getLogger("kling_gateway")
 
@@ -59,6 +60,9 @@ class Gateway:
         )
         self.accounts = AccountStore(self.db)
         self.tasks = TaskStore(self.db)
+        self.tasks.admission_hooks.append(ledger_rules.admit)  # limits, packs, charge: atomic
+        self.tasks.terminal_hooks.append(ledger_rules.close)  # settle or refund with the status
+        self.ledger = LedgerStore(self.db)
         self.box = SecretBox(load_master_key(settings.data_dir))
         self.auth = Authenticator(self.accounts, self.box)
         self.storage = create_storage(settings)

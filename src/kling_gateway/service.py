@@ -99,13 +99,11 @@ class TaskService:
             if await self.store.session(session_id, account.id, now_ms()) is None:
                 raise invalid_parameter(f"session_id: {missing_session(session_id)}")
 
-    async def _check_concurrency(self, account: AccountRow) -> None:
-        limit = account.max_concurrent_tasks
-        if limit and await self.store.count_active(account.id) >= limit:
-            raise KlingError(Code.CONCURRENCY_LIMIT, f"parallel task over resource pack limit ({limit})")
-
     async def create(self, account: AccountRow, family_name: str, body: Any) -> TaskRow:
-        """Accept a task: validate, check references and limits, store it, wake the workers."""
+        """Accept a task: validate, check references, store it, wake the workers.
+
+        Limits, packs and the charge are checked by the store's admission hooks in the insert
+        transaction itself (store/ledger.py), so concurrent creates cannot overshoot them."""
         family = family_or_404(family_name)
         body = self.validate(family, body)
         model = model_name_of(body)
@@ -115,7 +113,6 @@ class TaskService:
                 Code.RESOURCE_NOT_FOUND, f"no engine serves {family.name} with model {model or 'default'}"
             )
         await self._check_references(account, family, body)
-        await self._check_concurrency(account)
         admit = getattr(self.router.get(engine), "admit", None)
         if admit is not None:  # an engine's own admission rule (a relay channel's queue bound)
             await admit(family.name, body)

@@ -2,6 +2,7 @@
 
 from .accounts import AccountRow, AccountStore
 from .database import Database
+from .ledger import LedgerRow, LedgerStore, PackRow, UsageQuery
 from .tasks import DuplicateExternalId, TaskRow, TaskStore, VideoInsert
 
 __all__ = [
@@ -9,7 +10,11 @@ __all__ = [
     "AccountStore",
     "Database",
     "DuplicateExternalId",
+    "LedgerRow",
+    "LedgerStore",
+    "PackRow",
     "TaskRow",
     "TaskStore",
+    "UsageQuery",
     "VideoInsert",
 ]

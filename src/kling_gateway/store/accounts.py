@@ -21,6 +21,8 @@ class AccountRow:
     max_concurrent_tasks: int | None
     created_at: int
     revoked_at: int | None
+    daily_unit_cap: int | None = None  # milli-units per UTC day (1101 beyond)
+    monthly_unit_cap: int | None = None  # milli-units per UTC month (1101 beyond)
 
     @property
     def active(self) -> bool:
@@ -60,6 +62,18 @@ class AccountStore:
                 .where(accounts.c.id == account_id, accounts.c.revoked_at.is_(None))
                 .values(revoked_at=now_ms)
             )
+        return result.rowcount == 1
+
+    async def set_limits(self, account_id: str, **values: int | None) -> bool:
+        """Set ``max_concurrent_tasks``, ``daily_unit_cap``, ``monthly_unit_cap`` (None clears one)."""
+        allowed = {"max_concurrent_tasks", "daily_unit_cap", "monthly_unit_cap"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"unknown limits: {sorted(unknown)}")
+        if not values:
+            return await self.by_id(account_id) is not None
+        async with self.db.write.begin() as conn:
+            result = await conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
         return result.rowcount == 1
 
     async def _one(self, condition: ColumnElement[bool]) -> AccountRow | None:

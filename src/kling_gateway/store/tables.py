@@ -31,6 +31,8 @@ accounts = Table(
     Column("max_concurrent_tasks", Integer, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
+    Column("daily_unit_cap", BigInteger, nullable=True),  # milli-units per UTC day
+    Column("monthly_unit_cap", BigInteger, nullable=True),  # milli-units per UTC month
 )
 
 tasks = Table(
@@ -100,3 +102,46 @@ selection_sessions = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
 )
+
+# Resource packs an operator granted to an account (Kling's resource_pack_subscribe_infos).
+resource_packs = Table(
+    "resource_packs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("pack_type", String(32), nullable=False),  # decreasing_total | constant_period
+    Column("package_type", String(16), nullable=False),  # video | image | audio | try_on
+    Column("total_milli", BigInteger, nullable=False),
+    Column("remaining_milli", BigInteger, nullable=False),
+    Column("concurrency", Integer, nullable=True),  # slots per model version while the pack is online
+    Column("effective_time", BigInteger, nullable=False),
+    Column("invalid_time", BigInteger, nullable=False),
+    Column("purchase_time", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+Index("ix_resource_packs_account", resource_packs.c.account_id, resource_packs.c.invalid_time)
+
+# One entry per task, written at admission (charged) and closed with the task's terminal status
+# (settled, or refunded when it failed).
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("task_id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("family", String(64), nullable=False),
+    Column("model", String(64), nullable=False),
+    Column("resolution", String(16), nullable=False),
+    Column("seconds", Float, nullable=True),
+    Column("items", Integer, nullable=False),
+    Column("slots", Integer, nullable=False),
+    Column("package_type", String(16), nullable=False),
+    Column("units_milli", BigInteger, nullable=False),
+    Column("draws", Text, nullable=False),  # JSON [[pack_id, milli, remaining_before], ...]
+    Column("status", String(16), nullable=False),  # charged | settled | refunded
+    Column("upstream_units", String(32), nullable=True),  # a relay's final_unit_deduction
+    Column("created_at", BigInteger, nullable=False),
+    Column("settled_at", BigInteger, nullable=True),
+)
+Index("ix_ledger_account_created", ledger.c.account_id, ledger.c.created_at, ledger.c.task_id)
+Index("ix_ledger_created", ledger.c.created_at, ledger.c.task_id)

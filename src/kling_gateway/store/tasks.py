@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,6 +25,16 @@ INSERT_BATCH = 128  # most new tasks committed in one transaction
 # there, so the job exists exactly when the row change commits (see jobs/distributed.py). ``again``
 # is False for a new task and True when it was run before (retry, relay poll, lost worker).
 RunnableHook = Callable[[AsyncConnection, str, str | None, int, bool], Awaitable[None]]
+
+# Called inside the insert transaction before a new task's row is written, with (connection,
+# row): admission (limits, packs, charge; store/ledger.py). Raising refuses that task alone and
+# nothing it wrote is kept.
+AdmissionHook = Callable[[AsyncConnection, "TaskRow"], Awaitable[None]]
+
+# Called inside the transaction that gives a task its terminal status, with (connection, task
+# id, status, now, final_unit_deduction as reported by the engine); may return the deduction to
+# store instead (the ledger's own charge).
+TerminalHook = Callable[[AsyncConnection, str, str, int, str | None], Awaitable[str | None]]
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,8 @@ class TaskStore:
     def __init__(self, db: Database):
         self.db = db
         self.runnable_hooks: list[RunnableHook] = []
+        self.admission_hooks: list[AdmissionHook] = []
+        self.terminal_hooks: list[TerminalHook] = []
         self._pending_inserts: list[tuple[TaskRow, asyncio.Future[None]]] = []
         self._inserting = False
 
@@ -120,20 +132,23 @@ class TaskStore:
                 batch = self._pending_inserts[:INSERT_BATCH]
                 del self._pending_inserts[:INSERT_BATCH]
                 try:
-                    await self._insert_rows([row for row, _ in batch])
+                    refused = await self._insert_rows([row for row, _ in batch])
                 except IntegrityError:
                     # someone repeated an external_task_id: find who, one row at a time
                     for row, future in batch:
-                        await self._settle(future, self._insert_rows([row]), row)
+                        await self._settle(future, self._insert_one(row), row)
                     continue
                 except Exception as exc:  # the store is down: every waiter hears it
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for _, future in batch:
+                for row, future in batch:
                     if not future.done():
-                        future.set_result(None)
+                        if row.id in refused:
+                            future.set_exception(refused[row.id])
+                        else:
+                            future.set_result(None)
         finally:
             self._inserting = False
 
@@ -153,15 +168,46 @@ class TaskStore:
             if not future.done():
                 future.set_result(None)
 
-    async def _insert_rows(self, rows: list[TaskRow]) -> None:
+    async def _insert_one(self, row: TaskRow) -> None:
+        refused = await self._insert_rows([row])
+        if row.id in refused:
+            raise refused[row.id]
+
+    async def _insert_rows(self, rows: list[TaskRow]) -> dict[str, Exception]:
+        """Insert the rows that admission accepts, in one transaction; the refusals by task id.
+
+        With admission hooks, rows are admitted one by one in account order, so each sees the
+        ones before it and PostgreSQL takes account locks in one order (no deadlocks)."""
+        refused: dict[str, Exception] = {}
         async with self.db.write.begin() as conn:
-            await conn.execute(insert(tasks), [row.__dict__ for row in rows])
-            await conn.execute(
-                insert(task_events),
-                [{"task_id": row.id, "status": row.status, "created_at": row.created_at} for row in rows],
-            )
+            if self.admission_hooks:
+                admitted = []
+                for row in sorted(rows, key=lambda r: r.account_id):
+                    savepoint = await conn.begin_nested()
+                    try:
+                        for hook in self.admission_hooks:
+                            await hook(conn, row)
+                        await conn.execute(insert(tasks), [row.__dict__])
+                    except IntegrityError:
+                        await savepoint.rollback()
+                        raise
+                    except Exception as exc:
+                        await savepoint.rollback()
+                        refused[row.id] = exc
+                        continue
+                    await savepoint.commit()
+                    admitted.append(row)
+                rows = admitted
+            elif rows:
+                await conn.execute(insert(tasks), [row.__dict__ for row in rows])
+            if rows:
+                await conn.execute(
+                    insert(task_events),
+                    [{"task_id": row.id, "status": row.status, "created_at": row.created_at} for row in rows],
+                )
             for row in rows:
                 await self._runnable(conn, row.id, row.engine, row.available_at, False)
+        return refused
 
     async def _point(self, sql: str, stmt: Any, params: dict[str, Any]) -> TaskRow | None:
         """One row by an indexed key: inline on SQLite (see SQLitePointReader), else through the pool."""
@@ -198,15 +244,6 @@ class TaskStore:
         async with self.db.read.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [TaskRow(*r) for r in rows]
-
-    async def count_active(self, account_id: str) -> int:
-        query = (
-            select(func.count())
-            .select_from(tasks)
-            .where(tasks.c.account_id == account_id, tasks.c.status.in_(ACTIVE_STATUSES))
-        )
-        async with self.db.read.connect() as conn:
-            return int((await conn.execute(query)).scalar_one())
 
     async def events(self, task_id: str, after_id: int = 0) -> list[tuple[int, str, int]]:
         query = (
@@ -354,6 +391,13 @@ class TaskStore:
             if changed != 1:
                 return False
             await _event(conn, task_id, to_status, now)
+            if to_status in TERMINAL_STATUSES:
+                for hook in self.terminal_hooks:
+                    charged = await hook(conn, task_id, to_status, now, final_unit_deduction)
+                    if charged is not None:
+                        await conn.execute(
+                            update(tasks).where(tasks.c.id == task_id).values(final_unit_deduction=charged)
+                        )
             for video in new_videos:
                 await conn.execute(
                     insert(videos).values(

@@ -1,0 +1,86 @@
+"""What a task costs, from its request alone, so the charge is known (and can be refused) at
+admission. Rates are the vendor's price page (spec-more §9, §8); one interface
+(:func:`price_of`) so the model catalogue can take over the numbers without callers changing.
+
+Per-second families are charged for the requested duration; families whose length depends on an
+input (lip-sync, avatar) are charged their per-call price. Models the price page does not list are
+charged like the cheapest listed video model (0.3 / 0.5 units per second, std / pro).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from .units import to_milli
+
+D = Decimal
+
+# model -> (720p, 1080p, 4k) units per second; "audio" variant where sound changes the price.
+_VIDEO_RATES: dict[str, dict[str, tuple[Decimal, Decimal, Decimal]]] = {
+    "kling-v3": {"off": (D("0.6"), D("0.8"), D("3.0")), "on": (D("0.9"), D("1.2"), D("3.0"))},
+    "kling-v3-omni": {"off": (D("0.6"), D("0.8"), D("3.0")), "on": (D("0.8"), D("1.0"), D("3.0"))},
+    "kling-video-o1": {"off": (D("0.6"), D("0.8"), D("0.8")), "on": (D("0.6"), D("0.8"), D("0.8"))},
+    "kling-v2-6": {"off": (D("0.3"), D("0.5"), D("0.5")), "on": (D("1.0"), D("1.0"), D("1.0"))},
+    "kling-v2-5-turbo": {"off": (D("0.3"), D("0.5"), D("0.5")), "on": (D("0.3"), D("0.5"), D("0.5"))},
+}
+_DEFAULT_VIDEO = {"off": (D("0.3"), D("0.5"), D("0.5")), "on": (D("0.3"), D("0.5"), D("0.5"))}
+_RESOLUTION = {"std": "720p", "pro": "1080p", "4k": "4k"}
+_PER_CALL = {  # family -> (package type, units per call)
+    "videos/lip-sync": ("video", D("0.5")),
+    "videos/effects": ("video", D("0.5")),
+    "audio/text-to-audio": ("audio", D("0.25")),
+    "audio/video-to-audio": ("audio", D("0.25")),
+    "images/kolors-virtual-try-on": ("try_on", D("1")),
+}
+_EXTEND_SECONDS = 5  # each extension adds ~4-5 s (spec §8.4)
+
+
+@dataclass(frozen=True)
+class Price:
+    """A task's charge: units (milli), the pack type it draws on, and what it is for."""
+
+    milli: int
+    package_type: str  # video | image | audio | try_on
+    model: str
+    resolution: str
+    seconds: float | None  # output seconds charged, for per-second families
+    items: int  # images, or 1
+    slots: int  # concurrency slots it holds (images: n)
+
+
+def price_of(family: str, body: dict[str, Any]) -> Price:
+    """The price of one task of ``family`` with this (validated) request body."""
+    model = str(body.get("model_name") or body.get("model") or "")
+    if family.startswith("images/") and family != "images/kolors-virtual-try-on":
+        return _image_price(model or "kling-v1", body)
+    if family in _PER_CALL:
+        package, units = _PER_CALL[family]
+        return Price(to_milli(units), package, model, "", None, 1, 1)
+    mode = str(body.get("mode") or "std")
+    resolution = _RESOLUTION.get(mode, "720p")
+    sound = "on" if str(body.get("sound") or "off") == "on" else "off"
+    rates = _VIDEO_RATES.get(model, _DEFAULT_VIDEO)[sound]
+    rate = rates[("720p", "1080p", "4k").index(resolution)]
+    seconds = _EXTEND_SECONDS if family == "videos/video-extend" else _seconds(body)
+    return Price(to_milli(rate * seconds), "video", model or "kling-v1", resolution, float(seconds), 1, 1)
+
+
+def _seconds(body: dict[str, Any]) -> int:
+    try:
+        return max(1, int(float(str(body.get("duration") or "5"))))
+    except ValueError:
+        return 5
+
+
+def _image_price(model: str, body: dict[str, Any]) -> Price:
+    n = int(body.get("n") or 1)
+    resolution = str(body.get("resolution") or "1k")
+    if model == "kling-v2-1" and not body.get("image"):
+        per_image = D("4")  # v2-1 text-to-image; image-to-image is 8
+    elif resolution == "4k":
+        per_image = D("16")
+    else:
+        per_image = D("8")
+    return Price(to_milli(per_image * n), "image", model, resolution, None, n, n)

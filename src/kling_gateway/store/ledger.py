@@ -1,0 +1,389 @@
+"""Resource packs and the usage ledger, and the admission rule that ties them to task creation.
+
+Admission runs inside the transaction that inserts the task (see ``TaskStore.admission_hooks``):
+the account row is locked (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE``
+already serialises every writer of the file, across processes), then the concurrency count, the
+spend caps and the pack balance are read and the charge is drawn, so two creates can never both
+take the last slot or the last units. The entry is closed in the transaction that gives the task
+its terminal status (``TaskStore.terminal_hooks``): settled on success, refunded to the packs it
+drew on when the task failed — exactly once, because that status change is a compare-and-set.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..accounting.pricing import Price, price_of
+from ..accounting.units import format_units
+from ..errors import Code, KlingError
+from ..schemas.tasks import ACTIVE_STATUSES, TaskStatus
+from .database import Database
+from .tables import accounts, ledger, resource_packs, tasks
+
+PACK_TYPES = ("decreasing_total", "constant_period")
+PACKAGE_TYPES = ("video", "image", "audio", "try_on")
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class PackRow:
+    id: str
+    account_id: str
+    name: str
+    pack_type: str
+    package_type: str
+    total_milli: int
+    remaining_milli: int
+    concurrency: int | None
+    effective_time: int
+    invalid_time: int
+    purchase_time: int
+    revoked_at: int | None
+
+    def status(self, now: int) -> str:
+        """Kling's pack status: toBeOnline, online, expired or runOut."""
+        if self.revoked_at is not None or now >= self.invalid_time:
+            return "expired"
+        if now < self.effective_time:
+            return "toBeOnline"
+        return "online" if self.remaining_milli > 0 else "runOut"
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    task_id: str
+    account_id: str
+    family: str
+    model: str
+    resolution: str
+    seconds: float | None
+    items: int
+    slots: int
+    package_type: str
+    units_milli: int
+    draws: str
+    status: str
+    upstream_units: str | None
+    created_at: int
+    settled_at: int | None
+
+    @property
+    def draw_list(self) -> list[tuple[str, int, int]]:
+        """(pack id, milli-units drawn, pack remaining before the draw) per pack drawn on."""
+        return [(str(p), int(m), int(b)) for p, m, b in json.loads(self.draws)]
+
+
+_PACK_COLUMNS = [resource_packs.c[name] for name in PackRow.__dataclass_fields__]
+_LEDGER_COLUMNS = [ledger.c[name] for name in LedgerRow.__dataclass_fields__]
+
+
+def day_start(now: int) -> int:
+    return now - now % DAY_MS
+
+
+def month_start(now: int) -> int:
+    moment = datetime.fromtimestamp(now / 1000, UTC)
+    return calendar.timegm((moment.year, moment.month, 1, 0, 0, 0)) * 1000
+
+
+async def _lock_account(conn: AsyncConnection, account_id: str) -> Any:
+    query = select(
+        accounts.c.max_concurrent_tasks, accounts.c.daily_unit_cap, accounts.c.monthly_unit_cap
+    ).where(accounts.c.id == account_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return (await conn.execute(query)).first()
+
+
+async def _spent_since(conn: AsyncConnection, account_id: str, since: int) -> int:
+    query = select(func.coalesce(func.sum(ledger.c.units_milli), 0)).where(
+        ledger.c.account_id == account_id, ledger.c.status != "refunded", ledger.c.created_at >= since
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def _check_caps(conn: AsyncConnection, account_id: str, limits: Any, price: Price, now: int) -> None:
+    for cap, since, period in (
+        (limits.daily_unit_cap, day_start(now), "daily"),
+        (limits.monthly_unit_cap, month_start(now), "monthly"),
+    ):
+        if cap is None:
+            continue
+        spent = await _spent_since(conn, account_id, since)
+        if spent + price.milli > cap:
+            raise KlingError(
+                Code.ACCOUNT_ARREARS,
+                f"{period} spend cap reached: {format_units(spent)} of {format_units(cap)} units used, "
+                f"this task needs {format_units(price.milli)}",
+            )
+
+
+async def _slots_in_use(conn: AsyncConnection, account_id: str, price: Price) -> int:
+    """Concurrency slots held by the account's running tasks of this model version and pack type."""
+    query = (
+        select(func.coalesce(func.sum(ledger.c.slots), 0))
+        .select_from(ledger.join(tasks, tasks.c.id == ledger.c.task_id))
+        .where(
+            ledger.c.account_id == account_id,
+            ledger.c.model == price.model,
+            ledger.c.package_type == price.package_type,
+            tasks.c.status.in_(ACTIVE_STATUSES),
+        )
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def _packs(conn: AsyncConnection, account_id: str) -> list[PackRow]:
+    query = select(*_PACK_COLUMNS).where(resource_packs.c.account_id == account_id)
+    return [PackRow(*r) for r in (await conn.execute(query)).all()]
+
+
+async def _draw(conn: AsyncConnection, account_id: str, price: Price, now: int) -> list[list[Any]]:
+    """Check pack concurrency and balance, then draw the charge (oldest-expiring pack first).
+
+    An account that was never granted a pack is not metered: nothing is drawn."""
+    packs = await _packs(conn, account_id)
+    if not packs:
+        return []
+    online = [
+        p for p in packs if p.package_type == price.package_type and p.status(now) in ("online", "runOut")
+    ]
+    capacity = max((p.concurrency for p in online if p.concurrency), default=None)
+    if capacity is not None:
+        used = await _slots_in_use(conn, account_id, price)
+        if used + price.slots > capacity:
+            raise KlingError(
+                Code.CONCURRENCY_LIMIT,
+                f"parallel task over resource pack limit: {used} of {capacity} {price.package_type} "
+                f"slots for {price.model} in use",
+            )
+    usable = sorted(
+        (p for p in online if p.remaining_milli > 0),
+        key=lambda p: (p.invalid_time, p.effective_time, p.id),
+    )
+    left = sum(p.remaining_milli for p in usable)
+    if left < price.milli:
+        raise KlingError(
+            Code.ACCOUNT_PACK_EXHAUSTED,
+            f"resource pack exhausted or expired: this task needs {format_units(price.milli)} "
+            f"{price.package_type} units, {format_units(left)} left",
+        )
+    draws: list[list[Any]] = []
+    need = price.milli
+    for pack in usable:
+        if need == 0:
+            break
+        take = min(need, pack.remaining_milli)
+        result = await conn.execute(
+            update(resource_packs)
+            .where(resource_packs.c.id == pack.id, resource_packs.c.remaining_milli >= take)
+            .values(remaining_milli=resource_packs.c.remaining_milli - take)
+        )
+        if result.rowcount != 1:  # cannot happen under the account lock; never overdraw
+            raise KlingError(Code.ACCOUNT_PACK_EXHAUSTED, "resource pack changed during admission")
+        draws.append([pack.id, take, pack.remaining_milli])
+        need -= take
+    return draws
+
+
+async def admit(conn: AsyncConnection, row: Any) -> None:
+    """Admission of one new task, inside its insert transaction: limits, caps, packs, charge.
+
+    Raises :class:`KlingError` (1303 concurrency, 1101 spend cap, 1102 packs) and writes nothing
+    when refused; otherwise the ledger entry exists when the task does."""
+    price = price_of(row.family, row.request_body)
+    now = int(row.created_at)
+    limits = await _lock_account(conn, row.account_id)
+    if limits is None:
+        raise KlingError(Code.ACCOUNT_EXCEPTION, f"account {row.account_id} does not exist")
+    cap = limits.max_concurrent_tasks
+    if cap:
+        active = (
+            await conn.execute(
+                select(func.count())
+                .select_from(tasks)
+                .where(tasks.c.account_id == row.account_id, tasks.c.status.in_(ACTIVE_STATUSES))
+            )
+        ).scalar_one()
+        if active >= cap:
+            raise KlingError(
+                Code.CONCURRENCY_LIMIT, f"parallel task over resource pack limit ({cap} tasks in flight)"
+            )
+    await _check_caps(conn, row.account_id, limits, price, now)
+    draws = await _draw(conn, row.account_id, price, now)
+    await conn.execute(
+        insert(ledger).values(
+            task_id=row.id,
+            account_id=row.account_id,
+            family=row.family,
+            model=price.model,
+            resolution=price.resolution,
+            seconds=price.seconds,
+            items=price.items,
+            slots=price.slots,
+            package_type=price.package_type,
+            units_milli=price.milli,
+            draws=json.dumps(draws),
+            status="charged",
+            upstream_units=None,
+            created_at=now,
+            settled_at=None,
+        )
+    )
+
+
+async def close(
+    conn: AsyncConnection, task_id: str, to_status: str, now: int, upstream_units: str | None
+) -> str | None:
+    """Close a task's entry with its terminal status, in that transaction.
+
+    Returns the task's ``final_unit_deduction`` (ours; a relay's own figure is kept beside it in
+    ``upstream_units``), or None when the task has no open entry (already closed, or older than
+    the ledger)."""
+    entry = (
+        await conn.execute(
+            select(*_LEDGER_COLUMNS).where(ledger.c.task_id == task_id, ledger.c.status == "charged")
+        )
+    ).first()
+    if entry is None:
+        return None
+    found = LedgerRow(*entry)
+    if to_status == TaskStatus.SUCCEED:
+        await conn.execute(
+            update(ledger)
+            .where(ledger.c.task_id == task_id, ledger.c.status == "charged")
+            .values(status="settled", settled_at=now, upstream_units=upstream_units)
+        )
+        return format_units(found.units_milli)
+    await _lock_account(conn, found.account_id)  # same lock order as admission: account, then packs
+    for pack_id, milli, _before in sorted(found.draw_list):
+        await conn.execute(
+            update(resource_packs)
+            .where(resource_packs.c.id == pack_id)
+            .values(remaining_milli=resource_packs.c.remaining_milli + milli)
+        )
+    await conn.execute(
+        update(ledger)
+        .where(ledger.c.task_id == task_id, ledger.c.status == "charged")
+        .values(status="refunded", settled_at=now, upstream_units=upstream_units)
+    )
+    return "0"
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    """Which ledger entries to read: time range (ms, by charge time), account, filters, page."""
+
+    start_time: int
+    end_time: int
+    account_id: str | None = None
+    statuses: Sequence[str] = ("charged", "settled", "refunded")
+    package_types: Sequence[str] = ()
+    pack_ids: Sequence[str] = ()
+    after: tuple[int, str] | None = None  # (created_at, task_id) of the previous page's last entry
+    limit: int = 500
+
+
+class LedgerStore:
+    """Packs and ledger reads and writes outside task admission (operator and account API)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def grant(
+        self,
+        account_id: str,
+        *,
+        name: str,
+        pack_type: str,
+        package_type: str,
+        total_milli: int,
+        effective_time: int,
+        invalid_time: int,
+        now: int,
+        concurrency: int | None = None,
+    ) -> PackRow:
+        row = PackRow(
+            id="pack_" + secrets.token_hex(8),
+            account_id=account_id,
+            name=name,
+            pack_type=pack_type,
+            package_type=package_type,
+            total_milli=total_milli,
+            remaining_milli=total_milli,
+            concurrency=concurrency,
+            effective_time=effective_time,
+            invalid_time=invalid_time,
+            purchase_time=now,
+            revoked_at=None,
+        )
+        async with self.db.write.begin() as conn:
+            await conn.execute(insert(resource_packs).values(**row.__dict__))
+        return row
+
+    async def revoke_pack(self, pack_id: str, now: int) -> bool:
+        async with self.db.write.begin() as conn:
+            result = await conn.execute(
+                update(resource_packs)
+                .where(resource_packs.c.id == pack_id, resource_packs.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        return result.rowcount == 1
+
+    async def pack(self, pack_id: str) -> PackRow | None:
+        async with self.db.read.connect() as conn:
+            found = (await conn.execute(select(*_PACK_COLUMNS).where(resource_packs.c.id == pack_id))).first()
+        return PackRow(*found) if found else None
+
+    async def packs(self, account_id: str, *, include_revoked: bool = True) -> list[PackRow]:
+        conditions: list[ColumnElement[bool]] = [resource_packs.c.account_id == account_id]
+        if not include_revoked:
+            conditions.append(resource_packs.c.revoked_at.is_(None))
+        query = (
+            select(*_PACK_COLUMNS)
+            .where(*conditions)
+            .order_by(resource_packs.c.invalid_time, resource_packs.c.effective_time, resource_packs.c.id)
+        )
+        async with self.db.read.connect() as conn:
+            return [PackRow(*r) for r in (await conn.execute(query)).all()]
+
+    async def entry(self, task_id: str) -> LedgerRow | None:
+        async with self.db.read.connect() as conn:
+            found = (await conn.execute(select(*_LEDGER_COLUMNS).where(ledger.c.task_id == task_id))).first()
+        return LedgerRow(*found) if found else None
+
+    async def entries(self, q: UsageQuery) -> list[LedgerRow]:
+        """Entries in (created_at, task_id) order, at most ``q.limit`` of them."""
+        conditions: list[ColumnElement[bool]] = [
+            ledger.c.created_at >= q.start_time,
+            ledger.c.created_at <= q.end_time,
+            ledger.c.status.in_(list(q.statuses)),
+        ]
+        if q.account_id is not None:
+            conditions.append(ledger.c.account_id == q.account_id)
+        if q.package_types:
+            conditions.append(ledger.c.package_type.in_(list(q.package_types)))
+        if q.after is not None:
+            at, task_id = q.after
+            conditions.append(
+                (ledger.c.created_at > at) | and_(ledger.c.created_at == at, ledger.c.task_id > task_id)
+            )
+        if q.pack_ids:  # draws is JSON text; the pack ids are quoted inside it
+            conditions.append(or_(*[ledger.c.draws.contains(json.dumps(p)) for p in q.pack_ids]))
+        query = (
+            select(*_LEDGER_COLUMNS)
+            .where(*conditions)
+            .order_by(ledger.c.created_at, ledger.c.task_id)
+            .limit(q.limit)
+        )
+        async with self.db.read.connect() as conn:
+            return [LedgerRow(*r) for r in (await conn.execute(query)).all()]
