@@ -348,6 +348,9 @@ def doctor(data_dir: DataDir = None, config: ConfigFile = None, database_url: Da
         raise typer.Exit(1)
 
 
+from . import admin_cli as _admin_cli  # noqa: E402,F401 - registers keys limits, packs, usage
+
+
 def main() -> None:
     if os.environ.get("KLING_GATEWAY_DEBUG"):
         import logging

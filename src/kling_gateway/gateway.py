@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from .accounting.service import AccountingService
 from .auth import Authenticator
 from .catalog import build_catalog
 from .config import Settings
@@ -65,6 +66,7 @@ class Gateway:
         self.ledger = LedgerStore(self.db)
         self.box = SecretBox(load_master_key(settings.data_dir))
         self.auth = Authenticator(self.accounts, self.box)
+        self.accounting = AccountingService(self.accounts, self.ledger, self.box)
         self.storage = create_storage(settings)
         self.hub = ChangeHub()
         self.signer = UrlSigner(

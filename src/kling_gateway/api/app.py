@@ -12,6 +12,8 @@ from .. import __version__
 from ..config import Settings
 from ..gateway import Gateway
 from . import (
+    account,
+    admin,
     docs_assets,
     events,
     files,
@@ -61,15 +63,20 @@ def create_app(
             await gateway.stop()
 
     endpoints = kling_endpoints()
+    account_endpoints = account.endpoints()  # /account/* at the host root and under /kling
     app = FastAPI(
         title="kling-gateway",
         version=__version__,
         description="Kling media-generation API (official `/v1` and CometAPI `/kling/v1` layouts). "
         "Every error is `{code, message, request_id}` with Kling's official code and HTTP status.",
         lifespan=lifespan,
-        routes=[*(routes.mount(prefix, endpoints) for prefix in PREFIXES), relay_callbacks.route],
+        routes=[
+            *(routes.mount(prefix, endpoints) for prefix in PREFIXES),
+            *(r for prefix in account.PREFIXES for r in routes.flat(prefix, account_endpoints)),
+            relay_callbacks.route,
+        ],
     )
-    routes.install_openapi(app, PREFIXES, endpoints)
+    routes.install_openapi(app, [(PREFIXES, endpoints), (account.PREFIXES, account_endpoints)])
     app.state.services = ApiServices(
         tasks=gateway.service,
         selection=gateway.selection,
@@ -81,10 +88,13 @@ def create_app(
         push=gateway.push,
         catalog=gateway.catalog,
         relay_callbacks=gateway.relay_callbacks,
+        ledger=gateway.ledger,
+        accounting=gateway.accounting,
     )
     app.state.gateway = gateway  # read by the front page (engines) and by tests
     app.include_router(files.router)
     app.include_router(events.ops_router)
+    app.include_router(admin.router)  # /admin/v1: the operator's API (admin token only)
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..accounting.service import AccountingService
 from ..auth import Authenticator
 from ..catalog import Catalog
 from ..config import Settings
@@ -21,7 +22,7 @@ from ..push.runtime import Push
 from ..service import TaskService
 from ..sessions import SelectionService
 from ..storage import Storage
-from ..store import AccountRow
+from ..store import AccountRow, LedgerStore
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -41,6 +42,8 @@ class ApiServices:
     push: Push
     catalog: Catalog
     relay_callbacks: CallbackReceiver
+    ledger: LedgerStore  # the account API's reads
+    accounting: AccountingService  # the admin API's actions
 
 
 def services_of(request: Request) -> ApiServices:

@@ -70,6 +70,11 @@ def mount(prefix: str, endpoints: Sequence[Endpoint]) -> Mount:
     return Mount(prefix, routes=routes, name=prefix.strip("/").replace("/", "_"))
 
 
+def flat(prefix: str, endpoints: Sequence[Endpoint]) -> list[Route]:
+    """The table under one prefix as plain routes (the host root, where a Mount would catch all)."""
+    return [Route(prefix + e.path, e.handler, methods=[e.method], name=e.name) for e in endpoints]
+
+
 # ---- OpenAPI ---------------------------------------------------------------------------------
 
 
@@ -147,10 +152,17 @@ def describe(prefixes: Sequence[str], endpoints: Sequence[Endpoint]) -> dict[str
     }
 
 
-def install_openapi(app: FastAPI, prefixes: Sequence[str], endpoints: Sequence[Endpoint]) -> None:
+Group = tuple[Sequence[str], Sequence[Endpoint]]
+
+
+def install_openapi(app: FastAPI, groups: Sequence[Group]) -> None:
     """``app.openapi()``: FastAPI's document of its own routes (files, health, ops) with the
-    table's paths in front."""
-    table = describe(prefixes, endpoints)
+    table's paths (each group: prefixes and the endpoints served under them) in front."""
+    tables = [describe(prefixes, endpoints) for prefixes, endpoints in groups]
+    table = {
+        key: {k: v for t in tables for k, v in t[key].items()}
+        for key in ("paths", "schemas", "securitySchemes")
+    }
     framework_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

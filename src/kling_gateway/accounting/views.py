@@ -1,0 +1,137 @@
+"""Packs and ledger entries as the wire shows them: Kling's account API (spec-more §7.10) and
+the operator's usage export (JSON rows, CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from ..store import AccountRow, LedgerRow, PackRow
+from .units import MILLI, format_units
+
+PRODUCT_TYPES = {"video": "video", "image": "image", "try_on": "try-on", "audio": "audio"}
+
+USAGE_COLUMNS = (
+    "task_id",
+    "account_id",
+    "account_name",
+    "family",
+    "model_name",
+    "resolution",
+    "duration",
+    "items",
+    "package_type",
+    "units",
+    "status",
+    "packs",
+    "upstream_units",
+    "created_at",
+    "settled_at",
+)
+
+
+def pack_view(pack: PackRow, now: int) -> dict[str, Any]:
+    """One ``resource_pack_subscribe_infos`` item of ``GET /account/costs``."""
+    return {
+        "resource_pack_name": pack.name,
+        "resource_pack_id": pack.id,
+        "resource_pack_type": pack.pack_type,
+        "total_quantity": pack.total_milli / MILLI,
+        "remaining_quantity": pack.remaining_milli / MILLI,
+        "purchase_time": pack.purchase_time,
+        "effective_time": pack.effective_time,
+        "invalid_time": pack.invalid_time,
+        "status": pack.status(now),
+    }
+
+
+def admin_pack_view(pack: PackRow, now: int) -> dict[str, Any]:
+    """The operator's view: Kling's fields plus what the gateway enforces."""
+    return {
+        **pack_view(pack, now),
+        "account_id": pack.account_id,
+        "package_type": pack.package_type,
+        "concurrency": pack.concurrency,
+        "revoked_at": pack.revoked_at,
+    }
+
+
+def _duration(entry: LedgerRow) -> str:
+    return f"{entry.seconds:.2f}" if entry.seconds is not None else ""
+
+
+def package_details(entry: LedgerRow, account: AccountRow) -> list[dict[str, Any]]:
+    """``POST /account/billing/package`` detail items: one per pack the task drew on."""
+    return [
+        {
+            "task_id": entry.task_id,
+            "api_key_name": account.name,
+            "product_function": entry.family.rsplit("/", 1)[-1],
+            "model_name": entry.model,
+            "resolution": entry.resolution,
+            "duration": _duration(entry),
+            "deduction_time": str(entry.created_at),
+            "deduction_amount": format_units(milli),
+            "package_id": pack_id,
+            "product_type": PRODUCT_TYPES.get(entry.package_type, entry.package_type),
+            "unit_before_deduction": format_units(before),
+            "unit_after_deduction": format_units(before - milli),
+        }
+        for pack_id, milli, before in entry.draw_list
+    ]
+
+
+def usage_row(entry: LedgerRow, account_name: str) -> dict[str, Any]:
+    """One ledger entry for the operator (JSON) and the CSV export (same keys, same order)."""
+    return {
+        "task_id": entry.task_id,
+        "account_id": entry.account_id,
+        "account_name": account_name,
+        "family": entry.family,
+        "model_name": entry.model,
+        "resolution": entry.resolution,
+        "duration": _duration(entry),
+        "items": entry.items,
+        "package_type": entry.package_type,
+        "units": format_units(0 if entry.status == "refunded" else entry.units_milli),
+        "status": entry.status,
+        "packs": " ".join(pack_id for pack_id, _, _ in entry.draw_list),
+        "upstream_units": entry.upstream_units or "",
+        "created_at": entry.created_at,
+        "settled_at": entry.settled_at if entry.settled_at is not None else "",
+    }
+
+
+def usage_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=USAGE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def usage_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Totals per account, family and model: tasks, failures, seconds, units."""
+    from decimal import Decimal
+
+    totals: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["account_id"], row["family"], row["model_name"])
+        total = totals.setdefault(
+            key,
+            {
+                "account_id": key[0],
+                "family": key[1],
+                "model_name": key[2],
+                "tasks": 0,
+                "failed": 0,
+                "seconds": 0.0,
+                "units": Decimal(0),
+            },
+        )
+        total["tasks"] += 1
+        total["failed"] += row["status"] == "refunded"
+        total["seconds"] += float(row["duration"] or 0) if row["status"] != "refunded" else 0.0
+        total["units"] += Decimal(row["units"])
+    return [{**t, "units": format_units(int(t["units"] * MILLI))} for t in totals.values()]
