@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from kling_gateway.accounting.units import to_milli
 from kling_gateway.config import Settings
@@ -85,6 +86,10 @@ async def create_many(gw: Gateway, account: Any, n: int, body: dict[str, Any]) -
     return await asyncio.gather(
         *(gw.service.create(account, T2V, dict(body)) for _ in range(n)), return_exceptions=True
     )
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def codes(results: list[Any]) -> list[int]:
@@ -206,6 +211,11 @@ async def test_parallel_creates_draw_a_pack_down_to_exactly_zero(gw: Gateway) ->
     assert len([r for r in results if not isinstance(r, BaseException)]) == 6  # 6 x 1.5 = 9
     assert codes(results) == [1102] * 24
     assert await remaining(gw, pack.id) == 1000
+    assert sample("kling_usage_refused_total", account=account.id, code="1102") == 24
+    labels = {"account": account.id, "family": T2V, "model": "kling-v2-5-turbo"}
+    assert sample("kling_usage_tasks_total", **labels) == 6
+    assert sample("kling_usage_units_total", **labels) == 9.0
+    assert sample("kling_usage_seconds_total", **labels) == 30.0
     refused = next(r for r in results if isinstance(r, KlingError))
     assert refused.http_status == 429 and "needs 1.5 video units, 1 left" in refused.message
 
@@ -238,6 +248,19 @@ async def test_failed_task_is_refunded_and_succeeded_task_shows_our_charge(gw: G
     assert entry.draw_list == [(pack.id, TURBO_5S_MILLI, 5000 - TURBO_5S_MILLI)]
     refunded = await gw.ledger.entry(failed.id)
     assert refunded is not None and refunded.status == "refunded"
+    labels = {"account": account.id, "family": T2V, "model": "kling-v2-5-turbo"}
+    assert sample("kling_usage_failed_total", **labels) == 1
+    assert sample("kling_usage_refunded_units_total", **labels) == 1.5
+    # the day's reconciliation flags the relayed task whose upstream figure differs from ours
+    from kling_gateway.accounting.views import reconciliation
+
+    (day,) = reconciliation(await gw.accounting.usage(account_id=account.id))
+    assert (day["tasks"], day["units"], day["upstream_units"], day["difference"]) == (1, "1.5", "7", "5.5")
+    assert day["flagged"] and day["mismatched"] == [
+        {"task_id": done.id, "units": "1.5", "upstream_units": "7"}
+    ]
+    rows = await gw.accounting.usage(account_id=account.id)
+    assert {r["task_id"]: r["units"] for r in rows} == {failed.id: "0", done.id: "1.5"}
 
 
 async def test_oldest_expiring_pack_is_drawn_first_and_a_charge_can_span_packs(gw: Gateway) -> None:

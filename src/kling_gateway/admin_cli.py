@@ -148,12 +148,15 @@ def usage(
     start_time: Annotated[int | None, typer.Option("--start", help="From (ms; default 30 days ago).")] = None,
     end_time: Annotated[int | None, typer.Option("--end", help="Until (ms; default now).")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV instead of JSON.")] = False,
+    reconcile: Annotated[
+        bool, typer.Option("--reconcile", help="Per day: our units against the upstream's (relayed tasks).")
+    ] = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Print the ledger for a time range: JSON entries with totals, or CSV."""
-    from .accounting.views import usage_csv, usage_summary
+    from .accounting.views import reconciliation, usage_csv, usage_summary
 
     rows = _run(
         data_dir,
@@ -162,7 +165,9 @@ def usage(
         "usage",
         lambda s: s.usage(start_time=start_time, end_time=end_time, account_id=account_id),
     )
-    if as_csv:
+    if reconcile:
+        _print_json(reconciliation(rows))
+    elif as_csv:
         typer.echo(usage_csv(rows), nl=False)
     else:
         _print_json({"entries": rows, "summary": usage_summary(rows)})

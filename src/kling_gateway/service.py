@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .accounting import metrics as usage_metrics
+from .accounting.pricing import price_of
 from .config import Settings
 from .engines.router import EngineRouter
 from .errors import Code, FetchError, KlingError, TaskFailure, invalid_parameter, kling_error, not_found
@@ -142,10 +144,14 @@ class TaskService:
         )
         try:
             await self.store.insert(row)
+        except KlingError as refused:  # a limit, the packs or a spend cap (store/ledger.py)
+            usage_metrics.refused(account.id, refused.code)
+            raise
         except DuplicateExternalId:
             raise invalid_parameter(
                 f"external_task_id: '{row.external_task_id}' is already used by another task of this account"
             ) from None
+        usage_metrics.admitted(account.id, family.name, price_of(family.name, body))
         self.hub.publish(TaskChange(row.id, row.account_id, row.status, row.updated_at))
         if self.on_created is not None:
             self.on_created(row)

@@ -20,5 +20,5 @@ def to_milli(value: Decimal | str | float | int) -> int:
 
 def format_units(milli: int) -> str:
     """Milli-units as Kling writes them: a decimal string without trailing zeros ("3", "2.4")."""
-    text = format(Decimal(milli) / MILLI, "f")
+    text = format(Decimal(milli) / MILLI, "f")  # negative for a difference below zero
     return text.rstrip("0").rstrip(".") if "." in text else text

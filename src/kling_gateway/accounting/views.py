@@ -135,3 +135,40 @@ def usage_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         total["seconds"] += float(row["duration"] or 0) if row["status"] != "refunded" else 0.0
         total["units"] += Decimal(row["units"])
     return [{**t, "units": format_units(int(t["units"] * MILLI))} for t in totals.values()]
+
+
+def reconciliation(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per UTC day, our units against the upstream's for relayed tasks (those with an upstream
+    figure); a day whose totals differ is flagged, with the tasks that differ."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    days: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if not row["upstream_units"] or row["status"] != "settled":
+            continue
+        day = datetime.fromtimestamp(row["created_at"] / 1000, UTC).strftime("%Y-%m-%d")
+        total = days.setdefault(
+            day, {"day": day, "tasks": 0, "units": Decimal(0), "upstream_units": Decimal(0), "mismatched": []}
+        )
+        ours, theirs = Decimal(row["units"]), Decimal(row["upstream_units"])
+        total["tasks"] += 1
+        total["units"] += ours
+        total["upstream_units"] += theirs
+        if ours != theirs:
+            total["mismatched"].append(
+                {"task_id": row["task_id"], "units": row["units"], "upstream_units": row["upstream_units"]}
+            )
+    report = []
+    for total in sorted(days.values(), key=lambda t: t["day"]):
+        difference = total["upstream_units"] - total["units"]
+        report.append(
+            {
+                **total,
+                "units": format_units(int(total["units"] * MILLI)),
+                "upstream_units": format_units(int(total["upstream_units"] * MILLI)),
+                "difference": format_units(int(difference * MILLI)),
+                "flagged": bool(total["mismatched"]),
+            }
+        )
+    return report

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from ..accounting.service import AccountingService, Limits
-from ..accounting.views import usage_csv, usage_summary
+from ..accounting.views import reconciliation, usage_csv, usage_summary
 from ..admin_access import bearer_token, is_admin
 from ..errors import Code, KlingError
 from . import envelope
@@ -127,3 +127,15 @@ async def usage(
     if format == "csv":
         return Response(usage_csv(rows), media_type="text/csv; charset=utf-8")
     return _ok(request, {"entries": rows, "summary": usage_summary(rows)})
+
+
+@router.get("/reconciliation", summary="Per day: our units against the upstream's for relayed tasks")
+async def reconcile(
+    request: Request,
+    admin: Admin,
+    start_time: Annotated[int | None, Query(ge=0)] = None,
+    end_time: Annotated[int | None, Query(ge=0)] = None,
+    account_id: str | None = None,
+) -> Response:
+    rows = await admin.usage(start_time=start_time, end_time=end_time, account_id=account_id)
+    return _ok(request, reconciliation(rows))

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..accounting import metrics as usage_metrics
 from ..accounting.pricing import Price, price_of
 from ..accounting.units import format_units
 from ..errors import Code, KlingError
@@ -276,6 +277,7 @@ async def close(
         .where(ledger.c.task_id == task_id, ledger.c.status == "charged")
         .values(status="refunded", settled_at=now, upstream_units=upstream_units)
     )
+    usage_metrics.refunded(found.account_id, found.family, found.model, found.units_milli)
     return "0"
 
 

@@ -1,0 +1,37 @@
+"""Prometheus usage metrics per account, family and model, exposed at ``/metrics``.
+
+Counted per process when the change commits (admission) or inside the closing transaction
+(settle, refund); sum them across processes. ``kling_usage_refused`` counts creates refused by
+a limit, by Kling code (1101 spend cap, 1102 packs, 1303 concurrency)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+from .pricing import Price
+from .units import MILLI
+
+_LABELS = ["account", "family", "model"]
+TASKS = Counter("kling_usage_tasks", "Tasks admitted (charged)", _LABELS)
+UNITS = Counter("kling_usage_units", "Units charged at admission", _LABELS)
+SECONDS = Counter("kling_usage_seconds", "Output seconds charged", _LABELS)
+REFUNDED = Counter("kling_usage_failed", "Failed tasks (refunded)", _LABELS)
+REFUNDED_UNITS = Counter("kling_usage_refunded_units", "Units given back for failed tasks", _LABELS)
+REFUSED = Counter("kling_usage_refused", "Creates refused by a limit, by Kling code", ["account", "code"])
+
+
+def admitted(account_id: str, family: str, price: Price) -> None:
+    labels = (account_id, family, price.model)
+    TASKS.labels(*labels).inc()
+    UNITS.labels(*labels).inc(price.milli / MILLI)
+    if price.seconds:
+        SECONDS.labels(*labels).inc(price.seconds)
+
+
+def refunded(account_id: str, family: str, model: str, milli: int) -> None:
+    REFUNDED.labels(account_id, family, model).inc()
+    REFUNDED_UNITS.labels(account_id, family, model).inc(milli / MILLI)
+
+
+def refused(account_id: str, code: int) -> None:
+    REFUSED.labels(account_id, str(code)).inc()
