@@ -128,6 +128,8 @@ CHILD = textwrap.dedent(
     from kling_gateway.ids import new_numeric_id, now_ms
     from kling_gateway.store import Database, TaskRow, TaskStore
     from kling_gateway.store import ledger as rules
+    from kling_gateway.accounting.pricing import Pricing
+    from kling_gateway.catalog import build_catalog
 
     url, account_id, go, n, body = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 
@@ -139,7 +141,7 @@ CHILD = textwrap.dedent(
     async def main():
         db = Database(url)
         store = TaskStore(db)
-        store.admission_hooks.append(rules.admit)
+        store.admission_hooks.append(rules.Admission(Pricing(build_catalog([])).price_of))
         async with db.write.connect():  # connection opened before the start signal
             pass
         open(go + ".ready." + str(os.getpid()), "w").close()
@@ -322,3 +324,56 @@ async def test_pack_concurrency_counts_per_model_version(gw: Gateway) -> None:
     assert refused.value.code == 1303 and "2 of 2 video slots for kling-v2-5-turbo" in refused.value.message
     other_model = await gw.service.create(account, T2V, {**TURBO_5S, "model_name": "kling-v2-6"})
     assert other_model.status == "submitted"
+
+
+@pytest.mark.parametrize(
+    ("family", "body", "units", "model", "package"),
+    [
+        (
+            "videos/text2video",
+            {"model_name": "kling-v3", "mode": "pro", "sound": "on", "duration": "10"},
+            12000,
+            "kling-v3",
+            "video",
+        ),
+        (
+            "videos/text2video",
+            {"model_name": "kling-v3", "mode": "std", "duration": "5"},
+            3000,
+            "kling-v3",
+            "video",
+        ),
+        (
+            "videos/image2video",
+            {"model_name": "kling-v2-6", "mode": "pro", "duration": "10"},
+            5000,
+            "kling-v2-6",
+            "video",
+        ),
+        ("images/generations", {"model_name": "kling-v2-1", "n": 3}, 12000, "kling-v2-1", "image"),
+        (
+            "images/generations",
+            {"model_name": "kling-v2-1", "image": "https://x/y.png"},
+            8000,
+            "kling-v2-1",
+            "image",
+        ),
+        ("images/generations", {"model_name": "kling-v3", "n": 2}, 16000, "kling-v3", "image"),
+        ("audio/text-to-audio", {"duration": 3}, 250, "kling-audio", "audio"),
+        (
+            "videos/text2video",
+            {"model_name": "kling-v1", "duration": "10"},
+            3000,
+            "kling-v1",
+            "video",
+        ),  # no list price: fallback 0.3/s
+    ],
+)
+def test_prices_come_from_the_catalogue(
+    family: str, body: dict[str, Any], units: int, model: str, package: str
+) -> None:
+    from kling_gateway.accounting.pricing import Pricing
+    from kling_gateway.catalog import build_catalog
+
+    price = Pricing(build_catalog([])).price_of(family, body)
+    assert (price.milli, price.model, price.package_type) == (units, model, package)

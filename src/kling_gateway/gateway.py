@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from .accounting.pricing import Pricing
 from .accounting.service import AccountingService
 from .auth import Authenticator
 from .catalog import build_catalog
@@ -61,7 +62,9 @@ class Gateway:
         )
         self.accounts = AccountStore(self.db)
         self.tasks = TaskStore(self.db)
-        self.tasks.admission_hooks.append(ledger_rules.admit)  # limits, packs, charge: atomic
+        self.pricing = Pricing(self.catalog)
+        # limits, packs and the charge, in the insert transaction (atomic admission)
+        self.tasks.admission_hooks.append(ledger_rules.Admission(self.pricing.price_of))
         self.tasks.terminal_hooks.append(ledger_rules.close)  # settle or refund with the status
         self.ledger = LedgerStore(self.db)
         self.box = SecretBox(load_master_key(settings.data_dir))
@@ -84,7 +87,14 @@ class Gateway:
         self.router: EngineRouter = router or EngineRouter()
         self.dispatcher: Dispatcher | None = None
         self.maintenance: Maintenance | None = None
-        self.service = TaskService(self.tasks, self.router, self.hub, settings, on_created=self._on_created)
+        self.service = TaskService(
+            self.tasks,
+            self.router,
+            self.hub,
+            settings,
+            on_created=self._on_created,
+            pricing=self.pricing.price_of,
+        )
         self.selection = SelectionService(self.tasks, self.storage, settings)
         self.relay_inbox = Inbox()  # upstream callbacks, read by the relay channel engines
         self.relay_callbacks = CallbackReceiver(

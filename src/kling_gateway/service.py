@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .accounting import metrics as usage_metrics
-from .accounting.pricing import price_of
+from .accounting.pricing import Price, price_of
 from .config import Settings
 from .engines.router import EngineRouter
 from .errors import Code, FetchError, KlingError, TaskFailure, invalid_parameter, kling_error, not_found
@@ -65,8 +65,10 @@ class TaskService:
         hub: ChangeHub,
         settings: Settings,
         on_created: Callable[[TaskRow], None] | None = None,
+        pricing: Callable[[str, dict[str, Any]], Price] = price_of,
     ):
         self.store = store
+        self.pricing = pricing  # for the usage metrics; the charge itself is the admission hook's
         self.router = router
         self.hub = hub
         self.settings = settings
@@ -151,7 +153,7 @@ class TaskService:
             raise invalid_parameter(
                 f"external_task_id: '{row.external_task_id}' is already used by another task of this account"
             ) from None
-        usage_metrics.admitted(account.id, family.name, price_of(family.name, body))
+        usage_metrics.admitted(account.id, family.name, self.pricing(family.name, body))
         self.hub.publish(TaskChange(row.id, row.account_id, row.status, row.updated_at))
         if self.on_created is not None:
             self.on_created(row)

@@ -1,9 +1,10 @@
 """What a task costs, from its request alone, so the charge is known (and can be refused) at
-admission. Rates are the vendor's price page (spec-more §9, §8); one interface
-(:func:`price_of`) so the model catalogue can take over the numbers without callers changing.
+admission. :class:`Pricing` reads the model catalogue's price tables (``catalog/models.toml``,
+spec-more §9); for a model or family the catalogue has no price for, :func:`price_of` applies
+the fallback rules below.
 
-Per-second families are charged for the requested duration; families whose length depends on an
-input (lip-sync, avatar) are charged their per-call price. Models the price page does not list are
+Per-second families are charged for the requested duration; families whose length follows an
+input (lip-sync, avatar) are charged for 5 s at admission. Models with no published price are
 charged like the cheapest listed video model (0.3 / 0.5 units per second, std / pro).
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ..catalog import Catalog, Usage, resolution_of_mode
 from .units import to_milli
 
 D = Decimal
@@ -84,3 +86,58 @@ def _image_price(model: str, body: dict[str, Any]) -> Price:
     else:
         per_image = D("8")
     return Price(to_milli(per_image * n), "image", model, resolution, None, n, n)
+
+
+def package_type_of(family: str) -> str:
+    if family == "images/kolors-virtual-try-on":
+        return "try_on"
+    if family.startswith("images/"):
+        return "image"
+    if family.startswith("audio/"):
+        return "audio"
+    return "video"
+
+
+class Pricing:
+    """Prices from the catalogue, the fallback rules where it has none."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+    def price_of(self, family: str, body: dict[str, Any]) -> Price:
+        model = body.get("model_name") or body.get("model")
+        served = self.catalog.offer(family, str(model) if model else None)
+        if served is None:
+            return price_of(family, body)
+        offer = served.offer
+        image_family = family.startswith("images/")
+        items = int(body.get("n") or 1) if image_family else 1
+        if image_family:
+            resolution = str(body.get("resolution") or offer.resolution_default or "1k")
+        else:
+            resolution = resolution_of_mode(body.get("mode")) if offer.resolutions else ""
+        per_second = any(p.units_per_second is not None for p in offer.prices)
+        seconds = (
+            D(_seconds(body) if body.get("duration") else offer.default_duration) if per_second else D(0)
+        )
+        usage = Usage(
+            resolution=resolution or None,
+            audio=str(body.get("sound") or "off") == "on",
+            voice=bool(body.get("voice_list")),
+            with_video=bool(body.get("video_list") or body.get("video_url")),
+            with_image=bool(body.get("image") or body.get("image_reference")),
+            seconds=seconds,
+            items=items,
+        )
+        units = offer.units(usage)
+        if units is None:
+            return price_of(family, body)
+        return Price(
+            to_milli(units),
+            package_type_of(family),
+            served.wire_id,
+            resolution,
+            float(seconds) if per_second else None,
+            items,
+            items,
+        )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import calendar
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -196,12 +196,24 @@ async def _draw(conn: AsyncConnection, account_id: str, price: Price, now: int) 
     return draws
 
 
-async def admit(conn: AsyncConnection, row: Any) -> None:
+PriceOf = Callable[[str, dict[str, Any]], Price]
+
+
+class Admission:
+    """The admission hook (``TaskStore.admission_hooks``), pricing tasks with ``price_of``."""
+
+    def __init__(self, price_of: PriceOf = price_of):
+        self.price_of = price_of
+
+    async def __call__(self, conn: AsyncConnection, row: Any) -> None:
+        await admit(conn, row, self.price_of(row.family, row.request_body))
+
+
+async def admit(conn: AsyncConnection, row: Any, price: Price) -> None:
     """Admission of one new task, inside its insert transaction: limits, caps, packs, charge.
 
     Raises :class:`KlingError` (1303 concurrency, 1101 spend cap, 1102 packs) and writes nothing
     when refused; otherwise the ledger entry exists when the task does."""
-    price = price_of(row.family, row.request_body)
     now = int(row.created_at)
     limits = await _lock_account(conn, row.account_id)
     if limits is None:
