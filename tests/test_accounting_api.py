@@ -282,3 +282,18 @@ def test_cli_limits_and_packs(server: GatewayProcess, http: httpx.Client, tmp_pa
     assert server.cli("packs", "revoke", pack["resource_pack_id"])["status"] == "expired"
     with pytest.raises(RuntimeError, match="package_type: must be one of"):
         server.cli("packs", "grant", account.account_id, "--units", "1", "--package", "gold")
+
+
+async def test_admin_api_is_off_without_an_admin_token(tmp_path: Path) -> None:
+    from kling_gateway.api.app import create_app
+    from kling_gateway.config import Settings
+    from kling_gateway.gateway import Gateway
+
+    app = create_app(gateway=Gateway(Settings(data_dir=tmp_path, workers=0)))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as client:
+            for headers in ({}, ADMIN_HEADERS):
+                answer = await client.get("/admin/v1/accounts", headers=headers)
+                assert answer.status_code == 403 and answer.json()["code"] == 1103
+                assert "no admin_token is configured" in answer.json()["message"]

@@ -377,3 +377,29 @@ def test_prices_come_from_the_catalogue(
 
     price = Pricing(build_catalog([])).price_of(family, body)
     assert (price.milli, price.model, price.package_type) == (units, model, package)
+
+
+async def test_parallel_creates_never_overfill_a_relay_queue(backend: str | None, tmp_path: Path) -> None:
+    """The relay channel's queue bound is counted in the insert transaction too (#13 item 1)."""
+    from kling_gateway.config import load_settings
+
+    config = tmp_path / "relay.toml"
+    config.write_text(
+        '[[channels]]\nname = "only"\ntype = "kling"\nbase_url = "http://127.0.0.1:9"\n'
+        'access_key = "AK"\nsecret_key = "SK"\nmax_concurrent = 1\nmax_queue = 3\n'
+    )
+    settings = load_settings(config, data_dir=tmp_path / "data", database_url=backend, workers=0)
+    gateway = Gateway(settings, run_workers=False)  # nothing is sent upstream: the queue only fills
+    await gateway.start()
+    try:
+        account = await new_account(gateway)
+        results = await create_many(gateway, account, 20, {"prompt": "p"})
+        accepted = [r for r in results if not isinstance(r, BaseException)]
+        assert len(accepted) == 3 and {r.engine for r in accepted} == {"only"}
+        assert codes(results) == [1303] * 17
+        refused = next(r for r in results if isinstance(r, KlingError))
+        assert "max_queue 3" in refused.message
+        assert await count(gateway, tasks, account.id) == 3
+        assert await count(gateway, ledger, account.id) == 3  # the refused creates drew nothing
+    finally:
+        await gateway.stop()

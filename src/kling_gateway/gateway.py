@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from .accounting.pricing import Pricing
 from .accounting.service import AccountingService
 from .auth import Authenticator
@@ -23,7 +25,7 @@ from .secrets_box import SecretBox, load_master_key
 from .service import TaskService
 from .sessions import SelectionService
 from .storage.factory import create_storage
-from .store import AccountStore, Database, LedgerStore, TaskStore
+from .store import AccountStore, Database, LedgerStore, TaskRow, TaskStore
 from .store import ledger as ledger_rules
 
 log = logging.getLogger("kling_gateway")
@@ -65,6 +67,7 @@ class Gateway:
         self.pricing = Pricing(self.catalog)
         # limits, packs and the charge, in the insert transaction (atomic admission)
         self.tasks.admission_hooks.append(ledger_rules.Admission(self.pricing.price_of))
+        self.tasks.admission_hooks.append(self._engine_admission)  # e.g. a relay queue bound
         self.tasks.terminal_hooks.append(ledger_rules.close)  # settle or refund with the status
         self.ledger = LedgerStore(self.db)
         self.box = SecretBox(load_master_key(settings.data_dir))
@@ -102,6 +105,12 @@ class Gateway:
         )
         self.push = Push(self)  # callbacks, event streams, cross-process notifications
         self.started = False
+
+    async def _engine_admission(self, conn: AsyncConnection, row: TaskRow) -> None:
+        """The task's engine's own admission rule, in the insert transaction."""
+        admit = getattr(self.router.get(row.engine), "admit", None)
+        if admit is not None:
+            await admit(row.family, row.request_body, conn)
 
     def _on_created(self, _row: object) -> None:
         self._wake_workers()

@@ -117,9 +117,6 @@ class TaskService:
                 Code.RESOURCE_NOT_FOUND, f"no engine serves {family.name} with model {model or 'default'}"
             )
         await self._check_references(account, family, body)
-        admit = getattr(self.router.get(engine), "admit", None)
-        if admit is not None:  # an engine's own admission rule (a relay channel's queue bound)
-            await admit(family.name, body)
         now = now_ms()
         row = TaskRow(
             id=new_numeric_id(),

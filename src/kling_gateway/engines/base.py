@@ -106,8 +106,9 @@ class EngineContext(Protocol):
 
 
 class Engine(Protocol):
-    """An engine may also define ``async admit(family, request)`` raising
-    :class:`~kling_gateway.errors.KlingError` to refuse a create up front (queue bounds)."""
+    """An engine may also define ``async admit(family, request, conn)`` raising
+    :class:`~kling_gateway.errors.KlingError` to refuse a create (queue bounds); it runs in the
+    task's insert transaction on ``conn`` (see ``Gateway._engine_admission``)."""
 
     name: str
 

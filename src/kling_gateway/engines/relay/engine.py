@@ -22,6 +22,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...config import Settings
 from ...errors import Code, KlingError, RescheduleTask, TaskFailure
@@ -41,6 +43,8 @@ from .requests import Prepared, external_id, outbound, prepare
 from .results import build_outcome
 from .store import PENDING, RelayStore
 from .upstream import Busy, ChannelDown, NotFound, Rejected, UpstreamClient, UpstreamError
+
+RELAY_ADMISSION_LOCK = 7_325_002  # pg_advisory_xact_lock key: one relay queue admission at a time
 
 if TYPE_CHECKING:
     from ...gateway import Gateway
@@ -143,9 +147,13 @@ class RelayCore:
         row = await self.relay_store.store.get(task_id)
         return row.upstream_task_id if row is not None else None
 
-    async def admit(self, family: str, request: dict[str, Any]) -> None:
+    async def admit(self, family: str, request: dict[str, Any], conn: AsyncConnection | None = None) -> None:
         """Refuse a create with 1303 when every channel that could take it is at its concurrency
-        limit and the gateway's queue for them is full (``max_queue``), like Kling's resource packs."""
+        limit and the gateway's queue for them is full (``max_queue``), like Kling's resource packs.
+
+        Called in the task's insert transaction (``conn``), so the count and the insert are one
+        step: SQLite's write lock serialises them, on PostgreSQL a transaction-scoped advisory
+        lock does (the queue is shared by every account, so the account row lock is not enough)."""
         if self.relay_store is None:
             return
         model = model_name_of(request)
@@ -153,7 +161,9 @@ class RelayCore:
         if not eligible or any(c.max_concurrent is None for c in eligible):
             return
         bound = max(c.max_queue for c in eligible)
-        waiting = await self.relay_store.waiting_count([c.name for c in eligible])
+        if conn is not None and conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RELAY_ADMISSION_LOCK})
+        waiting = await self.relay_store.waiting_count([c.name for c in eligible], conn)
         if waiting >= bound:
             raise KlingError(
                 Code.CONCURRENCY_LIMIT,
@@ -365,8 +375,8 @@ class ChannelEngine:
     def attach(self, gateway: Gateway) -> None:
         self.core.attach(gateway)
 
-    async def admit(self, family: str, request: dict[str, Any]) -> None:
-        await self.core.admit(family, request)
+    async def admit(self, family: str, request: dict[str, Any], conn: AsyncConnection | None = None) -> None:
+        await self.core.admit(family, request, conn)
 
     async def run(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome:
         return await self.core.run(task, ctx)

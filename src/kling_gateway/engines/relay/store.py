@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...schemas.tasks import ACTIVE_STATUSES, TaskStatus
 from ...store import TaskStore
@@ -43,11 +44,14 @@ class RelayStore:
             tasks.c.engine.in_(list(channels)),
         )
 
-    async def waiting_count(self, channels: Sequence[str]) -> int:
-        """Tasks accepted for these channels and not yet sent upstream."""
+    async def waiting_count(self, channels: Sequence[str], conn: AsyncConnection | None = None) -> int:
+        """Tasks accepted for these channels and not yet sent upstream (on ``conn`` when given:
+        inside a create's admission transaction, counting the tasks it already inserted)."""
         query = select(func.count()).select_from(tasks).where(self._waiting(channels))
-        async with self.db.read.connect() as conn:
+        if conn is not None:
             return int((await conn.execute(query)).scalar_one())
+        async with self.db.read.connect() as read:
+            return int((await read.execute(query)).scalar_one())
 
     async def queue_rank(self, task_id: str, created_at: int, channels: Sequence[str]) -> int:
         """How many tasks waiting for the same channels were created before this one."""
