@@ -265,6 +265,30 @@ async def test_failed_task_is_refunded_and_succeeded_task_shows_our_charge(gw: G
     assert {r["task_id"]: r["units"] for r in rows} == {failed.id: "0", done.id: "1.5"}
 
 
+async def test_a_task_rerun_after_a_lost_worker_is_charged_once(gw: Gateway) -> None:
+    account = await new_account(gw)
+    pack = await grant(gw, account.id, "5")
+    row = await gw.service.create(account, T2V, TURBO_5S)
+    now = now_ms()
+    assert await gw.tasks.claim_one(row.id, "worker-1", now, 1) is not None
+    # worker-1 dies: its lease expires, the reconciler frees the task, worker-2 runs it again
+    assert await gw.tasks.clear_expired_lease(row.id, now + 10)
+    again = await gw.tasks.claim_one(row.id, "worker-2", now + 10, 60_000)
+    assert again is not None and again.attempts == 2
+    active = ("submitted", "processing")
+    done = await gw.tasks.transition(
+        row.id, from_statuses=active, to_status="succeed", now=now + 20, owner="worker-2", result={}
+    )
+    late = await gw.tasks.transition(
+        row.id, from_statuses=active, to_status="failed", now=now + 30, owner="worker-1"
+    )
+    assert done and not late  # the lost worker's late answer changes nothing
+    assert await count(gw, ledger, account.id) == 1
+    entry = await gw.ledger.entry(row.id)
+    assert entry is not None and entry.status == "settled"
+    assert await remaining(gw, pack.id) == 5000 - TURBO_5S_MILLI
+
+
 async def test_oldest_expiring_pack_is_drawn_first_and_a_charge_can_span_packs(gw: Gateway) -> None:
     account = await new_account(gw)
     now = now_ms()
