@@ -192,6 +192,8 @@ def test_admin_api_is_for_the_admin_token_only(http: httpx.Client) -> None:
     ):
         answer = http.get("/admin/v1/accounts", headers=headers)
         assert (answer.status_code, answer.json()["code"]) == (status, code)
+    unchecked = http.post("/admin/v1/accounts", content=b"{broken", headers=account.bearer)
+    assert unchecked.status_code == 401 and unchecked.json()["code"] == 1000  # auth before the body
     # an admin token is not an account key either
     assert http.get("/account/costs?start_time=0&end_time=1", headers=ADMIN_HEADERS).status_code == 401
 
