@@ -299,3 +299,9 @@ async def test_admin_api_is_off_without_an_admin_token(tmp_path: Path) -> None:
                 answer = await client.get("/admin/v1/accounts", headers=headers)
                 assert answer.status_code == 403 and answer.json()["code"] == 1103
                 assert "no admin_token is configured" in answer.json()["message"]
+    paths = app.openapi()["paths"]  # the account API is documented in both layouts, with its errors
+    for prefix in ("", "/kling"):
+        assert "429" in paths[f"{prefix}/account/costs"]["get"]["responses"]
+        assert {"post"} == set(paths[f"{prefix}/account/billing/package"])
+        assert {"post"} == set(paths[f"{prefix}/account/billing/balance"])
+    assert "/admin/v1/accounts/{account_id}/packs" in paths
