@@ -24,11 +24,14 @@ from .store import AccountRow, DuplicateExternalId, TaskRow, TaskStore
 PAGE_NUM_RANGE = (1, 1000)
 PAGE_SIZE_RANGE = (1, 500)
 
-# Requests whose video_id must name a video of the same account, checked before acceptance.
-VIDEO_ID_FIELDS = {
-    "videos/video-extend": ("video_id",),
-    "videos/lip-sync": ("input.video_id",),
-    "audio/video-to-audio": ("video_id",),
+# References a request makes to resources of the same account, checked before acceptance:
+# family -> ((path, kind), ...). A resource of another account is the same as a missing one.
+REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "videos/video-extend": (("video_id", "video"),),
+    "videos/lip-sync": (("input.video_id", "video"),),
+    "audio/video-to-audio": (("video_id", "video"),),
+    "videos/omni-video": (("element_list[].element_id", "element"),),
+    "videos/motion-control": (("element_list[].element_id", "element"),),
 }
 
 
@@ -94,14 +97,19 @@ class TaskService:
                 check_inline_input(value, field=field, kind=kind, settings=self.settings)
 
     async def _check_references(self, account: AccountRow, family: Family, body: dict[str, Any]) -> None:
-        for path in VIDEO_ID_FIELDS.get(family.name, ()):
-            for field, video_id in iter_inputs(body, path):
-                if await self.store.video(str(video_id), account.id) is None:
-                    raise invalid_parameter(f"{field}: video '{video_id}' does not exist for this account")
+        for path, kind in REFERENCES.get(family.name, ()):
+            for field, ref in iter_inputs(body, path):
+                if not await self._exists(account, kind, str(ref)):
+                    raise invalid_parameter(f"{field}: {kind} '{ref}' does not exist for this account")
         if family.name == "videos/multi-elements":
             session_id = str(body["session_id"])
             if await self.store.session(session_id, account.id, now_ms()) is None:
                 raise invalid_parameter(f"session_id: {missing_session(session_id)}")
+
+    async def _exists(self, account: AccountRow, kind: str, ref: str) -> bool:
+        if kind == "video":
+            return await self.store.video(ref, account.id) is not None
+        return False  # elements: this gateway keeps no element library yet, so none exists
 
     async def create(self, account: AccountRow, family_name: str, body: Any) -> TaskRow:
         """Accept a task: validate, check references, store it, wake the workers.

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from .audio import TextToAudioRequest, VideoToAudioRequest
 from .common import WireModel
 from .images import ImageGenerationRequest, VirtualTryOnRequest
+from .omni import MotionControlRequest, OmniVideoRequest
 from .videos import (
     EffectsRequest,
     Image2VideoRequest,
@@ -91,6 +92,20 @@ FAMILIES: dict[str, Family] = {
             "video",
             (("input.image", "image"), ("input.images[]", "image")),
             "Video effects",
+        ),
+        Family(
+            "videos/omni-video",
+            OmniVideoRequest,
+            "video",
+            (("image_list[].image_url", "image"), ("video_list[].video_url", "video")),
+            "Omni video (kling-video-o1, kling-v3-omni)",
+        ),
+        Family(
+            "videos/motion-control",
+            MotionControlRequest,
+            "video",
+            (("image_url", "image"), ("video_url", "video")),
+            "Motion control",
         ),
         Family("audio/text-to-audio", TextToAudioRequest, "audio", (), "Text to audio (sound effects)"),
         Family("audio/video-to-audio", VideoToAudioRequest, "audio", (), "Video to audio"),

@@ -238,6 +238,54 @@ async def _video_to_audio(task: EngineTask, ctx: EngineContext) -> Prepared:
     return Prepared(inputs={"video": video}, parent_video=parent)
 
 
+async def _omni_video(task: EngineTask, ctx: EngineContext) -> Prepared:
+    req = task.request
+    references: list[bytes] = []
+    out = Prepared(inputs={"references": references})
+    for i, item in enumerate(req.get("image_list") or []):
+        data = await _image(ctx, item.get("image_url") or "", f"image_list[{i}].image_url")
+        kind = item.get("type")
+        if kind in ("first_frame", "end_frame"):
+            out.inputs[kind] = data
+        else:
+            references.append(data)
+    for item in (req.get("video_list") or [])[:1]:
+        max_s = 15.5 if req.get("model_name") == "kling-v3-omni" else 10.0
+        data = await ctx.fetch_input(
+            item.get("video_url") or "", field="video_list[0].video_url", kind="video"
+        )
+        validate.validate_video(
+            data,
+            "video_list[0].video_url",
+            max_bytes=200 * MB,
+            min_s=3.0,
+            max_s=max_s,
+            min_edge=720,
+            max_edge=2160,
+        )
+        out.inputs["video"] = data
+        out.params["refer_type"] = item.get("refer_type") or "base"
+        out.params["keep_original_sound"] = item.get("keep_original_sound") or "yes"
+    return out
+
+
+async def _motion_control(task: EngineTask, ctx: EngineContext) -> Prepared:
+    req = task.request
+    image = await _image(ctx, req.get("image_url") or "", "image_url")
+    follows_video = req.get("character_orientation") == "video" or bool(req.get("element_list"))
+    video = await ctx.fetch_input(req.get("video_url") or "", field="video_url", kind="video")
+    validate.validate_video(
+        video,
+        "video_url",
+        max_bytes=100 * MB,
+        min_s=3.0,
+        max_s=30.0 if follows_video else 10.0,
+        min_edge=340,
+        max_edge=3850,
+    )
+    return Prepared(inputs={"image": image, "video": video})
+
+
 GATHERERS: dict[str, Callable[[EngineTask, EngineContext], Awaitable[Prepared]]] = {
     "videos/text2video": _text2video,
     "videos/image2video": _image2video,
@@ -248,6 +296,8 @@ GATHERERS: dict[str, Callable[[EngineTask, EngineContext], Awaitable[Prepared]]]
     "videos/multi-elements": _multi_elements,
     "images/generations": _generations,
     "images/kolors-virtual-try-on": _try_on,
+    "videos/omni-video": _omni_video,
+    "videos/motion-control": _motion_control,
     "audio/text-to-audio": _text_to_audio,
     "audio/video-to-audio": _video_to_audio,
 }

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from .audio_families import render_text_to_audio
 from .image_families import render_generations, render_try_on
 from .jobs import RenderedFile, RenderJob
+from .omni_families import render_motion_control, render_omni_video
 from .video_families import (
     render_effects,
     render_image2video,
@@ -28,6 +29,8 @@ RENDERERS: dict[str, Callable[[RenderJob], list[RenderedFile]]] = {
     "videos/multi-elements": render_multi_elements,
     "images/generations": render_generations,
     "images/kolors-virtual-try-on": render_try_on,
+    "videos/omni-video": render_omni_video,
+    "videos/motion-control": render_motion_control,
     "audio/text-to-audio": render_text_to_audio,
     "audio/video-to-audio": render_video_to_audio,
 }

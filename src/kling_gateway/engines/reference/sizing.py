@@ -9,7 +9,14 @@ from typing import Any
 # models whose pro mode renders 1080p-class; kling-v1 pro stays 720p, v2-master is 720p
 _PRO_1080 = {"kling-v1-5", "kling-v1-6", "kling-v2-1", "kling-v2-5-turbo", "kling-v2-6", "kling-v3"}
 _ALWAYS_1080 = {"kling-v2-1-master"}
-BUDGET = {720: 1280 * 720, 1080: 1920 * 1080}
+BUDGET = {720: 1280 * 720, 1080: 1920 * 1080, 2160: 3840 * 2160}
+# 3.x-generation outputs by class (spec more §10): 16:9, 9:16, 1:1
+_MODE_CLASS = {"std": 720, "pro": 1080, "4k": 2160}
+_3X_SIZES = {
+    720: {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (960, 960)},
+    1080: {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1440, 1440)},
+    2160: {"16:9": (3840, 2160), "9:16": (2160, 3840), "1:1": (2880, 2880)},
+}
 
 IMAGE_SIZES: dict[str, dict[str, tuple[int, int]]] = {
     "1k": {
@@ -93,6 +100,17 @@ def image_geometry(
     mode = request.get("mode") or "std"
     w, h = fit_budget(image_size[0], image_size[1], video_class(model, mode))
     return Geometry(w, h, video_fps(model, image_driven=True))
+
+
+def mode_geometry(mode: str, aspect: str | None, image_size: tuple[int, int] | None = None) -> Geometry:
+    """Omni and motion-control outputs: ``std`` 720p, ``pro`` 1080p, ``4k``; 24 fps. An input
+    image (or video) sets the aspect at the class's pixel budget, else ``aspect`` does."""
+    cls = _MODE_CLASS.get(mode, 1080)
+    if image_size is not None:
+        w, h = fit_budget(image_size[0], image_size[1], cls)
+    else:
+        w, h = _3X_SIZES[cls].get(aspect or "16:9", _3X_SIZES[cls]["16:9"])
+    return Geometry(w, h, 24)
 
 
 def frame_count(seconds: float, fps: float) -> int:

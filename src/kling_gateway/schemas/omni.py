@@ -1,0 +1,130 @@
+"""Request bodies of omni-video, motion-control and avatar (spec more §7.1–§7.3)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .common import PROMPT_MAX, VIDEO_ASPECT_RATIOS, CommonTaskFields, DurationStr, OnOff, WireModel, one_of
+from .model_limits import limits_of, models_of
+from .videos import MultiPromptItem
+
+OMNI = "videos/omni-video"
+MOTION = "videos/motion-control"
+
+
+class ElementRef(WireModel):
+    element_id: int | str = Field(json_schema_extra={"x-allowed": "an element id of this account"})
+
+
+class OmniImage(WireModel):
+    image_url: str = Field(min_length=1)
+    type: Literal["first_frame", "end_frame"] | None = None
+
+
+class OmniVideo(WireModel):
+    video_url: str = Field(min_length=1)
+    refer_type: Literal["feature", "base"] | None = None  # absent = base
+    keep_original_sound: Literal["yes", "no"] | None = None
+
+
+class OmniVideoRequest(CommonTaskFields):
+    model_name: str | None = None
+    prompt: str | None = Field(default=None, max_length=PROMPT_MAX)
+    multi_shot: bool | None = None
+    shot_type: Literal["customize", "intelligence"] | None = None
+    multi_prompt: list[MultiPromptItem] | None = Field(default=None, min_length=1, max_length=6)
+    image_list: list[OmniImage] | None = None
+    element_list: list[ElementRef] | None = None
+    video_list: list[OmniVideo] | None = Field(default=None, max_length=1)
+    sound: OnOff | None = None
+    mode: Literal["std", "pro", "4k"] | None = None
+    aspect_ratio: str | None = None
+    duration: DurationStr | None = None
+
+    @property
+    def refer_type(self) -> str | None:
+        return (self.video_list[0].refer_type or "base") if self.video_list else None
+
+    def _frames(self) -> tuple[int, int, int]:
+        kinds = [i.type for i in self.image_list or []]
+        return kinds.count("first_frame"), kinds.count("end_frame"), kinds.count(None)
+
+    @model_validator(mode="after")
+    def _rules(self) -> OmniVideoRequest:
+        one_of(self.model_name, models_of(OMNI), name="model_name")
+        model = self.model_name or models_of(OMNI)[0]
+        limits = limits_of(OMNI, model)
+        one_of(self.mode, limits.modes, name="mode")
+        one_of(self.aspect_ratio, VIDEO_ASPECT_RATIOS, name="aspect_ratio")
+        first, end, refs = self._frames()
+        elements = len(self.element_list or [])
+        refer = self.refer_type
+        if first > 1 or end > 1:
+            raise ValueError("image_list: at most one first_frame and one end_frame")
+        if end and not first:
+            raise ValueError("image_list: an end_frame needs a first_frame")
+        if self.sound == "on" and not limits.sound:
+            raise ValueError(f"sound: 'on' is not available for {model}")
+        if self.sound == "on" and refer is not None:
+            raise ValueError("sound: must be 'off' with video_list")
+        if self.multi_shot and not limits.multi_shot:
+            raise ValueError(f"multi_shot: is not available for {model}")
+        if refer == "base":
+            if first or end:
+                raise ValueError("image_list: first_frame/end_frame cannot be used with a base video")
+            if self.multi_shot:
+                raise ValueError("multi_shot: cannot be used with a base video")
+        if refer is None and not first and self.aspect_ratio is None:
+            raise ValueError("aspect_ratio: is required without a first_frame image or a base video")
+        cap = 4 if refer is not None else 7
+        if first + end + refs + elements > cap:
+            raise ValueError(
+                f"image_list/element_list: images + elements ≤ {cap} "
+                f"{'with' if refer else 'without'} video_list (got {first + end + refs + elements})"
+            )
+        if model == "kling-video-o1" and first and end and (refs or elements):
+            raise ValueError(
+                "image_list: first and end frame exclude other images and elements on kling-video-o1"
+            )
+        if refer != "base":
+            allowed = limits.durations
+            plain = refer is None and not refs and not elements and not end
+            if plain and limits.short_durations:  # text-to-video or first-frame-only
+                allowed = limits.short_durations
+            one_of(self.duration, allowed, name="duration")
+        if self.multi_shot:
+            if self.shot_type is None:
+                raise ValueError("shot_type: is required when multi_shot is true")
+            if self.shot_type == "customize":
+                if not self.multi_prompt:
+                    raise ValueError("multi_prompt: is required when shot_type is 'customize'")
+                total = sum(int(item.duration) for item in self.multi_prompt)
+                expected = int(self.duration or "5")
+                if total != expected:
+                    raise ValueError(
+                        f"multi_prompt: durations add up to {total}, must equal duration {expected}"
+                    )
+        needs_prompt = not (self.multi_shot and self.shot_type == "customize")
+        if needs_prompt and not (self.prompt or "").strip():
+            raise ValueError("prompt: is required")
+        return self
+
+
+class MotionControlRequest(CommonTaskFields):
+    model_name: str | None = None
+    prompt: str | None = Field(default=None, max_length=PROMPT_MAX)
+    image_url: str = Field(min_length=1)
+    video_url: str = Field(min_length=1)
+    keep_original_sound: Literal["yes", "no"] | None = None
+    character_orientation: Literal["image", "video"]
+    mode: Literal["std", "pro"]
+    element_list: list[ElementRef] | None = Field(default=None, max_length=1)
+
+    @model_validator(mode="after")
+    def _rules(self) -> MotionControlRequest:
+        one_of(self.model_name, models_of(MOTION), name="model_name")
+        if self.element_list and (self.model_name or models_of(MOTION)[0]) != "kling-v3":
+            raise ValueError("element_list: needs model_name kling-v3")
+        return self
