@@ -7,6 +7,8 @@ routes, middleware, services and databases, no port, no process start.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -81,3 +83,50 @@ async def running_gateway(
             transport=transport, base_url=gateway.settings.base_url(), timeout=30
         ) as client:
             yield InProcessGateway(app, gateway, client)
+
+
+@dataclass
+class App:
+    """A running app with workers and API keys for a few accounts, and task helpers."""
+
+    http: httpx.AsyncClient
+    gateway: Gateway
+    keys: list[str]
+
+    def auth(self, account: int = 0) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[account]}"}
+
+    async def create(self, path: str, body: dict[str, Any], account: int = 0) -> httpx.Response:
+        return await self.http.post(path, json=body, headers=self.auth(account))
+
+    async def wait(self, path: str, task_id: str, account: int = 0, timeout: float = 120.0) -> dict[str, Any]:
+        """Poll until the task is terminal, with a deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = await self.http.get(f"{path}/{task_id}", headers=self.auth(account))
+            assert response.status_code == 200, response.text
+            data: dict[str, Any] = response.json()["data"]
+            if data["task_status"] in ("succeed", "failed"):
+                return data
+            assert time.monotonic() < deadline, f"task {task_id} still {data['task_status']}"
+            await asyncio.sleep(0.1)
+
+    async def run(self, path: str, body: dict[str, Any], account: int = 0) -> dict[str, Any]:
+        created = await self.create(path, body, account)
+        assert created.status_code == 200, created.text
+        done = await self.wait(path, created.json()["data"]["task_id"], account)
+        assert done["task_status"] == "succeed", done
+        return done
+
+    async def fetch(self, url: str) -> bytes:
+        response = await self.http.get(url)
+        assert response.status_code == 200, response.text
+        return response.content
+
+
+@asynccontextmanager
+async def in_process_app(data_dir: Path, accounts: int = 2, **settings: Any) -> AsyncIterator[App]:
+    """:func:`running_gateway` with one worker (override with ``workers=``) and ``accounts`` keys."""
+    async with running_gateway(data_dir, **{"workers": 1, **settings}) as running:
+        keys = [(await running.create_account(f"t{i}")).api_key for i in range(accounts)]
+        yield App(running.client, running.gateway, keys)

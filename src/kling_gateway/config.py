@@ -67,6 +67,9 @@ class Settings(BaseModel):
     # reference engine
     engine_pacing: bool = Field(default=False, description="pace tasks like the real service (slow)")
     engine_processes: int = Field(default=0, description="render processes; 0 = number of cores")
+    sync_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="a synchronous call (audio/tts) answers or fails within this"
+    )
 
     # result storage
     storage_url: str | None = Field(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -11,14 +13,26 @@ from pydantic import ValidationError
 from .accounting import metrics as usage_metrics
 from .accounting.pricing import Price, price_of
 from .config import Settings
+from .engines.base import EngineTask
 from .engines.router import EngineRouter
-from .errors import Code, FetchError, KlingError, TaskFailure, invalid_parameter, kling_error, not_found
+from .errors import (
+    Code,
+    FetchError,
+    KlingError,
+    TaskFailure,
+    TransientEngineError,
+    invalid_parameter,
+    kling_error,
+    not_found,
+)
 from .ids import new_numeric_id, now_ms
+from .jobs.context import WorkerContext
 from .media.fetch import decode_base64_input, is_url, max_bytes_for
 from .push import ChangeHub, TaskChange
 from .push.longpoll import LongPoller
 from .schemas import FAMILIES, Family, TaskStatus, iter_inputs, model_name_of, validation_error
 from .sessions import missing_session
+from .storage import Storage
 from .store import AccountRow, DuplicateExternalId, TaskRow, TaskStore
 
 PAGE_NUM_RANGE = (1, 1000)
@@ -69,6 +83,7 @@ class TaskService:
         settings: Settings,
         on_created: Callable[[TaskRow], None] | None = None,
         pricing: Callable[[str, dict[str, Any]], Price] = price_of,
+        storage: Storage | None = None,
     ):
         self.store = store
         self.pricing = pricing  # for the usage metrics; the charge itself is the admission hook's
@@ -76,6 +91,7 @@ class TaskService:
         self.hub = hub
         self.settings = settings
         self.on_created = on_created
+        self.storage = storage  # where synchronous tasks put their results
         self.longpoll = LongPoller(hub, store)
 
     def validate(self, family: Family, body: Any) -> dict[str, Any]:
@@ -111,11 +127,10 @@ class TaskService:
             return await self.store.video(ref, account.id) is not None
         return False  # elements: this gateway keeps no element library yet, so none exists
 
-    async def create(self, account: AccountRow, family_name: str, body: Any) -> TaskRow:
-        """Accept a task: validate, check references, store it, wake the workers.
-
-        Limits, packs and the charge are checked by the store's admission hooks in the insert
-        transaction itself (store/ledger.py), so concurrent creates cannot overshoot them."""
+    async def _accept(
+        self, account: AccountRow, family_name: str, body: Any
+    ) -> tuple[Family, dict[str, Any], str]:
+        """Validate, pick the engine, check references: (family, stored body, engine)."""
         family = family_or_404(family_name)
         body = self.validate(family, body)
         model = model_name_of(body)
@@ -125,8 +140,18 @@ class TaskService:
                 Code.RESOURCE_NOT_FOUND, f"no engine serves {family.name} with model {model or 'default'}"
             )
         await self._check_references(account, family, body)
+        return family, body, engine
+
+    @staticmethod
+    def _new_row(
+        account: AccountRow,
+        family: Family,
+        body: dict[str, Any],
+        engine: str,
+        available_at: int | None = None,
+    ) -> TaskRow:
         now = now_ms()
-        row = TaskRow(
+        return TaskRow(
             id=new_numeric_id(),
             account_id=account.id,
             family=family.name,
@@ -143,12 +168,14 @@ class TaskService:
             attempts=0,
             lease_owner=None,
             lease_expires_at=None,
-            available_at=now,
+            available_at=now if available_at is None else available_at,
             created_at=now,
             updated_at=now,
             finished_at=None,
             files_expired_at=None,
         )
+
+    async def _insert(self, account: AccountRow, family: Family, body: dict[str, Any], row: TaskRow) -> None:
         try:
             await self.store.insert(row)
         except KlingError as refused:  # a limit, the packs or a spend cap (store/ledger.py)
@@ -159,10 +186,65 @@ class TaskService:
                 f"external_task_id: '{row.external_task_id}' is already used by another task of this account"
             ) from None
         usage_metrics.admitted(account.id, family.name, self.pricing(family.name, body))
+
+    async def create(self, account: AccountRow, family_name: str, body: Any) -> TaskRow:
+        """Accept a task: validate, check references, store it, wake the workers.
+
+        Limits, packs and the charge are checked by the store's admission hooks in the insert
+        transaction itself (store/ledger.py), so concurrent creates cannot overshoot them."""
+        family, body, engine = await self._accept(account, family_name, body)
+        row = self._new_row(account, family, body, engine)
+        await self._insert(account, family, body, row)
         self.hub.publish(TaskChange(row.id, row.account_id, row.status, row.updated_at))
         if self.on_created is not None:
             self.on_created(row)
         return row
+
+    async def create_sync(self, account: AccountRow, family_name: str, body: Any) -> TaskRow:
+        """Run a synchronous family's task in the request (bounded by ``sync_timeout_seconds``).
+
+        The row is admitted (and charged) like any task but never offered to the workers; it
+        ends ``succeed`` (settled) or ``failed`` (refunded) through the usual transitions. An
+        input problem answers 400/1201."""
+        family, body, engine_name = await self._accept(account, family_name, body)
+        engine = self.router.get(engine_name)
+        if self.storage is None or engine is None:
+            raise KlingError(Code.UNAVAILABLE, f"{family.name} cannot run on this process")
+        never = now_ms() + 10 * 365 * 24 * 3600 * 1000  # not runnable: this request runs it
+        row = dataclasses.replace(self._new_row(account, family, body, engine_name, never), attempts=1)
+        await self._insert(account, family, body, row)
+        ctx = WorkerContext(row, "sync", self.store, self.storage, self.hub, self.settings)
+        task = EngineTask(task_id=row.id, account_id=account.id, family=family.name, request=body)
+        error: KlingError | None = None
+        try:
+            outcome = await asyncio.wait_for(engine.run(task, ctx), self.settings.sync_timeout_seconds)
+        except TaskFailure as failure:
+            error = invalid_parameter(failure.message)
+        except TimeoutError:
+            limit = self.settings.sync_timeout_seconds
+            error = KlingError(Code.TIMEOUT, f"{family.name} did not finish within {limit:g} s")
+        except TransientEngineError as exc:
+            error = KlingError(Code.UNAVAILABLE, exc.message)
+        now = now_ms()
+        active = (TaskStatus.SUBMITTED, TaskStatus.PROCESSING)
+        if error is not None:
+            await ctx.discard_files()
+            await self.store.transition(
+                row.id, from_statuses=active, to_status=TaskStatus.FAILED, now=now, status_msg=error.message
+            )
+            raise error
+        await self.store.transition(
+            row.id,
+            from_statuses=active,
+            to_status=TaskStatus.SUCCEED,
+            now=now,
+            result=outcome.task_result,
+            final_unit_deduction=outcome.final_unit_deduction,
+            account_id=account.id,
+        )
+        found = await self.store.get(row.id)
+        assert found is not None
+        return found
 
     async def get(self, account: AccountRow, family_name: str, task_id: str) -> TaskRow:
         family = family_or_404(family_name)

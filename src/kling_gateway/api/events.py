@@ -162,6 +162,8 @@ def endpoints() -> list[Endpoint]:
     """The event stream and the callback log of a task, for every family."""
     out = []
     for family in FAMILIES.values():
+        if family.synchronous:
+            continue
         path = f"/{family.name}/{{task_id}}"
         slug = family.name.replace("/", "_").replace("-", "_")
         out += [

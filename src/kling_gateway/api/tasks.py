@@ -82,6 +82,19 @@ def _create(family: Family) -> Handler:
     return create_task
 
 
+def _create_sync(family: Family) -> Handler:
+    async def run_task(request: Request) -> Response:
+        account = await authenticate(request)
+        body = await json_body(request)
+        services = services_of(request)
+        row = await services.tasks.create_sync(account, family.name, body)
+        await services.signer.prepare_rows([row])
+        data = task_object(row, services.signer, base_url_of(request))
+        return envelope.success(data, request_id_of(request))
+
+    return run_task
+
+
 def _list(family: Family) -> Handler:
     async def list_tasks(request: Request) -> Response:
         account = await authenticate(request)
@@ -115,13 +128,29 @@ def query_endpoints() -> list[Endpoint]:
             parameters=longpoll.REQUEST_HEADERS,
         )
         for f in FAMILIES.values()
+        if not f.synchronous
     ]
 
 
 def family_endpoints() -> list[Endpoint]:
-    """Create and list, on the family's own path."""
+    """Create and list, on the family's own path (a synchronous family: create only)."""
     endpoints = []
     for f in FAMILIES.values():
+        if f.synchronous:
+            endpoints.append(
+                Endpoint(
+                    "POST",
+                    f"/{f.name}",
+                    _create_sync(f),
+                    name=f"create_{_slug(f)}",
+                    summary=f"Run: {f.summary}",
+                    tag=f.resource,
+                    description="Synchronous: the answer is the finished task, with its result.",
+                    body=f.request_model,
+                    ok=TaskEnvelope,
+                )
+            )
+            continue
         endpoints += [
             Endpoint(
                 "POST",

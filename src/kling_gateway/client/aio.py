@@ -22,7 +22,7 @@ from .transport import Plan, Progress, RetryPolicy, Sleep, plan_result
 T = TypeVar("T")
 
 
-class AsyncKlingClient(FamilyMethods[Coroutine[Any, Any, CreatedTask]]):
+class AsyncKlingClient(FamilyMethods[Coroutine[Any, Any, CreatedTask], Coroutine[Any, Any, Task]]):
     """Kling API client for asyncio; same arguments and methods as :class:`KlingClient`, awaited.
 
     ``on_progress`` callbacks may be plain functions or coroutine functions.
@@ -105,6 +105,9 @@ class AsyncKlingClient(FamilyMethods[Coroutine[Any, Any, CreatedTask]]):
 
     def _create(self, family: str, request: Any, fields: dict[str, Any]) -> Coroutine[Any, Any, CreatedTask]:
         return self._run(self.core.create(family, request, fields))
+
+    def _run_sync(self, family: str, request: Any, fields: dict[str, Any]) -> Coroutine[Any, Any, Task]:
+        return self._run(self.core.run_sync(family, request, fields))
 
     # ---- API -----------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Each takes the family's request model (or a mapping) and/or keyword fields, validated
 client-side through that model. The sync client returns :class:`CreatedTask`; the async one a
-coroutine of it (the type parameter ``R``).
+coroutine of it (the type parameter ``R``). Synchronous families (``audio/tts``) return the
+finished :class:`Task` (type parameter ``S``).
 """
 
 from __future__ import annotations
@@ -15,21 +16,43 @@ from ..schemas import (
     Image2VideoRequest,
     ImageGenerationRequest,
     LipSyncRequest,
+    MotionControlRequest,
     MultiElementsRequest,
     MultiImage2VideoRequest,
+    OmniVideoRequest,
     Text2VideoRequest,
     TextToAudioRequest,
+    TtsRequest,
     VideoExtendRequest,
     VideoToAudioRequest,
     VirtualTryOnRequest,
 )
 
 R = TypeVar("R")
+S = TypeVar("S")
 
 
-class FamilyMethods(Generic[R]):
+class FamilyMethods(Generic[R, S]):
     def _create(self, family: str, request: Any, fields: dict[str, Any]) -> R:
         raise NotImplementedError
+
+    def _run_sync(self, family: str, request: Any, fields: dict[str, Any]) -> S:
+        raise NotImplementedError
+
+    def omni_video(self, request: OmniVideoRequest | Mapping[str, Any] | None = None, /, **fields: Any) -> R:
+        """``videos/omni-video``: images, elements, a feature or base video, multi-shot (spec more §7.1)."""
+        return self._create("videos/omni-video", request, fields)
+
+    def motion_control(
+        self, request: MotionControlRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> R:
+        """``videos/motion-control``: ``image_url`` moved like ``video_url`` (spec more §7.2)."""
+        return self._create("videos/motion-control", request, fields)
+
+    def tts(self, request: TtsRequest | Mapping[str, Any] | None = None, /, **fields: Any) -> S:
+        """``audio/tts`` (synchronous): the finished task, its mp3 in ``task_result.audios``; the
+        audio's id is an ``audio_id`` for avatar and advanced lip-sync (spec more §7.5)."""
+        return self._run_sync("audio/tts", request, fields)
 
     def image_generation(
         self, request: ImageGenerationRequest | Mapping[str, Any] | None = None, /, **fields: Any

@@ -21,7 +21,7 @@ from .transport import Plan, Progress, RetryPolicy, Sleep, plan_result
 T = TypeVar("T")
 
 
-class KlingClient(FamilyMethods[CreatedTask]):
+class KlingClient(FamilyMethods[CreatedTask, Task]):
     """Kling API client (blocking).
 
     ``base_url`` ending in ``/kling`` or ``/kling/v1`` selects the CometAPI layout, anything else
@@ -104,6 +104,9 @@ class KlingClient(FamilyMethods[CreatedTask]):
 
     def _create(self, family: str, request: Any, fields: dict[str, Any]) -> CreatedTask:
         return self._run(self.core.create(family, request, fields))
+
+    def _run_sync(self, family: str, request: Any, fields: dict[str, Any]) -> Task:
+        return self._run(self.core.run_sync(family, request, fields))
 
     # ---- API -----------------------------------------------------------------------------
 

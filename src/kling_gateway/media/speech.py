@@ -23,12 +23,20 @@ def require_speech() -> None:
         raise TaskFailure(_MISSING)
 
 
-def synthesize(text: str, language: str = "en", speed: float = 1.0) -> bytes:
-    """WAV bytes of ``text`` spoken in ``language`` ("zh"/"en") at ``speed`` (1.0 = 175 words/min)."""
+_VARIANTS = {"male": "m3", "female": "f3", "child": "f5"}
+
+
+def synthesize(
+    text: str, language: str = "en", speed: float = 1.0, timbre: str | None = None, field: str = "input.text"
+) -> bytes:
+    """WAV bytes of ``text`` spoken in ``language`` ("zh"/"en") at ``speed`` (1.0 = 175 words/min),
+    in a male, female or child ``timbre`` (espeak-ng variants)."""
     exe = espeak_path()
     if exe is None:
         raise TaskFailure(_MISSING)
     voice = _VOICES.get(language, "en-us")
+    if timbre in _VARIANTS:
+        voice += "+" + _VARIANTS[timbre]
     wpm = max(80, min(450, round(175 * speed)))
     proc = subprocess.run(
         [exe, "-v", voice, "-s", str(wpm), "--stdout", text],
@@ -37,7 +45,5 @@ def synthesize(text: str, language: str = "en", speed: float = 1.0) -> bytes:
         check=False,
     )
     if proc.returncode != 0 or len(proc.stdout) < 100:
-        raise TaskFailure(
-            f"input.text: speech synthesis failed ({proc.stderr.decode(errors='replace')[:200]})"
-        )
+        raise TaskFailure(f"{field}: speech synthesis failed ({proc.stderr.decode(errors='replace')[:200]})")
     return proc.stdout

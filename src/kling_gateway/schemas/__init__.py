@@ -1,10 +1,11 @@
 """Wire models shared by the server, the client SDK and the tests."""
 
-from .audio import TextToAudioRequest, VideoToAudioRequest
+from .audio import TextToAudioRequest, TtsRequest, VideoToAudioRequest
 from .encoding import dumps
 from .errors import validation_error
 from .families import FAMILIES, Family, iter_inputs, model_name_of
 from .images import ImageGenerationRequest, VirtualTryOnRequest
+from .omni import MotionControlRequest, OmniVideoRequest
 from .selection import InitSelectionRequest, SelectionPointsRequest, SessionRequest
 from .tasks import (
     ACTIVE_STATUSES,
@@ -44,8 +45,10 @@ __all__ = [
     "ImageGenerationRequest",
     "InitSelectionRequest",
     "LipSyncRequest",
+    "MotionControlRequest",
     "MultiElementsRequest",
     "MultiImage2VideoRequest",
+    "OmniVideoRequest",
     "SelectionPointsRequest",
     "SessionRequest",
     "Task",
@@ -56,6 +59,7 @@ __all__ = [
     "TaskStatus",
     "Text2VideoRequest",
     "TextToAudioRequest",
+    "TtsRequest",
     "VideoExtendRequest",
     "VideoToAudioRequest",
     "VirtualTryOnRequest",

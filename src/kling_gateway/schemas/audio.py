@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator, model_validator
 
-from .common import CommonTaskFields
+from .common import CommonTaskFields, WireModel
+from .tts_voices import TTS_VOICES
 
 
 class TextToAudioRequest(CommonTaskFields):
@@ -44,4 +47,34 @@ class VideoToAudioRequest(CommonTaskFields):
     def _rules(self) -> VideoToAudioRequest:
         if bool(self.video_id) == bool(self.video_url):
             raise ValueError("exactly one of video_id, video_url is required")
+        return self
+
+
+class TtsRequest(WireModel):
+    """``audio/tts`` (spec more §7.5): synchronous, so no callback_url or external_task_id."""
+
+    text: str = Field(min_length=1, max_length=1000)
+    voice_id: str = Field(min_length=1)
+    voice_language: Literal["zh", "en"] | None = None  # default zh
+    voice_speed: float | None = Field(
+        default=None, json_schema_extra={"x-allowed": "0.8–2.0, one decimal; other values are clamped"}
+    )
+
+    @field_validator("voice_speed")
+    @classmethod
+    def _clamp(cls, value: float | None) -> float | None:
+        return None if value is None else round(min(2.0, max(0.8, value)), 1)
+
+    @model_validator(mode="after")
+    def _voice_rules(self) -> TtsRequest:
+        if not self.text.strip():
+            raise ValueError("text: must not be blank")
+        voice = TTS_VOICES.get(self.voice_id)
+        if voice is None:
+            raise ValueError(f"voice_id: Voice id not found ('{self.voice_id}' is not a TTS voice)")
+        language = self.voice_language or "zh"
+        if voice[0] != language:
+            raise ValueError(
+                f"voice_language: '{language}' does not match voice '{self.voice_id}' ({voice[0]})"
+            )
         return self

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .audio import TextToAudioRequest, VideoToAudioRequest
+from .audio import TextToAudioRequest, TtsRequest, VideoToAudioRequest
 from .common import WireModel
 from .images import ImageGenerationRequest, VirtualTryOnRequest
 from .omni import MotionControlRequest, OmniVideoRequest
@@ -28,6 +28,8 @@ class Family:
     """One task family, e.g. ``videos/text2video``.
 
     ``inputs`` lists media fields as dotted paths; ``[]`` walks a list (``image_list[].image``).
+    A ``synchronous`` family answers its create call with the finished task and has no query,
+    list, events or callbacks.
     """
 
     name: str
@@ -35,6 +37,7 @@ class Family:
     result_kind: Literal["video", "image", "audio"]
     inputs: tuple[tuple[str, InputKind], ...] = ()
     summary: str = ""
+    synchronous: bool = False
 
     @property
     def resource(self) -> str:
@@ -109,6 +112,7 @@ FAMILIES: dict[str, Family] = {
         ),
         Family("audio/text-to-audio", TextToAudioRequest, "audio", (), "Text to audio (sound effects)"),
         Family("audio/video-to-audio", VideoToAudioRequest, "audio", (), "Video to audio"),
+        Family("audio/tts", TtsRequest, "audio", (), "Text to speech (synchronous)", synchronous=True),
     )
 }
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .encode import SAMPLE_RATE, write_mp3, write_wav
+from kling_gateway.errors import TaskFailure
+
+from .encode import SAMPLE_RATE, read_audio, write_mp3, write_wav
 from .jobs import RenderedFile, RenderJob
 from .seeding import rng_for
 from .synth import soundtrack
@@ -29,3 +31,21 @@ def render_text_to_audio(job: RenderJob) -> list[RenderedFile]:
     prompt = (job.request.get("prompt") or "").lower()
     asmr = any(word in prompt for word in ("asmr", "whisper", "rain", "crackl", "rustl"))
     return write_audio_pair(job, soundtrack(rng_for(job.seed, "audio"), samples, asmr=asmr))
+
+
+def render_tts(job: RenderJob) -> list[RenderedFile]:
+    """Speech from espeak-ng in the voice's language and timbre, at the asked speed, as mp3."""
+    from kling_gateway.media.speech import synthesize
+    from kling_gateway.schemas.tts_voices import TTS_VOICES
+
+    req = job.request
+    voice = str(req.get("voice_id") or "")
+    language, timbre = TTS_VOICES.get(voice, ("zh", "male"))
+    speed = float(req.get("voice_speed") or 1.0)
+    wav = synthesize(str(req.get("text") or ""), language, speed, timbre, field="text")
+    audio = read_audio(wav)
+    if audio is None or audio.shape[1] == 0:
+        raise TaskFailure("text: speech synthesis produced no audio")
+    path = Path(job.out_dir) / "speech.mp3"
+    write_mp3(path, audio)
+    return [RenderedFile("speech", path.name, str(path), "audio/mpeg", seconds=audio.shape[1] / SAMPLE_RATE)]

@@ -128,6 +128,12 @@ async def _task_result(
         }
         for mp3, wav in zip(mp3s, wavs, strict=True)
     ]
+    # speech (audio/tts): one mp3 whose id is the task id, reusable as ``audio_id``
+    audios += [
+        {"id": task.task_id, "url": refs[f.name], "duration": duration_text(f.seconds)}
+        for f in files
+        if f.role == "speech"
+    ]
     if videos:
         result["videos"] = videos
     if images:

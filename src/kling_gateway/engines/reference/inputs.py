@@ -286,6 +286,11 @@ async def _motion_control(task: EngineTask, ctx: EngineContext) -> Prepared:
     return Prepared(inputs={"image": image, "video": video})
 
 
+async def _tts(task: EngineTask, ctx: EngineContext) -> Prepared:
+    require_speech()
+    return Prepared()
+
+
 GATHERERS: dict[str, Callable[[EngineTask, EngineContext], Awaitable[Prepared]]] = {
     "videos/text2video": _text2video,
     "videos/image2video": _image2video,
@@ -300,4 +305,5 @@ GATHERERS: dict[str, Callable[[EngineTask, EngineContext], Awaitable[Prepared]]]
     "videos/motion-control": _motion_control,
     "audio/text-to-audio": _text_to_audio,
     "audio/video-to-audio": _video_to_audio,
+    "audio/tts": _tts,
 }

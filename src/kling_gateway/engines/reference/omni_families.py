@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from kling_gateway.engines.base import TaskFailure
+from kling_gateway.errors import TaskFailure
 
 from . import canvas as cv
 from .compose import blend, key_light_background

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .audio_families import render_text_to_audio
+from .audio_families import render_text_to_audio, render_tts
 from .image_families import render_generations, render_try_on
 from .jobs import RenderedFile, RenderJob
 from .omni_families import render_motion_control, render_omni_video
@@ -33,6 +33,7 @@ RENDERERS: dict[str, Callable[[RenderJob], list[RenderedFile]]] = {
     "videos/motion-control": render_motion_control,
     "audio/text-to-audio": render_text_to_audio,
     "audio/video-to-audio": render_video_to_audio,
+    "audio/tts": render_tts,
 }
 
 

@@ -26,12 +26,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...config import Settings
-from ...errors import Code, KlingError, RescheduleTask, TaskFailure
+from ...errors import Code, KlingError, RescheduleTask, TaskFailure, TransientEngineError
 from ...httpclient import create_client
 from ...ids import now_ms
 from ...present import UrlSigner
 from ...push import TaskChange
-from ...schemas import ACTIVE_STATUSES, TERMINAL_STATUSES, TaskStatus, model_name_of
+from ...schemas import ACTIVE_STATUSES, FAMILIES, TERMINAL_STATUSES, TaskStatus, model_name_of
 from ...store import TaskRow, TaskStore
 from ..base import EngineContext, EngineOutcome, EngineTask
 from . import metrics
@@ -122,6 +122,9 @@ class RelayCore:
     # ---- one run of a task --------------------------------------------------------------
 
     async def run(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome:
+        family = FAMILIES.get(task.family)
+        if family is not None and family.synchronous:
+            return await self._run_sync(task, ctx)
         rs = self._store_for(ctx)
         row = await rs.store.get(task.task_id)
         if row is None or row.status not in ACTIVE_STATUSES:
@@ -141,6 +144,36 @@ class RelayCore:
             self.tracker.track(task.task_id, channel.name, task.family, row.upstream_task_id)
             return await self._tracked_step(channel, None, row, task, ctx, prepared)
         return await self._submit(row, task, ctx, prepared, owner)
+
+    async def _run_sync(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome:
+        """A synchronous family (audio/tts): one upstream call answers with the result, which is
+        mirrored like any other; the next channel is tried while one is down or busy."""
+        prepared = await prepare(task, ctx, self.settings, self.signer, self._upstream_task_of)
+        last = "no relay channel could take the call"
+        for channel in self._order(self._eligible(task, prepared)):
+            breaker = self.breakers[channel.name]
+            if not breaker.available():
+                continue
+            try:
+                data = await self.clients[channel.name].post_sync(task.family, prepared.body)
+            except Rejected as exc:
+                raise TaskFailure(exc.message) from None
+            except Busy as exc:
+                breaker.busy()
+                last = f"{channel.name}: {exc.message}"
+                continue
+            except ChannelDown as exc:
+                breaker.failure()
+                last = f"{channel.name}: {exc.message}"
+                continue
+            breaker.success()
+            outcome = await build_outcome(
+                data, prepared, channel, task, ctx, self.settings, self.files_client(), self.signer
+            )
+            for item in outcome.task_result.get("audios") or []:
+                item["id"] = task.task_id  # the gateway's audio_id is the task id, as locally
+            return outcome
+        raise TransientEngineError(last)
 
     async def _upstream_task_of(self, task_id: str) -> str | None:
         assert self.relay_store is not None
