@@ -136,10 +136,17 @@ def test_sdk_omni_motion_and_tts(upstream, tmp_path: Path) -> None:
         (motion_path,) = kling.download(motion, tmp_path / "motion")
         assert (probe_av(motion_path).width, probe_av(motion_path).height) == (1280, 720)
 
-        speech = kling.tts(text="The client speaks.", voice_id="oversea_male1", voice_language="en")
+        speech = kling.tts(
+            text="The client speaks, and then the avatar says it too.",
+            voice_id="oversea_male1",
+            voice_language="en",
+        )
         assert speech.task_status == "succeed"
         (mp3,) = kling.download(speech, tmp_path / "speech")
         assert mp3.suffix == ".mp3" and probe_av(mp3).duration > 0.5
+        avatar = kling.avatar(image=b64(png_bytes(600, 800)), audio_id=speech.task_id)
+        (face,) = kling.download(avatar, tmp_path / "avatar")
+        assert abs(probe_av(face).duration - probe_av(mp3).duration) <= 0.1
 
 
 @module_loop
@@ -149,3 +156,45 @@ async def test_async_sdk_tts(upstream) -> None:
     async with AsyncKlingClient(server.base_url + "/kling", api_key=account.api_key, poll=POLL) as kling:
         speech = await kling.tts(text="Async speech.", voice_id="ai_kaiya", voice_language="en")
     assert speech.task_result.audios and speech.task_result.audios[0].id == speech.task_id
+
+
+@module_loop
+async def test_avatar_relayed_with_its_sound_file(front: App, upstream) -> None:
+    from support import wav_bytes
+
+    done = await front.run(
+        "/v1/videos/avatar/image2video",
+        {"image": b64(png_bytes(600, 800)), "sound_file": b64(wav_bytes(2.5)), "mode": "std"},
+    )
+    info = probe_av(await front.fetch(done["task_result"]["videos"][0]["url"]))
+    assert abs(info.duration - 2.5) <= 0.1 and info.audio_codec == "aac"
+    assert upstream_task(upstream, "videos/avatar/image2video", done["task_id"])["task_status"] == "succeed"
+
+
+@module_loop
+async def test_relay_sends_an_audio_id_as_a_signed_sound_file(tmp_path: Path) -> None:
+    """Our audio ids mean nothing upstream: the speech goes out as a signed URL of our copy."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from kling_gateway.relay.requests import prepare
+
+    from kling_gateway.config import Settings
+    from kling_gateway.engines import EngineTask
+    from kling_gateway.present import UrlSigner
+    from kling_gateway.storage.signing import SignatureError, verify
+
+    class Ctx:
+        async def resolve_audio(self, audio_id: str, *, field: str) -> str:
+            assert (audio_id, field) == ("111", "audio_id")
+            return "storage:111/a1/speech.mp3"
+
+    settings = Settings(data_dir=tmp_path, public_base_url="https://gw.example")
+    task = EngineTask("222", "acct", "videos/avatar/image2video", {"image": "x", "audio_id": "111"})
+    prepared = await prepare(task, Ctx(), settings, UrlSigner("s3cret", 3600), None)  # type: ignore[arg-type]
+    assert "audio_id" not in prepared.body
+    url = urlsplit(prepared.body["sound_file"])
+    assert (url.scheme, url.netloc, url.path) == ("https", "gw.example", "/files/111/a1/speech.mp3")
+    query = parse_qs(url.query)
+    verify("111/a1/speech.mp3", query["expires"][0], query["signature"][0], "s3cret")  # raises if bad
+    with pytest.raises(SignatureError):
+        verify("111/a1/speech.mp3", query["expires"][0], query["signature"][0], "other")

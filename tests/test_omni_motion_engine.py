@@ -194,3 +194,28 @@ async def test_motion_control_image_orientation_caps_video_at_10_s(engine, ctx):
     req = {"image_url": solid(RED), "video_url": b64(long), "character_orientation": "image", "mode": "std"}
     with pytest.raises(TaskFailure, match="video_url"):
         await engine.run(task("videos/motion-control", req), ctx)
+
+
+async def test_avatar_lasts_as_long_as_the_audio_with_it_muxed(engine, ctx):
+    from support import wav_bytes
+
+    req = {"image": solid(RED, 600, 800), "sound_file": b64(wav_bytes(3.4)), "mode": "pro"}
+    item = the_video(await engine.run(task("videos/avatar/image2video", req), ctx))
+    data = ctx.get(item["url"])
+    info = probe_av(data)
+    assert abs(info.duration - 3.4) <= 0.1 and info.audio_codec == "aac"
+    assert info.width is not None and info.height is not None
+    assert info.width / info.height == pytest.approx(600 / 800, rel=0.02)
+    assert info.width * info.height == pytest.approx(1920 * 1080, rel=0.03)
+    frames = frames_of(data)
+    cy = int(info.height * 0.64)
+    mouth = (info.width // 2 - 10, cy - 10, info.width // 2 + 10, cy + 10)
+    assert mean_in(frames[len(frames) // 2], mouth)[0] < 120  # a dark open mouth over the red face
+
+
+async def test_avatar_audio_too_short_fails_naming_it(engine, ctx):
+    from support import wav_bytes
+
+    req = {"image": solid(RED), "sound_file": b64(wav_bytes(1.0))}
+    with pytest.raises(TaskFailure, match="sound_file"):
+        await engine.run(task("videos/avatar/image2video", req), ctx)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from .accounting import metrics as usage_metrics
 from .accounting.pricing import Price, price_of
+from .audio_refs import tts_audio_url
 from .config import Settings
 from .engines.base import EngineTask
 from .engines.router import EngineRouter
@@ -46,6 +47,7 @@ REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
     "audio/video-to-audio": (("video_id", "video"),),
     "videos/omni-video": (("element_list[].element_id", "element"),),
     "videos/motion-control": (("element_list[].element_id", "element"),),
+    "videos/avatar/image2video": (("audio_id", "audio"),),
 }
 
 
@@ -125,6 +127,8 @@ class TaskService:
     async def _exists(self, account: AccountRow, kind: str, ref: str) -> bool:
         if kind == "video":
             return await self.store.video(ref, account.id) is not None
+        if kind == "audio":
+            return tts_audio_url(await self.store.get(ref), account.id, now_ms()) is not None
         return False  # elements: this gateway keeps no element library yet, so none exists
 
     async def _accept(

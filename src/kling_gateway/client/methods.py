@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from ..schemas import (
+    AvatarRequest,
     EffectsRequest,
     Image2VideoRequest,
     ImageGenerationRequest,
@@ -48,6 +49,11 @@ class FamilyMethods(Generic[R, S]):
     ) -> R:
         """``videos/motion-control``: ``image_url`` moved like ``video_url`` (spec more §7.2)."""
         return self._create("videos/motion-control", request, fields)
+
+    def avatar(self, request: AvatarRequest | Mapping[str, Any] | None = None, /, **fields: Any) -> R:
+        """``videos/avatar/image2video``: ``image`` speaking ``audio_id`` (a :meth:`tts` result's
+        task id) or ``sound_file``; as long as the audio (spec more §7.3)."""
+        return self._create("videos/avatar/image2video", request, fields)
 
     def tts(self, request: TtsRequest | Mapping[str, Any] | None = None, /, **fields: Any) -> S:
         """``audio/tts`` (synchronous): the finished task, its mp3 in ``task_result.audios``; the

@@ -92,6 +92,15 @@ class EngineContext(Protocol):
         """The bytes of a video record's file (local storage or mirrored URL)."""
         ...
 
+    async def resolve_audio(self, audio_id: str, *, field: str) -> str:
+        """The stored mp3 (``storage:<key>``) of an ``audio_id`` (a TTS audio of the same account);
+        TaskFailure naming ``field`` when unknown, foreign or expired."""
+        ...
+
+    async def read_stored(self, url: str, *, field: str, kind: str) -> bytes:
+        """The bytes of a ``storage:<key>`` reference (or a URL kept for a passthrough result)."""
+        ...
+
     async def put_result(self, key: str, data: bytes | str, content_type: str) -> str:
         """Store a result file (bytes, or a local path as str) under ``key``; returns ``storage:<key>``."""
         ...

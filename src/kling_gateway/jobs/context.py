@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..audio_refs import tts_audio_url
 from ..config import Settings
 from ..engines.base import (
     STORAGE_SCHEME,
@@ -63,12 +64,21 @@ class WorkerContext:
         )
 
     async def read_video(self, record: VideoRecord) -> bytes:
-        if record.url.startswith(STORAGE_SCHEME):
+        return await self.read_stored(record.url, field=f"video_id '{record.video_id}'", kind="video")
+
+    async def resolve_audio(self, audio_id: str, *, field: str) -> str:
+        url = tts_audio_url(await self.store.get(audio_id), self.row.account_id, now_ms())
+        if url is None:
+            raise TaskFailure(f"{field}: audio '{audio_id}' does not exist for this account")
+        return url
+
+    async def read_stored(self, url: str, *, field: str, kind: str) -> bytes:
+        if url.startswith(STORAGE_SCHEME):
             try:
-                return await self.storage.read_bytes(record.url[len(STORAGE_SCHEME) :])
+                return await self.storage.read_bytes(url[len(STORAGE_SCHEME) :])
             except FileNotFoundError:
-                raise TaskFailure(f"video '{record.video_id}' is no longer stored (past retention)") from None
-        return await self.fetch_input(record.url, field="video_id", kind="video")
+                raise TaskFailure(f"{field}: the file is no longer stored (past retention)") from None
+        return await self.fetch_input(url, field=field, kind=kind)
 
     async def put_result(self, key: str, data: bytes | str, content_type: str) -> str:
         name = key.split("/", 1)[1] if key.startswith(self.row.id + "/") else key.replace("/", "_")

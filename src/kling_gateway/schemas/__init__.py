@@ -5,7 +5,7 @@ from .encoding import dumps
 from .errors import validation_error
 from .families import FAMILIES, Family, iter_inputs, model_name_of
 from .images import ImageGenerationRequest, VirtualTryOnRequest
-from .omni import MotionControlRequest, OmniVideoRequest
+from .omni import AvatarRequest, MotionControlRequest, OmniVideoRequest
 from .selection import InitSelectionRequest, SelectionPointsRequest, SessionRequest
 from .tasks import (
     ACTIVE_STATUSES,
@@ -33,6 +33,7 @@ from .videos import (
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "AvatarRequest",
     "FAMILIES",
     "TERMINAL_STATUSES",
     "CreatedEnvelope",

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from .audio import TextToAudioRequest, TtsRequest, VideoToAudioRequest
 from .common import WireModel
 from .images import ImageGenerationRequest, VirtualTryOnRequest
-from .omni import MotionControlRequest, OmniVideoRequest
+from .omni import AvatarRequest, MotionControlRequest, OmniVideoRequest
 from .videos import (
     EffectsRequest,
     Image2VideoRequest,
@@ -109,6 +109,13 @@ FAMILIES: dict[str, Family] = {
             "video",
             (("image_url", "image"), ("video_url", "video")),
             "Motion control",
+        ),
+        Family(
+            "videos/avatar/image2video",
+            AvatarRequest,
+            "video",
+            (("image", "image"), ("sound_file", "audio")),
+            "Avatar: a photo speaking an audio",
         ),
         Family("audio/text-to-audio", TextToAudioRequest, "audio", (), "Text to audio (sound effects)"),
         Family("audio/video-to-audio", VideoToAudioRequest, "audio", (), "Video to audio"),

@@ -128,3 +128,19 @@ class MotionControlRequest(CommonTaskFields):
         if self.element_list and (self.model_name or models_of(MOTION)[0]) != "kling-v3":
             raise ValueError("element_list: needs model_name kling-v3")
         return self
+
+
+class AvatarRequest(CommonTaskFields):
+    """``videos/avatar/image2video``: a photo speaking an audio (a TTS ``audio_id`` or a file)."""
+
+    image: str = Field(min_length=1)
+    audio_id: str | None = None
+    sound_file: str | None = None
+    prompt: str | None = Field(default=None, max_length=PROMPT_MAX)
+    mode: Literal["std", "pro"] | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> AvatarRequest:
+        if bool(self.audio_id) == bool(self.sound_file):
+            raise ValueError("audio_id/sound_file: exactly one of audio_id, sound_file is required")
+        return self

@@ -286,6 +286,26 @@ async def _motion_control(task: EngineTask, ctx: EngineContext) -> Prepared:
     return Prepared(inputs={"image": image, "video": video})
 
 
+AVATAR_AUDIO_S = (2.0, 300.0)
+
+
+async def _avatar(task: EngineTask, ctx: EngineContext) -> Prepared:
+    req = task.request
+    image = await _image(ctx, req.get("image") or "", "image")
+    if req.get("audio_id"):
+        url = await ctx.resolve_audio(str(req["audio_id"]), field="audio_id")
+        audio = await ctx.read_stored(url, field="audio_id", kind="audio")
+        field_name = "audio_id"
+    elif req.get("sound_file"):
+        audio = await ctx.fetch_input(str(req["sound_file"]), field="sound_file", kind="audio")
+        field_name = "sound_file"
+    else:
+        raise TaskFailure("audio_id/sound_file: exactly one of audio_id, sound_file is required")
+    low, high = AVATAR_AUDIO_S
+    validate.validate_audio(audio, field_name, max_bytes=5 * MB, min_s=low, max_s=high)
+    return Prepared(inputs={"image": image, "audio": audio})
+
+
 async def _tts(task: EngineTask, ctx: EngineContext) -> Prepared:
     require_speech()
     return Prepared()
@@ -306,4 +326,5 @@ GATHERERS: dict[str, Callable[[EngineTask, EngineContext], Awaitable[Prepared]]]
     "audio/text-to-audio": _text_to_audio,
     "audio/video-to-audio": _video_to_audio,
     "audio/tts": _tts,
+    "videos/avatar/image2video": _avatar,
 }

@@ -4,7 +4,8 @@ Omni: the referenced images are shown as a strip of thumbnails (top left) on eve
 first frame opens the video and an end frame closes it; a feature video plays as a
 picture-in-picture (top right); a base video is edited in place, keeping its length and sound.
 Motion control: the character image follows the motion of the reference video, for as long as
-that video moves without a pause.
+that video moves without a pause. Avatar: the photo, gently breathing, speaks the audio (its
+mouth opens with the loudness), exactly as long as the audio, which is muxed in.
 """
 
 from __future__ import annotations
@@ -21,13 +22,23 @@ from kling_gateway.errors import TaskFailure
 
 from . import canvas as cv
 from .compose import blend, key_light_background
-from .encode import Frame, Planes, fit_audio, inspect_video, iter_frames, open_image, read_audio, samples_for
+from .encode import (
+    SAMPLE_RATE,
+    Frame,
+    Planes,
+    fit_audio,
+    inspect_video,
+    iter_frames,
+    open_image,
+    read_audio,
+    samples_for,
+)
 from .jobs import RenderedFile, RenderJob
 from .motion import Camera, ease, padded_canvas, view
 from .seeding import rng_for
 from .sizing import Geometry, even, frame_count, mode_geometry, requested_seconds
-from .synth import tones
-from .video_families import _Overlay, _video, text2video_frames
+from .synth import envelope, tones
+from .video_families import _draw_mouth, _Overlay, _video, text2video_frames
 
 STRIP_HEIGHT = 0.2  # thumbnail height / frame height
 PIP_WIDTH = 0.3  # feature-video width / frame width
@@ -261,3 +272,25 @@ def render_motion_control(job: RenderJob) -> list[RenderedFile]:
         offset = samples_for(first, src.fps)
         audio = fit_audio(None if full is None else full[:, offset:], samples_for(count, src.fps))
     return [_video(job, gen(), geo.width, geo.height, src.fps, audio)]
+
+
+def render_avatar(job: RenderJob) -> list[RenderedFile]:
+    photo = open_image(job.inputs["image"])
+    speech = read_audio(job.inputs["audio"])
+    if speech is None or speech.shape[1] == 0:
+        raise TaskFailure("sound_file: has no audio")
+    geo = mode_geometry(job.request.get("mode") or "std", None, photo.size)
+    size = (geo.width, geo.height)
+    frames = max(1, int(round(speech.shape[1] / SAMPLE_RATE * geo.fps)))
+    audio = fit_audio(speech, samples_for(frames, geo.fps))
+    loudness = envelope(audio, frames, float(geo.fps))
+    world = padded_canvas(photo.resize(size, Image.Resampling.BILINEAR))
+
+    def gen() -> Iterator[Frame]:
+        for i in range(frames):
+            breath = 1.04 + 0.015 * math.sin(2 * math.pi * i / (geo.fps * 4))
+            img = view(world, size, (0.0, 0.0, breath, 0.0))
+            _draw_mouth(img, float(loudness[min(i, len(loudness) - 1)]) if len(loudness) else 0.0)
+            yield img
+
+    return [_video(job, gen(), geo.width, geo.height, geo.fps, audio)]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from .audio_families import render_text_to_audio, render_tts
 from .image_families import render_generations, render_try_on
 from .jobs import RenderedFile, RenderJob
-from .omni_families import render_motion_control, render_omni_video
+from .omni_families import render_avatar, render_motion_control, render_omni_video
 from .video_families import (
     render_effects,
     render_image2video,
@@ -34,6 +34,7 @@ RENDERERS: dict[str, Callable[[RenderJob], list[RenderedFile]]] = {
     "audio/text-to-audio": render_text_to_audio,
     "audio/video-to-audio": render_video_to_audio,
     "audio/tts": render_tts,
+    "videos/avatar/image2video": render_avatar,
 }
 
 

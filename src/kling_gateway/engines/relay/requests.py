@@ -7,6 +7,8 @@
 * ``video_id`` references (extend, lip-sync, video-to-audio) are translated to the upstream's
   video id and pin the task to the channel that made the video. A video the gateway made itself
   is sent as a signed ``video_url`` where the family accepts one.
+* An ``audio_id`` (avatar) names a TTS audio the gateway holds, so it goes out as a signed
+  ``sound_file`` URL: any channel can take it, whoever made the speech.
 * Multi-elements: the local selection session is re-created on the pinned channel
   (init-selection + add-selection replayed) right before the create call.
 Media given as URL or Base64 passes through unchanged.
@@ -33,6 +35,9 @@ VIDEO_REFERENCES: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
     "videos/lip-sync": (("input", "video_id"), ("input", "video_url")),
     "audio/video-to-audio": (("video_id",), ("video_url",)),
 }
+
+# family -> the field that takes the audio file instead of an audio_id
+AUDIO_REFERENCES: dict[str, tuple[str, ...]] = {"videos/avatar/image2video": ("sound_file",)}
 
 
 def external_id(task_id: str) -> str:
@@ -98,6 +103,9 @@ async def prepare(
                     f"{'.'.join(id_path)}: video '{video_id}' was not made by an upstream channel, "
                     "so no upstream can extend it"
                 )
+    if body.get("audio_id") and task.family in AUDIO_REFERENCES:
+        url = await ctx.resolve_audio(str(body.pop("audio_id")), field="audio_id")
+        _set(body, AUDIO_REFERENCES[task.family], signer.url(url, settings.base_url()))
     if task.family == "videos/multi-elements":
         session = await ctx.selection_session(str(body.get("session_id")), field="session_id")
         prepared.session = session

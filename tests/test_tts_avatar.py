@@ -1,5 +1,7 @@
-"""audio/tts over HTTP (in process): the create call answers with the finished mp3, decoded and
-measured; each broken rule is 400/1201 naming the field; no query or list routes."""
+"""audio/tts and avatar over HTTP (in process). TTS: the create call answers with the finished
+mp3, decoded and measured; each broken rule is 400/1201 naming the field; no query or list
+routes. Avatar: speaks a TTS audio_id (as long as it, audio muxed), a foreign audio_id reads as
+a missing one, create/query/list on both layouts."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest_asyncio
 from inprocess import App, in_process_app
 from kling_gateway.media.probe import probe_av
 from kling_gateway.media.speech import espeak_path
-from support import require_service
+from support import b64, png_bytes, require_service, wav_bytes
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -88,3 +90,54 @@ async def test_no_query_or_list(app: App) -> None:
     data, _ = await speak(app, text=SHORT, voice_id="oversea_male1", voice_language="en")
     assert (await app.http.get(f"/v1/audio/tts/{data['task_id']}", headers=app.auth())).status_code == 404
     assert (await app.http.get("/v1/audio/tts", headers=app.auth())).status_code != 200
+
+
+AVATAR = "videos/avatar/image2video"
+
+
+async def test_avatar_speaks_a_tts_audio_id(app: App) -> None:
+    speech, seconds = await speak(app, text=LONG, voice_id="oversea_male1", voice_language="en")
+    body = {"image": b64(png_bytes(600, 800)), "audio_id": speech["task_id"], "external_task_id": "av-1"}
+    done = await app.run(f"/kling/v1/{AVATAR}", body)
+    video = done["task_result"]["videos"][0]
+    info = probe_av(await app.fetch(video["url"]))
+    assert abs(info.duration - seconds) <= 0.1 and info.audio_codec == "aac"
+    assert abs(float(video["duration"]) - seconds) <= 0.1
+    for prefix in ("/v1", "/kling/v1"):
+        for ident in (done["task_id"], "av-1"):
+            got = await app.http.get(f"{prefix}/{AVATAR}/{ident}", headers=app.auth())
+            assert got.status_code == 200 and got.json()["data"]["task_id"] == done["task_id"]
+        listed = (await app.http.get(f"{prefix}/{AVATAR}", headers=app.auth())).json()["data"]
+        assert done["task_id"] in [t["task_id"] for t in listed]
+
+
+async def test_avatar_foreign_or_missing_audio_id_is_the_same_400(app: App) -> None:
+    theirs, _ = await speak(app, text=SHORT, voice_id="oversea_male1", voice_language="en")
+    before = (await app.http.get(f"/v1/{AVATAR}", headers=app.auth(1))).json()["data"]
+    answers = []
+    for audio_id in (theirs["task_id"], "123456789012345678"):
+        response = await app.create(
+            f"/v1/{AVATAR}", {"image": b64(png_bytes(600, 800)), "audio_id": audio_id}, 1
+        )
+        assert response.status_code == 400 and response.json()["code"] == 1201
+        answers.append(response.json()["message"].replace(audio_id, "<id>"))
+    assert answers[0] == answers[1] and answers[0].startswith("audio_id:")
+    assert (await app.http.get(f"/v1/{AVATAR}", headers=app.auth(1))).json()["data"] == before
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"audio_id": None, "sound_file": None}, "audio_id/sound_file"),
+        ({"audio_id": "1"}, "audio_id/sound_file"),  # both
+        ({"image": None}, "image"),
+        ({"mode": "4k"}, "mode"),
+        ({"prompt": "x" * 2501}, "prompt"),
+        ({"sound_file": "not audio !!"}, "sound_file"),
+    ],
+)
+async def test_avatar_broken_rule_is_400_1201(app: App, change: dict[str, Any], field: str) -> None:
+    body = {"image": b64(png_bytes(600, 800)), "sound_file": b64(wav_bytes(3.0)), **change}
+    response = await app.create(f"/v1/{AVATAR}", {k: v for k, v in body.items() if v is not None})
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == 1201 and field in response.json()["message"]
