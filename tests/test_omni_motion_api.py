@@ -4,6 +4,7 @@ both layouts, list, the 400/1201 for each broken limit (nothing stored), foreign
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -160,3 +161,35 @@ async def test_valid_bodies_are_accepted(app: App) -> None:
     ):
         response = await app.create(f"/v1/{family}", {k: v for k, v in body.items() if v is not None})
         assert response.status_code == 200, response.text
+
+
+NEW_MODEL = {
+    "name": "kling-9.0-omni",
+    "legacy_name": "kling-v9-omni",
+    "offers": [
+        {
+            "family": "videos/omni-video",
+            "standard": "legacy",
+            "resolutions": ["720p"],
+            "durations": {"min": 3, "max": 20},
+            "audio": ["native", "off"],
+            "prices": [{"units_per_second": 1.0}],
+        }
+    ],
+}
+
+
+async def test_a_config_only_model_is_validated_by_its_own_limits(tmp_path: Path) -> None:
+    """One ``[[models]]`` entry, no code: accepted on the family, with its own durations and modes."""
+    async with in_process_app(tmp_path, accounts=1, workers=0, models=[NEW_MODEL]) as app:
+        base = {**OMNI_OK, "model_name": "kling-v9-omni"}
+        accepted = await app.create("/v1/videos/omni-video", {**base, "duration": "20", "sound": "on"})
+        assert accepted.status_code == 200, accepted.text
+        for change, field in (({"duration": "21"}, "duration"), ({"mode": "pro"}, "mode")):
+            refused = await app.create("/v1/videos/omni-video", {**base, **change})
+            assert refused.status_code == 400 and field in refused.json()["message"], refused.text
+        # the packaged models keep their own limits beside it
+        o1 = await app.create(
+            "/v1/videos/omni-video", {**base, "model_name": "kling-video-o1", "duration": "20"}
+        )
+        assert o1.status_code == 400 and "duration" in o1.json()["message"]

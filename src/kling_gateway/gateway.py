@@ -98,6 +98,7 @@ class Gateway:
             on_created=self._on_created,
             pricing=self.pricing.price_of,
             storage=self.storage,
+            catalog=self.catalog,
         )
         self.selection = SelectionService(self.tasks, self.storage, settings)
         self.relay_inbox = Inbox()  # upstream callbacks, read by the relay channel engines

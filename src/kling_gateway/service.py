@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from .accounting import metrics as usage_metrics
 from .accounting.pricing import Price, price_of
 from .audio_refs import tts_audio_url
+from .catalog import Catalog
 from .config import Settings
 from .engines.base import EngineTask
 from .engines.router import EngineRouter
@@ -32,6 +33,7 @@ from .media.fetch import decode_base64_input, is_url, max_bytes_for
 from .push import ChangeHub, TaskChange
 from .push.longpoll import LongPoller
 from .schemas import FAMILIES, Family, TaskStatus, iter_inputs, model_name_of, validation_error
+from .schemas.model_limits import packaged_catalog
 from .sessions import missing_session
 from .storage import Storage
 from .store import AccountRow, DuplicateExternalId, TaskRow, TaskStore
@@ -86,6 +88,7 @@ class TaskService:
         on_created: Callable[[TaskRow], None] | None = None,
         pricing: Callable[[str, dict[str, Any]], Price] = price_of,
         storage: Storage | None = None,
+        catalog: Catalog | None = None,
     ):
         self.store = store
         self.pricing = pricing  # for the usage metrics; the charge itself is the admission hook's
@@ -94,6 +97,7 @@ class TaskService:
         self.settings = settings
         self.on_created = on_created
         self.storage = storage  # where synchronous tasks put their results
+        self.catalog = catalog or packaged_catalog()  # the models and limits validation reads
         self.longpoll = LongPoller(hub, store)
 
     def validate(self, family: Family, body: Any) -> dict[str, Any]:
@@ -102,7 +106,7 @@ class TaskService:
         if not isinstance(body, dict):
             raise invalid_parameter("request body must be a JSON object")
         try:
-            model = family.request_model.model_validate(body)
+            model = family.request_model.model_validate(body, context={"catalog": self.catalog})
         except ValidationError as exc:
             raise validation_error(exc) from None
         normalised = model.model_dump(mode="json", exclude_unset=True)

@@ -1,12 +1,23 @@
-"""Per-model limits of the legacy families added for issue #15 (spec more §7.1–§7.3, §9).
+"""Per-model limits of the families added for issue #15, read from the model catalogue.
 
-One small table, read by validation and the reference engine's sizing, until the model
-catalogue (``kling_gateway.catalog``) takes it over.
+The request models validate against the gateway's catalogue (packaged ``models.toml`` plus the
+operator's ``[[models]]``), handed to pydantic as validation context by the service; without a
+context (client-side validation in the SDK) they use the packaged catalogue.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from pydantic import ValidationInfo
+
+from ..catalog import MODE_RESOLUTION, Catalog, Offer, build_catalog
+
+# A rule the catalogue has no field for (spec more §7.1): O1 text-to-video and first-frame-only
+# generation take only these durations.
+PLAIN_DURATIONS: dict[str, tuple[str, ...]] = {"kling-video-o1": ("5", "10")}
 
 
 @dataclass(frozen=True)
@@ -18,34 +29,45 @@ class ModelLimits:
     short_durations: tuple[str, ...] = ()  # O1 text-to-video and first-frame-only
 
 
-def _seconds(low: int, high: int) -> tuple[str, ...]:
-    return tuple(str(n) for n in range(low, high + 1))
+@lru_cache(maxsize=1)
+def packaged_catalog() -> Catalog:
+    return build_catalog()
 
 
-# family -> model -> limits; the first model of a family is its default
-MODEL_LIMITS: dict[str, dict[str, ModelLimits]] = {
-    "videos/omni-video": {
-        "kling-video-o1": ModelLimits(durations=_seconds(3, 10), short_durations=("5", "10")),
-        "kling-v3-omni": ModelLimits(
-            durations=_seconds(3, 15), modes=("std", "pro", "4k"), sound=True, multi_shot=True
-        ),
-    },
-    "videos/motion-control": {
-        "kling-v2-6": ModelLimits(),
-        "kling-v3": ModelLimits(),
-    },
-}
+def catalog_of(info: ValidationInfo | None) -> Catalog:
+    """The catalogue a validation runs against (the service's, else the packaged one)."""
+    context: Any = info.context if info is not None else None
+    found = context.get("catalog") if isinstance(context, dict) else None
+    return found if isinstance(found, Catalog) else packaged_catalog()
 
 
-def models_of(family: str) -> tuple[str, ...]:
-    return tuple(MODEL_LIMITS[family])
+def models_of(family: str, catalog: Catalog) -> tuple[str, ...]:
+    """The ``model_name`` values the family accepts on the legacy layout, catalogue order."""
+    return tuple(s.wire_id for s in catalog.for_family(family, "legacy"))
 
 
-def default_model(family: str) -> str:
-    return next(iter(MODEL_LIMITS[family]))
+def default_model(family: str, catalog: Catalog) -> str:
+    served = catalog.offer(family, None)
+    if served is not None:
+        return served.wire_id
+    return models_of(family, catalog)[0]
 
 
-def limits_of(family: str, model: str | None) -> ModelLimits:
+def _limits(offer: Offer, model: str) -> ModelLimits:
+    durations = tuple(str(n) for n in offer.durations.allowed()) if offer.durations else ()
+    return ModelLimits(
+        durations=durations,
+        modes=tuple(mode for mode, res in MODE_RESOLUTION.items() if res in offer.resolutions),
+        sound="native" in offer.audio,
+        multi_shot=offer.multi_shot,
+        short_durations=PLAIN_DURATIONS.get(model, ()),
+    )
+
+
+def limits_of(family: str, model: str | None, catalog: Catalog) -> ModelLimits:
     """The limits of ``model`` (None: the family's default); KeyError for an unknown one."""
-    table = MODEL_LIMITS[family]
-    return table[model or default_model(family)]
+    name = model or default_model(family, catalog)
+    served = catalog.offer(family, name)
+    if served is None or served.offer.standard != "legacy":
+        raise KeyError(name)
+    return _limits(served.offer, name)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from .common import PROMPT_MAX, VIDEO_ASPECT_RATIOS, CommonTaskFields, DurationStr, OnOff, WireModel, one_of
-from .model_limits import limits_of, models_of
+from .model_limits import catalog_of, default_model, limits_of, models_of
 from .videos import MultiPromptItem
 
 OMNI = "videos/omni-video"
@@ -52,10 +52,11 @@ class OmniVideoRequest(CommonTaskFields):
         return kinds.count("first_frame"), kinds.count("end_frame"), kinds.count(None)
 
     @model_validator(mode="after")
-    def _rules(self) -> OmniVideoRequest:
-        one_of(self.model_name, models_of(OMNI), name="model_name")
-        model = self.model_name or models_of(OMNI)[0]
-        limits = limits_of(OMNI, model)
+    def _rules(self, info: ValidationInfo) -> OmniVideoRequest:
+        catalog = catalog_of(info)
+        one_of(self.model_name, models_of(OMNI, catalog), name="model_name")
+        model = self.model_name or default_model(OMNI, catalog)
+        limits = limits_of(OMNI, model, catalog)
         one_of(self.mode, limits.modes, name="mode")
         one_of(self.aspect_ratio, VIDEO_ASPECT_RATIOS, name="aspect_ratio")
         first, end, refs = self._frames()
@@ -123,10 +124,14 @@ class MotionControlRequest(CommonTaskFields):
     element_list: list[ElementRef] | None = Field(default=None, max_length=1)
 
     @model_validator(mode="after")
-    def _rules(self) -> MotionControlRequest:
-        one_of(self.model_name, models_of(MOTION), name="model_name")
-        if self.element_list and (self.model_name or models_of(MOTION)[0]) != "kling-v3":
-            raise ValueError("element_list: needs model_name kling-v3")
+    def _rules(self, info: ValidationInfo) -> MotionControlRequest:
+        catalog = catalog_of(info)
+        one_of(self.model_name, models_of(MOTION, catalog), name="model_name")
+        model = self.model_name or default_model(MOTION, catalog)
+        served = catalog.offer(MOTION, model)
+        elements = served.offer.contents.get("element", 0) if served is not None else 0
+        if len(self.element_list or []) > elements:
+            raise ValueError(f"element_list: {model} takes at most {elements} element(s)")
         return self
 
 

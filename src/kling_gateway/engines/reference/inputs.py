@@ -10,10 +10,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kling_gateway.catalog import ReferenceVideo
 from kling_gateway.engines.base import EngineContext, EngineTask, VideoRecord
 from kling_gateway.errors import TaskFailure
 from kling_gateway.media import validate
 from kling_gateway.media.speech import require_speech
+from kling_gateway.schemas.model_limits import packaged_catalog
 
 from .sizing import duration_text
 from .video_families import DUAL_SCENES, EXTEND_SECONDS, MAX_EXTENDED_SECONDS
@@ -238,6 +240,15 @@ async def _video_to_audio(task: EngineTask, ctx: EngineContext) -> Prepared:
     return Prepared(inputs={"video": video}, parent_video=parent)
 
 
+def _reference_video_limits(model: str | None) -> ReferenceVideo:
+    """An omni reference video's limits for ``model``, from the packaged catalogue (a model only
+    the operator's config knows gets the widest legacy limits)."""
+    served = packaged_catalog().offer("videos/omni-video", model)
+    if served is not None and served.offer.reference_video is not None:
+        return served.offer.reference_video
+    return ReferenceVideo(min_seconds=3.0, max_seconds=15.0, min_side=720, max_side=2160)
+
+
 async def _omni_video(task: EngineTask, ctx: EngineContext) -> Prepared:
     req = task.request
     references: list[bytes] = []
@@ -250,7 +261,7 @@ async def _omni_video(task: EngineTask, ctx: EngineContext) -> Prepared:
         else:
             references.append(data)
     for item in (req.get("video_list") or [])[:1]:
-        max_s = 15.5 if req.get("model_name") == "kling-v3-omni" else 10.0
+        limits = _reference_video_limits(req.get("model_name"))
         data = await ctx.fetch_input(
             item.get("video_url") or "", field="video_list[0].video_url", kind="video"
         )
@@ -258,10 +269,10 @@ async def _omni_video(task: EngineTask, ctx: EngineContext) -> Prepared:
             data,
             "video_list[0].video_url",
             max_bytes=200 * MB,
-            min_s=3.0,
-            max_s=max_s,
-            min_edge=720,
-            max_edge=2160,
+            min_s=limits.min_seconds,
+            max_s=limits.max_seconds,
+            min_edge=limits.min_side,
+            max_edge=limits.max_side,
         )
         out.inputs["video"] = data
         out.params["refer_type"] = item.get("refer_type") or "base"
