@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from inprocess import App, in_process_app
 from kling_gateway.client import AsyncKlingClient, KlingClient, PollPolicy
-from kling_gateway.media.probe import probe_av
+from kling_gateway.media.probe import probe_av, probe_image
 from kling_gateway.media.speech import espeak_path
 from support import Account, GatewayProcess, b64, png_bytes, require_service
 from test_omni_motion_engine import video_file
@@ -144,6 +144,15 @@ def test_sdk_omni_motion_and_tts(upstream, tmp_path: Path) -> None:
         assert speech.task_status == "succeed"
         (mp3,) = kling.download(speech, tmp_path / "speech")
         assert mp3.suffix == ".mp3" and probe_av(mp3).duration > 0.5
+        expanded = kling.expand_image(
+            image=b64(png_bytes(400, 300)),
+            up_expansion_ratio=0.5,
+            down_expansion_ratio=0,
+            left_expansion_ratio=0.25,
+            right_expansion_ratio=0.25,
+        )
+        (grown,) = kling.download(expanded, tmp_path / "expand")
+        assert (probe_image(grown).width, probe_image(grown).height) == (600, 450)
         avatar = kling.avatar(image=b64(png_bytes(600, 800)), audio_id=speech.task_id)
         (face,) = kling.download(avatar, tmp_path / "avatar")
         assert abs(probe_av(face).duration - probe_av(mp3).duration) <= 0.1
@@ -176,10 +185,9 @@ async def test_relay_sends_an_audio_id_as_a_signed_sound_file(tmp_path: Path) ->
     """Our audio ids mean nothing upstream: the speech goes out as a signed URL of our copy."""
     from urllib.parse import parse_qs, urlsplit
 
-    from kling_gateway.relay.requests import prepare
-
     from kling_gateway.config import Settings
     from kling_gateway.engines import EngineTask
+    from kling_gateway.engines.relay.requests import prepare
     from kling_gateway.present import UrlSigner
     from kling_gateway.storage.signing import SignatureError, verify
 
@@ -198,3 +206,22 @@ async def test_relay_sends_an_audio_id_as_a_signed_sound_file(tmp_path: Path) ->
     verify("111/a1/speech.mp3", query["expires"][0], query["signature"][0], "s3cret")  # raises if bad
     with pytest.raises(SignatureError):
         verify("111/a1/speech.mp3", query["expires"][0], query["signature"][0], "other")
+
+
+@module_loop
+async def test_omni_image_series_relayed_with_its_shape(front: App, upstream) -> None:
+    done = await front.run(
+        "/v1/images/omni-image",
+        {
+            "model_name": "kling-v3-omni",
+            "prompt": "a day",
+            "result_type": "series",
+            "series_amount": 2,
+            "aspect_ratio": "1:1",
+        },
+    )
+    result = done["task_result"]
+    assert result["result_type"] == "series" and len(result["series_images"]) == 2
+    for item in result["series_images"]:
+        assert item["url"].startswith("http://gw.test/")
+        assert probe_image(await front.fetch(item["url"])).width == 1024

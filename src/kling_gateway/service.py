@@ -50,6 +50,7 @@ REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
     "videos/omni-video": (("element_list[].element_id", "element"),),
     "videos/motion-control": (("element_list[].element_id", "element"),),
     "videos/avatar/image2video": (("audio_id", "audio"),),
+    "images/omni-image": (("element_list[].element_id", "element"),),
 }
 
 

@@ -14,12 +14,15 @@ from typing import Any, Generic, TypeVar
 from ..schemas import (
     AvatarRequest,
     EffectsRequest,
+    ExpandRequest,
     Image2VideoRequest,
     ImageGenerationRequest,
     LipSyncRequest,
     MotionControlRequest,
     MultiElementsRequest,
+    MultiImage2ImageRequest,
     MultiImage2VideoRequest,
+    OmniImageRequest,
     OmniVideoRequest,
     Text2VideoRequest,
     TextToAudioRequest,
@@ -39,6 +42,20 @@ class FamilyMethods(Generic[R, S]):
 
     def _run_sync(self, family: str, request: Any, fields: dict[str, Any]) -> S:
         raise NotImplementedError
+
+    def omni_image(self, request: OmniImageRequest | Mapping[str, Any] | None = None, /, **fields: Any) -> R:
+        """``images/omni-image``: single images (``n``) or a ``series`` (spec more §7.9)."""
+        return self._create("images/omni-image", request, fields)
+
+    def multi_image2image(
+        self, request: MultiImage2ImageRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> R:
+        """``images/multi-image2image``: subjects on a scene, in a style (spec more §7.9)."""
+        return self._create("images/multi-image2image", request, fields)
+
+    def expand_image(self, request: ExpandRequest | Mapping[str, Any] | None = None, /, **fields: Any) -> R:
+        """``images/editing/expand``: grow ``image`` by the four ``*_expansion_ratio`` (spec more §7.9)."""
+        return self._create("images/editing/expand", request, fields)
 
     def omni_video(self, request: OmniVideoRequest | Mapping[str, Any] | None = None, /, **fields: Any) -> R:
         """``videos/omni-video``: images, elements, a feature or base video, multi-shot (spec more §7.1)."""

@@ -4,6 +4,7 @@ from .audio import TextToAudioRequest, TtsRequest, VideoToAudioRequest
 from .encoding import dumps
 from .errors import validation_error
 from .families import FAMILIES, Family, iter_inputs, model_name_of
+from .image_tools import ExpandRequest, MultiImage2ImageRequest, OmniImageRequest
 from .images import ImageGenerationRequest, VirtualTryOnRequest
 from .omni import AvatarRequest, MotionControlRequest, OmniVideoRequest
 from .selection import InitSelectionRequest, SelectionPointsRequest, SessionRequest
@@ -40,6 +41,7 @@ __all__ = [
     "CreatedTask",
     "EffectsRequest",
     "Envelope",
+    "ExpandRequest",
     "ErrorBody",
     "Family",
     "Image2VideoRequest",
@@ -48,7 +50,9 @@ __all__ = [
     "LipSyncRequest",
     "MotionControlRequest",
     "MultiElementsRequest",
+    "MultiImage2ImageRequest",
     "MultiImage2VideoRequest",
+    "OmniImageRequest",
     "OmniVideoRequest",
     "SelectionPointsRequest",
     "SessionRequest",

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from .audio import TextToAudioRequest, TtsRequest, VideoToAudioRequest
 from .common import WireModel
+from .image_tools import ExpandRequest, MultiImage2ImageRequest, OmniImageRequest
 from .images import ImageGenerationRequest, VirtualTryOnRequest
 from .omni import AvatarRequest, MotionControlRequest, OmniVideoRequest
 from .videos import (
@@ -64,6 +65,31 @@ FAMILIES: dict[str, Family] = {
             "image",
             (("human_image", "image"), ("cloth_image", "image")),
             "Virtual try-on (Kolors)",
+        ),
+        Family(
+            "images/omni-image",
+            OmniImageRequest,
+            "image",
+            (("image_list[].image", "image"),),
+            "Omni image (single or series)",
+        ),
+        Family(
+            "images/multi-image2image",
+            MultiImage2ImageRequest,
+            "image",
+            (
+                ("subject_image_list[].subject_image", "image"),
+                ("scene_image", "image"),
+                ("style_image", "image"),
+            ),
+            "Subjects, scene and style to image",
+        ),
+        Family(
+            "images/editing/expand",
+            ExpandRequest,
+            "image",
+            (("image", "image"),),
+            "Image expansion (outpainting)",
         ),
         Family("videos/text2video", Text2VideoRequest, "video", (), "Text to video"),
         Family(

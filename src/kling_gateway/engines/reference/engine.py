@@ -116,6 +116,7 @@ async def _task_result(
                 item["session_id"] = prepared.session_id
             videos.append(item)
     images = [{"index": f.index, "url": refs[f.name]} for f in files if f.role == "image"]
+    series = [{"index": f.index, "url": refs[f.name]} for f in files if f.role == "series"]
     mp3s = [f for f in files if f.role == "mp3"]
     wavs = [f for f in files if f.role == "wav"]
     audios = [
@@ -136,8 +137,12 @@ async def _task_result(
     ]
     if videos:
         result["videos"] = videos
+    if task.family == "images/omni-image":
+        result["result_type"] = "series" if series else "single"
     if images:
         result["images"] = images
+    if series:
+        result["series_images"] = series
     if audios:
         result["audios"] = audios
     return result

@@ -15,11 +15,11 @@ from .seeding import rng_for
 from .sizing import IMAGE_SIZES
 
 
-def _png(job: RenderJob, img: Image.Image, index: int) -> RenderedFile:
+def _png(job: RenderJob, img: Image.Image, index: int, role: str = "image") -> RenderedFile:
     name = f"image_{index}.png"
     path = Path(job.out_dir) / name
     write_png(path, img)
-    return RenderedFile("image", name, str(path), "image/png", index=index)
+    return RenderedFile(role, name, str(path), "image/png", index=index)
 
 
 def render_generations(job: RenderJob) -> list[RenderedFile]:

@@ -317,6 +317,29 @@ async def _avatar(task: EngineTask, ctx: EngineContext) -> Prepared:
     return Prepared(inputs={"image": image, "audio": audio})
 
 
+async def _omni_image(task: EngineTask, ctx: EngineContext) -> Prepared:
+    items = task.request.get("image_list") or []
+    images = [await _image(ctx, i.get("image") or "", f"image_list[{k}].image") for k, i in enumerate(items)]
+    return Prepared(inputs={"image_list": images})
+
+
+async def _multi_image2image(task: EngineTask, ctx: EngineContext) -> Prepared:
+    req = task.request
+    items = req.get("subject_image_list") or []
+    out = Prepared(inputs={"subjects": []})
+    for k, item in enumerate(items):
+        field_name = f"subject_image_list[{k}].subject_image"
+        out.inputs["subjects"].append(await _image(ctx, item.get("subject_image") or "", field_name))
+    for name in ("scene_image", "style_image"):
+        if req.get(name):
+            out.inputs[name] = await _image(ctx, req[name], name)
+    return out
+
+
+async def _expand(task: EngineTask, ctx: EngineContext) -> Prepared:
+    return Prepared(inputs={"image": await _image(ctx, task.request.get("image") or "", "image")})
+
+
 async def _tts(task: EngineTask, ctx: EngineContext) -> Prepared:
     require_speech()
     return Prepared()
@@ -337,5 +360,8 @@ GATHERERS: dict[str, Callable[[EngineTask, EngineContext], Awaitable[Prepared]]]
     "audio/text-to-audio": _text_to_audio,
     "audio/video-to-audio": _video_to_audio,
     "audio/tts": _tts,
+    "images/omni-image": _omni_image,
+    "images/multi-image2image": _multi_image2image,
+    "images/editing/expand": _expand,
     "videos/avatar/image2video": _avatar,
 }

@@ -18,7 +18,7 @@ class RenderJob:
 
 @dataclass(frozen=True)
 class RenderedFile:
-    role: str  # "video", "image", "mp3", "wav", "speech" (a lone mp3)
+    role: str  # "video", "image", "series" (an image of a series), "mp3", "wav", "speech" (a lone mp3)
     name: str  # file name inside the task's result folder
     path: str
     content_type: str

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from .audio_families import render_text_to_audio, render_tts
 from .image_families import render_generations, render_try_on
+from .image_tools import render_expand, render_multi_image2image, render_omni_image
 from .jobs import RenderedFile, RenderJob
 from .omni_families import render_avatar, render_motion_control, render_omni_video
 from .video_families import (
@@ -34,6 +35,9 @@ RENDERERS: dict[str, Callable[[RenderJob], list[RenderedFile]]] = {
     "audio/text-to-audio": render_text_to_audio,
     "audio/video-to-audio": render_video_to_audio,
     "audio/tts": render_tts,
+    "images/omni-image": render_omni_image,
+    "images/multi-image2image": render_multi_image2image,
+    "images/editing/expand": render_expand,
     "videos/avatar/image2video": render_avatar,
 }
 

@@ -120,16 +120,18 @@ async def build_outcome(
         jobs.append((ours, "url", f"video-{i}", "video"))
         if item.get("watermark_url"):
             jobs.append((ours, "watermark_url", f"video-{i}-watermark", "video"))
-    images = []
-    for i, item in enumerate(upstream.get("images") or []):
-        if not isinstance(item, dict):
-            continue
-        ours = dict(item)
-        index = item.get("index", i)
-        images.append(ours)
-        jobs.append((ours, "url", f"image-{index}", "image"))
-        if item.get("watermark_url"):
-            jobs.append((ours, "watermark_url", f"image-{index}-watermark", "image"))
+    image_lists: dict[str, list[dict[str, Any]]] = {"images": [], "series_images": []}
+    for key, stem in (("images", "image"), ("series_images", "series")):
+        for i, item in enumerate(upstream.get(key) or []):
+            if not isinstance(item, dict):
+                continue
+            ours = dict(item)
+            index = item.get("index", i)
+            image_lists[key].append(ours)
+            jobs.append((ours, "url", f"{stem}-{index}", "image"))
+            if item.get("watermark_url"):
+                jobs.append((ours, "watermark_url", f"{stem}-{index}-watermark", "image"))
+    images = image_lists["images"]
     audios = []
     for i, item in enumerate(upstream.get("audios") or []):
         if not isinstance(item, dict):
@@ -145,9 +147,12 @@ async def build_outcome(
         target[key] = await mirror.copy(target[key], name, kind)
 
     await asyncio.gather(*(run(job) for job in jobs))
-    for key, items in (("videos", videos), ("images", images), ("audios", audios)):
+    lists = (("videos", videos), ("images", images), ("series_images", image_lists["series_images"]))
+    for key, items in (*lists, ("audios", audios)):
         if items or key in upstream:
             result[key] = items
+    if isinstance(upstream.get("result_type"), str):  # omni-image: single or series
+        result["result_type"] = upstream["result_type"]
 
     extra: dict[str, Any] = {}
     parent = (
