@@ -223,5 +223,5 @@ async def test_omni_image_series_relayed_with_its_shape(front: App, upstream) ->
     result = done["task_result"]
     assert result["result_type"] == "series" and len(result["series_images"]) == 2
     for item in result["series_images"]:
-        assert item["url"].startswith("http://gw.test/")
+        assert item["url"].startswith(front.gateway.settings.base_url() + "/")
         assert probe_image(await front.fetch(item["url"])).width == 1024
