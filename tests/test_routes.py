@@ -28,7 +28,10 @@ SELECTION_CALLS = (
 
 
 # Gateway extensions in the table, beside the Kling families: (method, path below the prefix, name).
-EXTENSIONS = (("GET", "/models", "list_models"),)
+EXTENSIONS = (
+    ("GET", "/models", "list_models"),
+    ("GET", "/tasks/search", "search_tasks"),
+)
 
 
 def calls() -> Iterator[tuple[str, str, str]]:

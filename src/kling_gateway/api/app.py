@@ -14,6 +14,7 @@ from ..gateway import Gateway
 from . import (
     account,
     admin,
+    console,
     docs_assets,
     events,
     files,
@@ -22,6 +23,7 @@ from . import (
     models,
     relay_callbacks,
     routes,
+    search,
     selection,
     tasks,
 )
@@ -33,8 +35,11 @@ PREFIXES = ("/v1", "/kling/v1")
 
 def kling_endpoints() -> list[routes.Endpoint]:
     """The Kling route table, hot paths first (routes are tried in order): query, create and
-    list, then the selection calls, event streams and callback logs."""
+    list, then the selection calls, event streams and callback logs, then the gateway's task
+    search. Search comes first: its path is fixed, and a ``/tasks/{task_id}`` route must not
+    take it."""
     return [
+        *search.endpoints(),
         *tasks.query_endpoints(),
         *tasks.family_endpoints(),
         *selection.endpoints(),
@@ -109,5 +114,6 @@ def create_app(
     handlers.install(app)
     docs_assets.install(app)  # /docs and /redoc with same-origin assets (work offline)
     frontpage.install(app)  # GET /
+    console.install(app)  # /console: the web console's static files
     app.add_middleware(GatewayMiddleware)
     return app

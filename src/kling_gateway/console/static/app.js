@@ -1,0 +1,327 @@
+// The console: hash-routed pages over the public API (account key) and the admin API (operator).
+
+import { API, ApiError, call, credential, curlFor, signIn, signOut, stream } from "./api.js";
+import { el, errorBox, when } from "./dom.js";
+import { buildForm, readForm, showFieldError } from "./schema_form.js";
+
+const main = document.getElementById("main");
+const STATUSES = ["submitted", "processing", "succeed", "failed"];
+let openapi = null;
+let pageAbort = null; // aborts the streams of the page being left
+
+async function loadOpenapi() {
+  if (!openapi) openapi = await (await fetch("/openapi.json")).json();
+  return openapi;
+}
+
+// Families from the OpenAPI document: every POST /v1/<resource>/<action> with a request body.
+async function families() {
+  const doc = await loadOpenapi();
+  const found = [];
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    const m = /^\/v1\/([\w-]+\/[\w-]+)$/.exec(path);
+    const post = ops.post;
+    if (!m || !post?.requestBody || post.tags?.includes("admin")) continue;
+    found.push({ name: m[1], summary: post.summary.replace(/^Create: /, ""), schema: post.requestBody.content["application/json"].schema });
+  }
+  return found.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function statusBadge(status) {
+  return el("span", { class: `status status-${status}`, "data-status": status }, status);
+}
+
+function render(...nodes) {
+  main.replaceChildren(...nodes);
+}
+
+// ---- sign-in -----------------------------------------------------------------------------
+
+function signInPage() {
+  const error = el("div");
+  const token = el("input", { id: "token", type: "password", autocomplete: "off", required: true });
+  const role = el("select", { id: "role" },
+    el("option", { value: "account" }, "Account (API key)"), el("option", { value: "operator" }, "Operator (admin token)"));
+  const form = el("form", { "aria-label": "Sign in" },
+    el("h1", {}, "Sign in"),
+    el("p", { class: "hint" }, "The key stays in this tab's session storage: gone when the tab closes, never sent anywhere but this gateway's API."),
+    el("div", { class: "field" }, el("label", { for: "role" }, "Sign in as"), role),
+    el("div", { class: "field" }, el("label", { for: "token" }, "API key or admin token"), token),
+    el("button", { class: "primary", type: "submit" }, "Sign in"), error);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const value = token.value.trim();
+    try {
+      if (role.value === "operator") await call("GET", "/admin/keys", { token: value });
+      else await call("GET", "/tasks/search?limit=1", { token: value });
+    } catch (err) {
+      error.replaceChildren(errorBox(err));
+      return;
+    }
+    signIn(role.value, value);
+    location.hash = role.value === "operator" ? "#/keys" : "#/tasks";
+    route();
+  });
+  render(form);
+  token.focus();
+}
+
+// ---- tasks -------------------------------------------------------------------------------
+
+async function tasksPage(params) {
+  const fams = await families();
+  const select = (id, label, options, value) =>
+    el("div", {}, el("label", { for: id }, label),
+      el("select", { id, name: id }, el("option", { value: "" }, "any"),
+        ...options.map((o) => el("option", { value: o, selected: o === value }, o))));
+  const input = (id, label, type, value) =>
+    el("div", {}, el("label", { for: id }, label), el("input", { id, name: id, type, value: value ?? "" }));
+  const filters = el("form", { class: "row", "aria-label": "Filter tasks" },
+    select("family", "Family", fams.map((f) => f.name), params.get("family")),
+    select("status", "Status", STATUSES, params.get("status")),
+    input("q", "Prompt contains", "search", params.get("q")),
+    input("external_task_id", "External task id", "text", params.get("external_task_id")),
+    input("from", "Created from", "datetime-local", params.get("from")),
+    input("to", "Created before", "datetime-local", params.get("to")),
+    el("button", { type: "submit" }, "Filter"));
+  filters.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const next = new URLSearchParams();
+    for (const [k, v] of new FormData(filters)) if (v) next.set(k, v);
+    location.hash = "#/tasks?" + next;
+  });
+  const body = el("tbody");
+  const table = el("div", { class: "table-wrap" }, el("table", { id: "task-table" },
+    el("thead", {}, el("tr", {}, el("th", {}, "Task"), el("th", {}, "Family"), el("th", {}, "Status"),
+      el("th", { class: "wide" }, "Prompt"), el("th", { class: "wide" }, "Created"))), body));
+  const more = el("button", { type: "button", id: "more", hidden: true }, "Load more");
+  const error = el("div");
+  render(el("h1", {}, "Tasks"), filters, error, table, more);
+
+  const query = new URLSearchParams({ limit: "20" });
+  for (const k of ["family", "status", "q", "external_task_id"]) if (params.get(k)) query.set(k, params.get(k));
+  if (params.get("from")) query.set("created_from", String(new Date(params.get("from")).getTime()));
+  if (params.get("to")) query.set("created_to", String(new Date(params.get("to")).getTime()));
+  async function page(cursor) {
+    if (cursor) query.set("cursor", cursor);
+    let data;
+    try {
+      data = await call("GET", "/tasks/search?" + query);
+    } catch (err) {
+      error.replaceChildren(errorBox(err));
+      return;
+    }
+    for (const t of data.tasks) {
+      body.append(el("tr", { "data-task-id": t.task_id },
+        el("td", {}, el("a", { href: `#/task/${t.family}/${t.task_id}` }, t.task_id)),
+        el("td", {}, t.family), el("td", {}, statusBadge(t.task_status)),
+        el("td", { class: "wide" }, (t.prompt ?? "").slice(0, 80)), el("td", { class: "wide" }, when(t.created_at))));
+    }
+    if (!data.tasks.length && !cursor) body.append(el("tr", {}, el("td", { colspan: "5" }, "No tasks match.")));
+    more.hidden = !data.next_cursor;
+    more.onclick = () => page(data.next_cursor);
+  }
+  await page(null);
+}
+
+function mediaOf(result) {
+  const nodes = [];
+  for (const v of result?.videos ?? []) {
+    nodes.push(el("figure", {}, el("video", { src: v.url, controls: true, preload: "metadata", "data-video-id": v.id, "aria-label": `video ${v.id}` }),
+      el("figcaption", {}, `${v.duration} s · `, el("a", { href: v.url, download: "" }, "download"))));
+  }
+  for (const i of result?.images ?? []) {
+    nodes.push(el("figure", {}, el("img", { src: i.url, alt: `image ${i.index}` }),
+      el("figcaption", {}, el("a", { href: i.url, download: "" }, "download"))));
+  }
+  for (const a of result?.audios ?? []) {
+    const url = a.url_mp3 ?? a.url ?? a.url_wav;
+    if (!url) continue;
+    nodes.push(el("figure", {}, el("audio", { src: url, controls: true, preload: "metadata", "aria-label": `audio ${a.id}` }),
+      el("figcaption", {}, el("a", { href: url, download: "" }, "download"))));
+  }
+  return nodes;
+}
+
+async function taskPage(family, taskId) {
+  const path = `/${family}/${taskId}`;
+  const head = el("div");
+  const history = el("ol", { id: "history" });
+  const media = el("div", { class: "media", id: "media" });
+  const raw = el("pre", { id: "raw" });
+  const error = el("div");
+  render(el("p", {}, el("a", { href: "#/tasks" }, "← Tasks")), el("h1", {}, `Task ${taskId}`), error, head,
+    el("h2", {}, "Result"), media, el("h2", {}, "Status history"), history,
+    el("h2", {}, "Raw JSON (GET " + API + path + ")"), raw,
+    el("h2", {}, "curl"), el("pre", { id: "curl" }, curlFor("GET", path)));
+  let shown = null;
+  async function show() {
+    let task;
+    try {
+      task = await call("GET", path);
+    } catch (err) {
+      error.replaceChildren(errorBox(err));
+      return;
+    }
+    raw.textContent = JSON.stringify(task, null, 2);
+    head.replaceChildren(el("div", { class: "card" },
+      el("div", {}, "Family: ", family), el("div", {}, "Status: ", statusBadge(task.task_status)),
+      task.task_status_msg ? el("div", { class: "error", id: "status-msg" }, task.task_status_msg) : null,
+      task.final_unit_deduction ? el("div", {}, "Units: ", task.final_unit_deduction) : null,
+      el("div", {}, "Created: ", when(task.created_at), " · updated: ", when(task.updated_at))));
+    if (task.task_status !== shown) media.replaceChildren(...mediaOf(task.task_result));
+    shown = task.task_status;
+  }
+  await show();
+  // The event stream replays every status change and ends after the terminal one.
+  stream(`${path}/events`, async (ev) => {
+    history.append(el("li", { "data-status": ev.event }, `${ev.event} at ${when(ev.data.updated_at)}`));
+    await show();
+  }, pageAbort.signal).catch((err) => {
+    if (err.name !== "AbortError") error.replaceChildren(errorBox(err instanceof ApiError ? err : new ApiError(0, 0, err.message)));
+  });
+}
+
+// ---- playground --------------------------------------------------------------------------
+
+async function playgroundPage(params) {
+  const doc = await loadOpenapi();
+  const fams = await families();
+  const chosen = fams.find((f) => f.name === params.get("family")) ?? fams.find((f) => f.name === "videos/text2video") ?? fams[0];
+  const picker = el("select", { id: "pg-family" }, ...fams.map((f) => el("option", { value: f.name, selected: f === chosen }, `${f.name} — ${f.summary}`)));
+  picker.addEventListener("change", () => { location.hash = "#/playground?family=" + encodeURIComponent(picker.value); });
+  const fields = buildForm(chosen.schema, doc.components.schemas);
+  const error = el("div", { id: "pg-error" });
+  const curl = el("pre", { id: "pg-curl" });
+  const form = el("form", { id: "playground", "aria-label": `Create ${chosen.name}` }, fields,
+    el("button", { class: "primary", type: "submit" }, "Submit"), error);
+  form.addEventListener("input", () => {
+    try { curl.textContent = curlFor("POST", `/${chosen.name}`, readForm(form)); } catch { /* shown on submit */ }
+  });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.replaceChildren();
+    let body;
+    try {
+      body = readForm(form);
+    } catch (err) {
+      showFieldError(form, err.message);
+      return;
+    }
+    try {
+      const created = await call("POST", `/${chosen.name}`, { body });
+      location.hash = `#/task/${chosen.name}/${created.task_id}`;
+    } catch (err) {
+      showFieldError(form, err.message);
+      error.replaceChildren(errorBox(err));
+    }
+  });
+  render(el("h1", {}, "Playground"), el("div", { class: "field" }, el("label", { for: "pg-family" }, "Family"), picker),
+    form, el("h2", {}, "curl"), curl);
+}
+
+// ---- usage (the ledger's account API) ----------------------------------------------------
+
+async function usagePage() {
+  const box = el("div", { id: "usage" });
+  render(el("h1", {}, "Usage"), box);
+  const end = Date.now();
+  const start = end - 30 * 24 * 3600 * 1000;
+  try {
+    const data = await call("GET", `/account/costs?start_time=${start}&end_time=${end}`);
+    const packs = data.resource_pack_subscribe_infos ?? [];
+    box.replaceChildren(el("h2", {}, "Resource packs"), el("div", { class: "table-wrap" }, el("table", {},
+      el("thead", {}, el("tr", {}, ...["Pack", "Type", "Remaining", "Total", "Status", "Valid until"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, ...packs.map((p) => el("tr", {}, el("td", {}, p.resource_pack_name), el("td", {}, p.resource_pack_type),
+        el("td", {}, p.remaining_quantity), el("td", {}, p.total_quantity), el("td", {}, p.status), el("td", {}, when(p.invalid_time))))))));
+  } catch (err) {
+    if (err.status === 404) {
+      box.replaceChildren(el("p", { class: "notice", id: "usage-unavailable" },
+        "Usage is not available on this gateway: it does not serve the account API (GET /v1/account/costs)."));
+    } else box.replaceChildren(errorBox(err));
+  }
+}
+
+// ---- keys (operator) ---------------------------------------------------------------------
+
+async function keysPage() {
+  const error = el("div");
+  const issued = el("div", { id: "issued" });
+  const body = el("tbody");
+  const name = el("input", { id: "key-name", type: "text" });
+  const limit = el("input", { id: "key-limit", type: "number", min: "1", step: "1" });
+  const form = el("form", { class: "row", "aria-label": "Create a key" },
+    el("div", {}, el("label", { for: "key-name" }, "Name"), name),
+    el("div", {}, el("label", { for: "key-limit" }, "Max concurrent tasks"), limit),
+    el("button", { class: "primary", type: "submit" }, "Create key"));
+  render(el("h1", {}, "Keys"), form, error, issued,
+    el("div", { class: "table-wrap" }, el("table", { id: "key-table" }, el("thead", {}, el("tr", {},
+      ...["Account", "Name", "Key", "Created", "State", ""].map((h) => el("th", {}, h)))), body)));
+  async function refresh() {
+    let keys;
+    try {
+      keys = await call("GET", "/admin/keys");
+    } catch (err) {
+      error.replaceChildren(errorBox(err));
+      return;
+    }
+    body.replaceChildren(...keys.map((k) => el("tr", { "data-account-id": k.account_id },
+      el("td", {}, k.account_id), el("td", {}, k.name), el("td", {}, k.api_key_prefix), el("td", {}, when(k.created_at)),
+      el("td", { class: "state" }, k.revoked ? "revoked" : "active"),
+      el("td", {}, k.revoked ? "" : el("button", { type: "button", "aria-label": `Revoke ${k.account_id}`, onclick: async () => {
+        try { await call("POST", `/admin/keys/${k.account_id}/revoke`); } catch (err) { error.replaceChildren(errorBox(err)); }
+        await refresh();
+      } }, "Revoke")))));
+  }
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.replaceChildren();
+    try {
+      const body = { name: name.value };
+      if (limit.value) body.max_concurrent_tasks = Number(limit.value);
+      const key = await call("POST", "/admin/keys", { body });
+      issued.replaceChildren(el("div", { class: "card" }, el("strong", {}, "Shown once — copy it now: "),
+        el("pre", { id: "issued-key" }, JSON.stringify(key, null, 2))));
+    } catch (err) {
+      error.replaceChildren(errorBox(err));
+    }
+    await refresh();
+  });
+  await refresh();
+}
+
+// ---- routing -----------------------------------------------------------------------------
+
+async function route() {
+  pageAbort?.abort();
+  pageAbort = new AbortController();
+  const cred = credential();
+  const nav = document.getElementById("nav");
+  nav.hidden = !cred;
+  const [path, query] = location.hash.replace(/^#/, "").split("?");
+  const params = new URLSearchParams(query ?? "");
+  for (const a of nav.querySelectorAll("a")) {
+    a.hidden = cred?.role !== a.dataset.role;
+    a.toggleAttribute("aria-current", path.startsWith(a.getAttribute("href").slice(1)));
+    if (a.hasAttribute("aria-current")) a.setAttribute("aria-current", "page");
+  }
+  if (!cred) return signInPage();
+  const parts = path.split("/").filter(Boolean);
+  try {
+    if (cred.role === "operator") return await keysPage();
+    if (parts[0] === "task" && parts.length === 4) return await taskPage(`${parts[1]}/${parts[2]}`, parts[3]);
+    if (parts[0] === "playground") return await playgroundPage(params);
+    if (parts[0] === "usage") return await usagePage();
+    return await tasksPage(params);
+  } catch (err) {
+    render(errorBox(err instanceof ApiError ? err : new ApiError(0, 0, String(err.message ?? err))));
+  }
+}
+
+document.getElementById("signout").addEventListener("click", () => {
+  signOut();
+  location.hash = "";
+  route();
+});
+window.addEventListener("hashchange", route);
+route();

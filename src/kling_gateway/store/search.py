@@ -1,0 +1,92 @@
+"""The console's task search: one account's tasks across families, newest first, by keyset.
+
+Keyset (``created_at``, ``id``) pagination instead of offsets: a page costs the same however deep
+it is, and tasks created while someone pages never shift or repeat rows. Filters are all optional;
+the prompt filter is a case-insensitive substring of the request's ``prompt`` field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import JSON, ColumnElement, String, and_, cast, func, or_, select, type_coerce
+
+from .database import Database
+from .tables import tasks
+from .tasks import COLUMNS, TaskRow
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """What to look for; empty sequences and None mean "any"."""
+
+    account_id: str
+    families: Sequence[str] = ()
+    statuses: Sequence[str] = ()
+    created_from: int | None = None  # ms, inclusive
+    created_to: int | None = None  # ms, exclusive
+    external_task_id: str | None = None
+    prompt_text: str | None = None
+
+
+@dataclass(frozen=True)
+class Position:
+    """The last row of a page: the next page starts strictly after it."""
+
+    created_at: int
+    id: str
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _prompt(db: Database) -> ColumnElement[str]:
+    """The request's ``prompt`` as text: ``->>`` on PostgreSQL (the column is text, so cast),
+    ``json_extract`` on SQLite."""
+    as_json = cast(tasks.c.request, JSON) if db.is_postgres else type_coerce(tasks.c.request, JSON)
+    prompt: ColumnElement[str] = as_json["prompt"].as_string()
+    return prompt
+
+
+def _conditions(db: Database, f: TaskFilter, after: Position | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [tasks.c.account_id == f.account_id]
+    if f.families:
+        conditions.append(tasks.c.family.in_(list(f.families)))
+    if f.statuses:
+        conditions.append(tasks.c.status.in_(list(f.statuses)))
+    if f.created_from is not None:
+        conditions.append(tasks.c.created_at >= f.created_from)
+    if f.created_to is not None:
+        conditions.append(tasks.c.created_at < f.created_to)
+    if f.external_task_id is not None:
+        conditions.append(tasks.c.external_task_id == f.external_task_id)
+    if f.prompt_text:
+        pattern = "%" + _like_escape(f.prompt_text.lower()) + "%"
+        conditions.append(func.lower(cast(_prompt(db), String)).like(pattern, escape="\\"))
+    if after is not None:
+        conditions.append(
+            or_(
+                tasks.c.created_at < after.created_at,
+                and_(tasks.c.created_at == after.created_at, tasks.c.id < after.id),
+            )
+        )
+    return conditions
+
+
+async def search_tasks(
+    db: Database, f: TaskFilter, limit: int, after: Position | None = None
+) -> tuple[list[TaskRow], Position | None]:
+    """One page of matching tasks, newest first, and where the next page starts (None: last)."""
+    query = (
+        select(*COLUMNS)
+        .where(*_conditions(db, f, after))
+        .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+        .limit(limit + 1)
+    )
+    async with db.read.connect() as conn:
+        found = [TaskRow(*r) for r in (await conn.execute(query)).all()]
+    rows = found[:limit]
+    more = len(found) > limit
+    return rows, (Position(rows[-1].created_at, rows[-1].id) if more and rows else None)

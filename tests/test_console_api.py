@@ -1,0 +1,220 @@
+"""The console's API, in-process: task search (filters, keyset paging, own tasks only, both
+layouts, errors) and the operator's keys routes (admin token only), plus the console's files."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kling_gateway.api import create_app
+from kling_gateway.api.app import PREFIXES
+from kling_gateway.config import Settings
+from kling_gateway.gateway import Gateway
+from kling_gateway.keys import IssuedKey, create_account
+from support import PostgresDatabase, postgres_available, require_service
+
+ADMIN = "operator-s3cret"
+
+
+@pytest.fixture()
+def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Gateway]:
+    """SQLite by default; ``indirect`` "postgres" runs on a throwaway PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield Gateway(Settings(data_dir=tmp_path, workers=0, admin_token=ADMIN))
+        return
+    require_service(postgres_available(), "PostgreSQL is not reachable on 127.0.0.1:5432")
+    database = PostgresDatabase()
+    try:
+        yield Gateway(Settings(data_dir=tmp_path, workers=0, admin_token=ADMIN, database_url=database.url))
+    finally:
+        database.drop()
+
+
+@pytest.fixture()
+async def client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(gateway=gateway)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as http:
+            yield http
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def issue(gateway: Gateway, name: str) -> IssuedKey:
+    return await create_account(gateway.accounts, gateway.box, name)
+
+
+async def create(
+    client: httpx.AsyncClient, key: IssuedKey, family: str, body: dict[str, Any], prefix: str = "/v1"
+) -> str:
+    r = await client.post(f"{prefix}/{family}", json=body, headers=bearer(key.api_key))
+    assert r.status_code == 200, r.text
+    task_id: str = r.json()["data"]["task_id"]
+    return task_id
+
+
+async def search(client: httpx.AsyncClient, key: IssuedKey, prefix: str = "/v1", **params: Any) -> Any:
+    r = await client.get(f"{prefix}/tasks/search", params=params, headers=bearer(key.api_key))
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+@pytest.mark.parametrize("gateway", ["sqlite", "postgres"], indirect=True)
+async def test_search_filters_pages_and_sees_only_own_tasks(
+    client: httpx.AsyncClient, gateway: Gateway
+) -> None:
+    me, other = await issue(gateway, "me"), await issue(gateway, "other")
+    cat = await create(client, me, "videos/text2video", {"prompt": "A Cat on a 100% red_roof"})
+    dog = await create(client, me, "videos/text2video", {"prompt": "a dog", "external_task_id": "ext-dog"})
+    img = await create(client, me, "images/generations", {"prompt": "a cat portrait"}, prefix="/kling/v1")
+    await create(client, other, "videos/text2video", {"prompt": "a cat of someone else"})
+    before_last = int(time.time() * 1000)
+    sfx = await create(client, me, "audio/text-to-audio", {"prompt": "rain", "duration": 5})
+
+    everything = await search(client, me)
+    assert [t["task_id"] for t in everything["tasks"]] == [sfx, img, dog, cat]  # newest first, mine only
+    assert everything["next_cursor"] is None
+    assert {t["family"] for t in everything["tasks"]} == {
+        "videos/text2video",
+        "images/generations",
+        "audio/text-to-audio",
+    }
+    assert everything["tasks"][3]["prompt"] == "A Cat on a 100% red_roof"
+
+    cats = await search(client, me, q="CAT")
+    assert [t["task_id"] for t in cats["tasks"]] == [img, cat]
+    assert [t["task_id"] for t in (await search(client, me, q="100% red_"))["tasks"]] == [cat]
+    assert (await search(client, me, q="100%x"))["tasks"] == []  # % is literal, not a wildcard
+    both = await search(client, me, family="images/generations,audio/text-to-audio")
+    assert [t["task_id"] for t in both["tasks"]] == [sfx, img]
+    assert [t["task_id"] for t in (await search(client, me, external_task_id="ext-dog"))["tasks"]] == [dog]
+    recent = await search(client, me, created_from=before_last)
+    assert [t["task_id"] for t in recent["tasks"]] == [sfx]
+    older = await search(client, me, created_to=before_last)
+    assert sfx not in [t["task_id"] for t in older["tasks"]]
+
+    moved = await gateway.tasks.transition(
+        dog, from_statuses=["submitted"], to_status="failed", now=int(time.time() * 1000), status_msg="x"
+    )
+    assert moved
+    failed = await search(client, me, status="failed", prefix="/kling/v1")  # the CometAPI layout too
+    assert [(t["task_id"], t["task_status"]) for t in failed["tasks"]] == [(dog, "failed")]
+
+    seen: list[str] = []
+    cursor = None
+    for _ in range(3):
+        page = await search(client, me, limit=2, **({"cursor": cursor} if cursor else {}))
+        seen += [t["task_id"] for t in page["tasks"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [sfx, img, dog, cat] and cursor is None
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"family": "videos/nope"}, "family"),
+        ({"status": "done"}, "status"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+        ({"created_from": "yesterday"}, "created_from"),
+        ({"cursor": "!!not-a-cursor"}, "cursor"),
+        ({"q": "x" * 201}, "q"),
+    ],
+)
+async def test_search_rejects_malformed_filters_with_1201(
+    client: httpx.AsyncClient, gateway: Gateway, params: dict[str, str], named: str
+) -> None:
+    me = await issue(gateway, "me")
+    r = await client.get("/v1/tasks/search", params=params, headers=bearer(me.api_key))
+    assert r.status_code == 400
+    body = r.json()
+    assert body["code"] == 1201 and body["message"].startswith(f"{named}:") and body["request_id"]
+
+
+async def test_search_needs_an_account_key(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/v1/tasks/search")).json()["code"] == 1001
+    r = await client.get("/v1/tasks/search", headers=bearer(ADMIN))  # the admin token is no account
+    assert r.status_code == 401 and r.json()["code"] == 1000, r.text
+
+
+async def test_admin_keys_create_list_revoke(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/v1/admin/keys", json={"name": "ci", "max_concurrent_tasks": 2}, headers=bearer(ADMIN)
+    )
+    assert r.status_code == 200, r.text
+    issued = r.json()["data"]
+    assert issued["api_key"].startswith("kg-") and issued["secret_key"] and issued["webhook_secret"]
+    works = await client.get("/v1/tasks/search", headers=bearer(issued["api_key"]))
+    assert works.status_code == 200
+
+    listed = (await client.get("/kling/v1/admin/keys", headers=bearer(ADMIN))).json()["data"]
+    mine = [k for k in listed if k["account_id"] == issued["account_id"]]
+    assert mine and mine[0]["name"] == "ci" and mine[0]["revoked"] is False
+    assert issued["api_key"] not in str(listed)  # no secret in the list
+
+    r = await client.post(f"/v1/admin/keys/{issued['account_id']}/revoke", headers=bearer(ADMIN))
+    assert r.status_code == 200 and r.json()["data"]["revoked"] is True
+    refused = await client.get("/v1/tasks/search", headers=bearer(issued["api_key"]))
+    assert refused.status_code == 401
+    again = await client.post(f"/v1/admin/keys/{issued['account_id']}/revoke", headers=bearer(ADMIN))
+    assert again.status_code == 404 and again.json()["code"] == 1203
+
+
+async def test_admin_keys_refuse_account_keys_and_bad_bodies(
+    client: httpx.AsyncClient, gateway: Gateway
+) -> None:
+    me = await issue(gateway, "me")
+    before = len(await gateway.accounts.list())
+    for headers in (bearer(me.api_key), bearer(ADMIN + "x"), {}):
+        r = await client.post("/v1/admin/keys", json={"name": "x"}, headers=headers)
+        assert r.status_code == 403 and r.json()["code"] == 1103, r.text
+        r = await client.post(f"/v1/admin/keys/{me.account_id}/revoke", headers=headers)
+        assert r.status_code == 403
+    r = await client.post("/v1/admin/keys", json={"max_concurrent_tasks": 0}, headers=bearer(ADMIN))
+    assert r.status_code == 400 and r.json()["message"].startswith("max_concurrent_tasks:")
+    assert len(await gateway.accounts.list()) == before  # nothing changed
+    assert (await gateway.accounts.by_id(me.account_id)) is not None
+    assert (await client.get("/v1/tasks/search", headers=bearer(me.api_key))).status_code == 200
+
+
+async def test_admin_api_is_off_without_a_token(tmp_path: Path) -> None:
+    app = create_app(gateway=Gateway(Settings(data_dir=tmp_path, workers=0)))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gw.test"
+        ) as http:
+            r = await http.get("/v1/admin/keys", headers=bearer("anything"))
+    assert r.status_code == 403 and "no admin_token" in r.json()["message"]
+
+
+async def test_console_is_served_same_origin(client: httpx.AsyncClient) -> None:
+    r = await client.get("/console")
+    assert r.status_code in (302, 307) and r.headers["location"].endswith("/console/")
+    page = await client.get("/console/")
+    assert page.status_code == 200 and '<script type="module" src="app.js">' in page.text
+    assert "://" not in page.text  # every asset is same-origin
+    for asset in ("app.js", "api.js", "dom.js", "schema_form.js", "console.css"):
+        r = await client.get(f"/console/{asset}")
+        assert r.status_code == 200 and len(r.content) > 100, asset
+        assert "https://" not in r.text, asset
+
+
+async def test_openapi_describes_search_in_both_layouts(client: httpx.AsyncClient) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    for prefix in PREFIXES:
+        op = doc["paths"][f"{prefix}/tasks/search"]["get"]
+        assert {p["name"] for p in op["parameters"]} >= {"family", "status", "q", "cursor", "limit"}
+        assert op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "SearchEnvelope"
+        )
+    assert "next_cursor" in doc["components"]["schemas"]["SearchPage"]["properties"]
