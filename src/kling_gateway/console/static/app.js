@@ -31,13 +31,15 @@ function statusBadge(status) {
   return el("span", { class: `status status-${status}`, "data-status": status }, status);
 }
 
-function render(...nodes) {
-  main.replaceChildren(...nodes);
+// Pages are async: a page left before it finished loading must not paint over the next one.
+function render(signal, ...nodes) {
+  if (!signal.aborted) main.replaceChildren(...nodes);
 }
 
 // ---- sign-in -----------------------------------------------------------------------------
 
 function signInPage() {
+  const signal = pageAbort.signal;
   const error = el("div");
   const token = el("input", { id: "token", type: "password", autocomplete: "off", required: true });
   const role = el("select", { id: "role" },
@@ -59,16 +61,18 @@ function signInPage() {
       return;
     }
     signIn(role.value, value);
-    location.hash = role.value === "operator" ? "#/keys" : "#/tasks";
-    route();
+    const target = role.value === "operator" ? "#/keys" : "#/tasks";
+    if (location.hash === target) route();
+    else location.hash = target; // hashchange routes
   });
-  render(form);
+  render(signal, form);
   token.focus();
 }
 
 // ---- tasks -------------------------------------------------------------------------------
 
 async function tasksPage(params) {
+  const signal = pageAbort.signal;
   const fams = await families();
   const select = (id, label, options, value) =>
     el("div", {}, el("label", { for: id }, label),
@@ -96,7 +100,7 @@ async function tasksPage(params) {
       el("th", { class: "wide" }, "Prompt"), el("th", { class: "wide" }, "Created"))), body));
   const more = el("button", { type: "button", id: "more", hidden: true }, "Load more");
   const error = el("div");
-  render(el("h1", {}, "Tasks"), filters, error, table, more);
+  render(signal, el("h1", {}, "Tasks"), filters, error, table, more);
 
   const query = new URLSearchParams({ limit: "20" });
   for (const k of ["family", "status", "q", "external_task_id"]) if (params.get(k)) query.set(k, params.get(k));
@@ -144,13 +148,14 @@ function mediaOf(result) {
 }
 
 async function taskPage(family, taskId) {
+  const signal = pageAbort.signal;
   const path = `/${family}/${taskId}`;
   const head = el("div");
   const history = el("ol", { id: "history" });
   const media = el("div", { class: "media", id: "media" });
   const raw = el("pre", { id: "raw" });
   const error = el("div");
-  render(el("p", {}, el("a", { href: "#/tasks" }, "← Tasks")), el("h1", {}, `Task ${taskId}`), error, head,
+  render(signal, el("p", {}, el("a", { href: "#/tasks" }, "← Tasks")), el("h1", {}, `Task ${taskId}`), error, head,
     el("h2", {}, "Result"), media, el("h2", {}, "Status history"), history,
     el("h2", {}, "Raw JSON (GET " + API + path + ")"), raw,
     el("h2", {}, "curl"), el("pre", { id: "curl" }, curlFor("GET", path)));
@@ -177,7 +182,7 @@ async function taskPage(family, taskId) {
   stream(`${path}/events`, async (ev) => {
     history.append(el("li", { "data-status": ev.event }, `${ev.event} at ${when(ev.data.updated_at)}`));
     await show();
-  }, pageAbort.signal).catch((err) => {
+  }, signal).catch((err) => {
     if (err.name !== "AbortError") error.replaceChildren(errorBox(err instanceof ApiError ? err : new ApiError(0, 0, err.message)));
   });
 }
@@ -185,6 +190,7 @@ async function taskPage(family, taskId) {
 // ---- playground --------------------------------------------------------------------------
 
 async function playgroundPage(params) {
+  const signal = pageAbort.signal;
   const doc = await loadOpenapi();
   const fams = await families();
   const chosen = fams.find((f) => f.name === params.get("family")) ?? fams.find((f) => f.name === "videos/text2video") ?? fams[0];
@@ -216,15 +222,16 @@ async function playgroundPage(params) {
       error.replaceChildren(errorBox(err));
     }
   });
-  render(el("h1", {}, "Playground"), el("div", { class: "field" }, el("label", { for: "pg-family" }, "Family"), picker),
+  render(signal, el("h1", {}, "Playground"), el("div", { class: "field" }, el("label", { for: "pg-family" }, "Family"), picker),
     form, el("h2", {}, "curl"), curl);
 }
 
 // ---- usage (the ledger's account API) ----------------------------------------------------
 
 async function usagePage() {
+  const signal = pageAbort.signal;
   const box = el("div", { id: "usage" });
-  render(el("h1", {}, "Usage"), box);
+  render(signal, el("h1", {}, "Usage"), box);
   const end = Date.now();
   const start = end - 30 * 24 * 3600 * 1000;
   try {
@@ -245,6 +252,7 @@ async function usagePage() {
 // ---- keys (operator) ---------------------------------------------------------------------
 
 async function keysPage() {
+  const signal = pageAbort.signal;
   const error = el("div");
   const issued = el("div", { id: "issued" });
   const body = el("tbody");
@@ -254,7 +262,7 @@ async function keysPage() {
     el("div", {}, el("label", { for: "key-name" }, "Name"), name),
     el("div", {}, el("label", { for: "key-limit" }, "Max concurrent tasks"), limit),
     el("button", { class: "primary", type: "submit" }, "Create key"));
-  render(el("h1", {}, "Keys"), form, error, issued,
+  render(signal, el("h1", {}, "Keys"), form, error, issued,
     el("div", { class: "table-wrap" }, el("table", { id: "key-table" }, el("thead", {}, el("tr", {},
       ...["Account", "Name", "Key", "Created", "State", ""].map((h) => el("th", {}, h)))), body)));
   async function refresh() {
@@ -314,7 +322,7 @@ async function route() {
     if (parts[0] === "usage") return await usagePage();
     return await tasksPage(params);
   } catch (err) {
-    render(errorBox(err instanceof ApiError ? err : new ApiError(0, 0, String(err.message ?? err))));
+    render(pageAbort.signal, errorBox(err instanceof ApiError ? err : new ApiError(0, 0, String(err.message ?? err))));
   }
 }
 

@@ -1,0 +1,224 @@
+"""The console in a real headless Chromium (Debian's ``chromium``, driven by Playwright) against a
+real gateway process: sign in, the task list, a task's media playing from its signed URL, the
+playground to ``succeed``, API errors next to their field, the operator's keys, usage.
+
+One browser for the module; each test opens a fresh context (its own sessionStorage). Media shown
+in the page are compared with the same files decoded here. Screenshots of every page go to
+``$KLING_CONSOLE_SCREENSHOTS`` (default: the module's temporary directory) for review.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kling_gateway.media.probe import probe_av, probe_image
+from support import Account, GatewayProcess, require_service, wait_for_task
+
+CHROMIUM = os.environ.get("KLING_TEST_CHROMIUM", "/usr/bin/chromium")
+ADMIN = "console-admin-token"
+TIMEOUT_MS = 60_000
+
+
+def _playwright_ready() -> bool:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return False
+    return shutil.which(CHROMIUM) is not None or Path(CHROMIUM).exists()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    env = {"KLING_GATEWAY_ADMIN_TOKEN": ADMIN}
+    with GatewayProcess(tmp_path_factory.mktemp("console-gw"), extra_env=env) as gw:
+        yield gw
+
+
+@pytest.fixture(scope="module")
+def account(server: GatewayProcess) -> Account:
+    return server.create_account("console")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    require_service(_playwright_ready(), f"Playwright or Chromium ({CHROMIUM}) is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"]
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    configured = os.environ.get("KLING_CONSOLE_SCREENSHOTS")
+    path = Path(configured) if configured else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture()
+def page(browser: Any, server: GatewayProcess) -> Iterator[Any]:
+    context = browser.new_context(base_url=server.base_url, viewport={"width": 1100, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    yield tab
+    context.close()
+
+
+def sign_in(page: Any, token: str, role: str = "account", *, accepted: bool = True) -> None:
+    page.goto("/console/")
+    page.get_by_label("Sign in as").select_option(role)
+    page.get_by_label("API key or admin token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    if accepted:
+        page.locator("#nav:not([hidden])").wait_for()
+
+
+def fetch(server: GatewayProcess, url: str, tmp: Path, name: str) -> Path:
+    path = tmp / name
+    path.write_bytes(httpx.get(url, timeout=30).raise_for_status().content)
+    return path
+
+
+def test_task_list_opens_an_image_task_that_shows_the_real_image(
+    page: Any, server: GatewayProcess, account: Account, shots: Path, tmp_path: Path
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        r = http.post(
+            "/v1/images/generations",
+            json={"prompt": "a red fox", "aspect_ratio": "4:3"},
+            headers=account.bearer,
+        )
+        task_id = r.json()["data"]["task_id"]
+        done = wait_for_task(http, "/v1/images/generations", task_id, account.bearer)
+    assert done["task_status"] == "succeed", done
+    truth = probe_image(fetch(server, done["task_result"]["images"][0]["url"], tmp_path, "image"))
+
+    sign_in(page, account.api_key)
+    row = page.locator(f'#task-table tr[data-task-id="{task_id}"]')
+    row.wait_for()
+    assert "images/generations" in row.inner_text() and "succeed" in row.inner_text()
+    page.screenshot(path=shots / "tasks.png", full_page=True)
+    assert account.api_key not in page.url  # the key never goes into a URL
+    row.get_by_role("link", name=task_id).click()
+
+    image = page.locator("#media img")
+    image.wait_for()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#media img'); return i && i.complete && i.naturalWidth > 0 }"
+    )
+    size = image.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    assert size == [truth.width, truth.height]
+    assert page.locator("#history li").last.get_attribute("data-status") == "succeed"
+    assert f'"task_id": "{task_id}"' in page.locator("#raw").inner_text()
+    assert "$KLING_API_KEY" in page.locator("#curl").inner_text()
+    page.screenshot(path=shots / "task-image.png", full_page=True)
+
+
+def test_playground_text2video_reaches_succeed_and_the_video_plays(
+    page: Any, server: GatewayProcess, account: Account, shots: Path, tmp_path: Path
+) -> None:
+    sign_in(page, account.api_key)
+    page.get_by_role("link", name="Playground").click()
+    page.get_by_label("Family").select_option("videos/text2video")
+    form = page.locator("#playground")
+    form.get_by_label("prompt", exact=True).fill("a paper boat on a pond")
+    form.get_by_label("duration", exact=True).fill("5")
+    page.screenshot(path=shots / "playground.png", full_page=True)
+    form.get_by_role("button", name="Submit").click()
+
+    page.wait_for_url("**/console/#/task/videos/text2video/*")
+    task_id = page.url.rsplit("/", 1)[1]
+    page.locator('#history li[data-status="succeed"]').wait_for(timeout=120_000)  # live, from the stream
+
+    page.get_by_role("link", name="← Tasks").click()  # the list shows it too; open it from there
+    row = page.locator(f'#task-table tr[data-task-id="{task_id}"]')
+    row.wait_for()
+    assert "succeed" in row.inner_text() and "a paper boat" in row.inner_text()
+    row.get_by_role("link", name=task_id).click()
+    video = page.locator("#media video")
+    video.wait_for()
+    page.wait_for_function("() => document.querySelector('#media video').readyState >= 1")
+    duration, width, height = video.evaluate("v => [v.duration, v.videoWidth, v.videoHeight]")
+    src = video.get_attribute("src")
+    assert src and src.startswith(server.base_url)  # the signed URL the API answered
+    truth = probe_av(fetch(server, src, tmp_path, "video.mp4"))
+    assert (width, height) == (truth.width, truth.height)
+    assert duration == pytest.approx(truth.duration, abs=0.1) and duration == pytest.approx(5, abs=0.2)
+    video.evaluate("v => { v.muted = true; return v.play() }")
+    page.wait_for_function("() => document.querySelector('#media video').currentTime > 0.2")
+    page.screenshot(path=shots / "task-video.png", full_page=True)
+
+
+def test_playground_shows_the_api_error_next_to_its_field(
+    page: Any, server: GatewayProcess, account: Account, shots: Path
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        before = http.get("/v1/tasks/search", params={"limit": 100}, headers=account.bearer).json()["data"]
+    sign_in(page, account.api_key)
+    page.goto("/console/#/playground?family=videos/text2video")
+    form = page.locator("#playground")
+    form.get_by_label("prompt", exact=True).fill("too much guidance")
+    form.get_by_label("cfg_scale", exact=True).fill("7")
+    form.get_by_role("button", name="Submit").click()
+
+    field_error = form.locator('.field[data-field="cfg_scale"] .field-error')
+    field_error.wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('.field[data-field=\"cfg_scale\"] .field-error').textContent"
+    )
+    assert field_error.inner_text().startswith("cfg_scale:")
+    box = page.locator("#pg-error .error")
+    assert box.get_attribute("data-code") == "1201" and "cfg_scale" in box.inner_text()
+    page.screenshot(path=shots / "playground-error.png", full_page=True)
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        after = http.get("/v1/tasks/search", params={"limit": 100}, headers=account.bearer).json()["data"]
+    assert len(after["tasks"]) == len(before["tasks"])  # the refused request created nothing
+
+
+def test_usage_says_not_available_without_the_account_api(page: Any, account: Account, shots: Path) -> None:
+    sign_in(page, account.api_key)
+    page.get_by_role("link", name="Usage").click()
+    notice = page.locator("#usage-unavailable")
+    notice.wait_for()
+    assert "not available" in notice.inner_text()
+    page.screenshot(path=shots / "usage.png", full_page=True)
+
+
+def test_operator_view_needs_the_admin_token_and_manages_keys(
+    page: Any, account: Account, shots: Path
+) -> None:
+    sign_in(page, account.api_key, role="operator", accepted=False)  # an account key is no operator
+    error = page.locator("form .error")
+    error.wait_for()
+    assert error.get_attribute("data-code") == "1103" and "admin token" in error.inner_text()
+    assert page.locator("#key-table").count() == 0
+
+    sign_in(page, ADMIN, role="operator")
+    page.locator(f'#key-table tr[data-account-id="{account.account_id}"]').wait_for()
+    page.get_by_label("Name").fill("made-in-browser")
+    page.get_by_role("button", name="Create key").click()
+    issued = page.locator("#issued-key")
+    issued.wait_for()
+    import json
+
+    key = json.loads(issued.inner_text())
+    assert key["api_key"].startswith("kg-")
+    row = page.locator(f'#key-table tr[data-account-id="{key["account_id"]}"]')
+    row.wait_for()
+    page.screenshot(path=shots / "keys.png", full_page=True)
+    row.get_by_role("button", name=f"Revoke {key['account_id']}").click()
+    page.wait_for_function(
+        f"() => document.querySelector('#key-table tr[data-account-id=\"{key['account_id']}\"] .state')?.textContent === 'revoked'"
+    )
