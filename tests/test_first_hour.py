@@ -91,7 +91,7 @@ async def test_front_page_html_and_json_without_auth_or_secrets(app_client) -> N
     client, api_key = app_client
     page = await client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    for link in ("/docs", "/openapi.json", "/healthz", "docs/client.md"):
+    for link in ("/console/", "/docs", "/openapi.json", "/healthz", "docs/client.md"):
         assert link in page.text
     assert __version__ in page.text and "upstream-a" in page.text and "reference" in page.text
     data = (await client.get("/", headers={"Accept": "application/json"})).json()

@@ -23,6 +23,7 @@ REPO_DOCS = {
     "docs/relay.md": "relay channels to Kling or CometAPI",
     "docs/push.md": "callbacks and event streams",
     "docs/deploy.md": "running it for real: PostgreSQL, workers, S3",
+    "docs/console.md": "the web console at /console",
 }
 
 
@@ -38,6 +39,7 @@ def summary(app: FastAPI) -> dict[str, Any]:
         "engines": engines,
         "relay_channels": channels,
         "links": {
+            "console": "/console/",
             "api_docs": "/docs",
             "redoc": "/redoc",
             "openapi": "/openapi.json",
@@ -80,6 +82,7 @@ h1 small {{ color: #777; font-weight: normal; font-size: 60%; }}
 </ul>
 <h2>Start here</h2>
 <ul>
+<li><a href="/console/">/console</a>: the web console (your tasks and their media, a playground, keys)</li>
 <li><a href="/docs">/docs</a>: interactive API reference (Swagger UI, works offline)</li>
 <li><a href="/redoc">/redoc</a>: the same reference as one page</li>
 <li><a href="/openapi.json">/openapi.json</a>: the OpenAPI document</li>
