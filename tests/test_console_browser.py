@@ -126,6 +126,23 @@ def test_task_list_opens_an_image_task_that_shows_the_real_image(
     page.screenshot(path=shots / "task-image.png", full_page=True)
 
 
+def test_a_failed_task_shows_its_failure_message(page: Any, server: GatewayProcess, account: Account) -> None:
+    missing = f"{server.base_url}/files/no-such-task/no-such-image.png"  # a 404 fails the task for good
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        r = http.post("/v1/videos/image2video", json={"image": missing}, headers=account.bearer)
+        task_id = r.json()["data"]["task_id"]
+        done = wait_for_task(http, "/v1/videos/image2video", task_id, account.bearer)
+    assert done["task_status"] == "failed" and done["task_status_msg"], done
+
+    sign_in(page, account.api_key)
+    page.goto(f"/console/#/task/videos/image2video/{task_id}")
+    message = page.locator("#status-msg")
+    message.wait_for()
+    assert message.inner_text() == done["task_status_msg"]
+    assert page.locator(".card [data-status]").get_attribute("data-status") == "failed"
+    assert page.locator("#media").inner_html() == ""  # nothing to play
+
+
 def test_playground_text2video_reaches_succeed_and_the_video_plays(
     page: Any, server: GatewayProcess, account: Account, shots: Path, tmp_path: Path
 ) -> None:
