@@ -19,14 +19,14 @@ from starlette.responses import Response
 
 from ..errors import invalid_parameter
 from ..present import task_object
-from ..schemas import FAMILIES, Envelope, Task, model_name_of
+from ..schemas import FAMILIES, Envelope, Task, TaskStatus, model_name_of
 from ..store.search import Position, TaskFilter, search_tasks
 from . import envelope
 from .deps import authenticate, base_url_of, services_of
 from .middleware import request_id_of
 from .routes import Endpoint
 
-STATUSES = ("submitted", "processing", "succeed", "failed")
+STATUSES = tuple(s.value for s in TaskStatus)
 LIMIT_RANGE = (1, 100)
 DEFAULT_LIMIT = 20
 
