@@ -72,7 +72,9 @@ async def test_search_filters_pages_and_sees_only_own_tasks(
     client: httpx.AsyncClient, gateway: Gateway
 ) -> None:
     me, other = await issue(gateway, "me"), await issue(gateway, "other")
-    cat = await create(client, me, "videos/text2video", {"prompt": "A Cat on a 100% red_roof"})
+    cat = await create(
+        client, me, "videos/text2video", {"prompt": "A Cat on a 100% red_roof", "model_name": "kling-v1-6"}
+    )
     dog = await create(client, me, "videos/text2video", {"prompt": "a dog", "external_task_id": "ext-dog"})
     img = await create(client, me, "images/generations", {"prompt": "a cat portrait"}, prefix="/kling/v1")
     await create(client, other, "videos/text2video", {"prompt": "a cat of someone else"})
@@ -96,6 +98,8 @@ async def test_search_filters_pages_and_sees_only_own_tasks(
     both = await search(client, me, family="images/generations,audio/text-to-audio")
     assert [t["task_id"] for t in both["tasks"]] == [sfx, img]
     assert [t["task_id"] for t in (await search(client, me, external_task_id="ext-dog"))["tasks"]] == [dog]
+    assert [t["task_id"] for t in (await search(client, me, model="kling-v1-6"))["tasks"]] == [cat]
+    assert (await search(client, me, model="kling-v9"))["tasks"] == []
     recent = await search(client, me, created_from=before_last)
     assert [t["task_id"] for t in recent["tasks"]] == [sfx]
     older = await search(client, me, created_to=before_last)

@@ -110,6 +110,19 @@ def test_task_list_opens_an_image_task_that_shows_the_real_image(
     row.wait_for()
     assert "images/generations" in row.inner_text() and "succeed" in row.inner_text()
     page.screenshot(path=shots / "tasks.png", full_page=True)
+    page.get_by_label("Family").select_option("videos/text2video")  # filter it out, then back in
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_function(  # the filtered page replaced the first: the image task is not on it
+        f"() => !document.querySelector('tr[data-task-id=\"{task_id}\"]')"
+        " && document.querySelector('#task-table tbody tr')"
+    )
+    assert "family=videos" in page.url
+    page.goto("/console/#/tasks?family=images/generations")
+    row.wait_for()
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider than the screen
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=shots / "tasks-phone.png", full_page=True)
+    page.set_viewport_size({"width": 1100, "height": 900})
     assert account.api_key not in page.url  # the key never goes into a URL
     row.get_by_role("link", name=task_id).click()
 

@@ -2,7 +2,7 @@
 paged by cursor, newest first. The console's task list uses it; any client may.
 
 Filters: ``family`` and ``status`` (comma-separated lists), ``created_from`` / ``created_to``
-(ms since the epoch, half-open), ``external_task_id``, ``q`` (text in the prompt). ``cursor`` is
+(ms since the epoch, half-open), ``external_task_id``, ``model``, ``q`` (text in the prompt). ``cursor`` is
 the ``next_cursor`` of the previous page, opaque to clients.
 """
 
@@ -58,6 +58,7 @@ PARAMETERS = (
     _query_parameter("created_from", "created at or after (ms since the epoch)", {"type": "integer"}),
     _query_parameter("created_to", "created before (ms since the epoch)", {"type": "integer"}),
     _query_parameter("external_task_id", "the `external_task_id` given at creation", {"type": "string"}),
+    _query_parameter("model", "the model asked for (`model_name`, legacy `model`)", {"type": "string"}),
     _query_parameter("q", "text in the prompt (case-insensitive)", {"type": "string", "maxLength": 200}),
     _query_parameter(
         "limit",
@@ -126,6 +127,7 @@ def parse_filter(account_id: str, query: QueryParams) -> TaskFilter:
         created_to=_int(query, "created_to"),
         external_task_id=query.get("external_task_id") or None,
         prompt_text=text,
+        model_name=query.get("model") or None,
     )
 
 

@@ -28,6 +28,7 @@ class TaskFilter:
     created_to: int | None = None  # ms, exclusive
     external_task_id: str | None = None
     prompt_text: str | None = None
+    model_name: str | None = None  # as asked for: model_name, legacy model, or input.model_name
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,24 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _prompt(db: Database) -> ColumnElement[str]:
-    """The request's ``prompt`` as text: ``->>`` on PostgreSQL (the column is text, so cast),
-    ``json_extract`` on SQLite."""
+def _request_text(db: Database, *path: str) -> ColumnElement[str]:
+    """A text field of the stored request JSON: ``->>`` on PostgreSQL (the column is text, so
+    cast), ``json_extract`` on SQLite."""
     as_json = cast(tasks.c.request, JSON) if db.is_postgres else type_coerce(tasks.c.request, JSON)
-    prompt: ColumnElement[str] = as_json["prompt"].as_string()
-    return prompt
+    node = as_json[path[0]] if len(path) == 1 else as_json[tuple(path)]
+    text: ColumnElement[str] = node.as_string()
+    return text
+
+
+def _model(db: Database) -> ColumnElement[str]:
+    """The model a request asks for, as :func:`kling_gateway.schemas.model_name_of` reads it."""
+    fields = (
+        _request_text(db, "model_name"),
+        _request_text(db, "model"),
+        _request_text(db, "input", "model_name"),
+    )
+    model: ColumnElement[str] = func.coalesce(*fields)
+    return model
 
 
 def _conditions(db: Database, f: TaskFilter, after: Position | None) -> list[ColumnElement[bool]]:
@@ -64,7 +77,9 @@ def _conditions(db: Database, f: TaskFilter, after: Position | None) -> list[Col
         conditions.append(tasks.c.external_task_id == f.external_task_id)
     if f.prompt_text:
         pattern = "%" + _like_escape(f.prompt_text.lower()) + "%"
-        conditions.append(func.lower(cast(_prompt(db), String)).like(pattern, escape="\\"))
+        conditions.append(func.lower(cast(_request_text(db, "prompt"), String)).like(pattern, escape="\\"))
+    if f.model_name is not None:
+        conditions.append(_model(db) == f.model_name)
     if after is not None:
         conditions.append(
             or_(

@@ -83,6 +83,7 @@ async function tasksPage(params) {
   const filters = el("form", { class: "row", "aria-label": "Filter tasks" },
     select("family", "Family", fams.map((f) => f.name), params.get("family")),
     select("status", "Status", STATUSES, params.get("status")),
+    input("model", "Model", "text", params.get("model")),
     input("q", "Prompt contains", "search", params.get("q")),
     input("external_task_id", "External task id", "text", params.get("external_task_id")),
     input("from", "Created from", "datetime-local", params.get("from")),
@@ -96,14 +97,14 @@ async function tasksPage(params) {
   });
   const body = el("tbody");
   const table = el("div", { class: "table-wrap" }, el("table", { id: "task-table" },
-    el("thead", {}, el("tr", {}, el("th", {}, "Task"), el("th", {}, "Family"), el("th", {}, "Status"),
+    el("thead", {}, el("tr", {}, el("th", {}, "Task"), el("th", { class: "wide" }, "Family"), el("th", {}, "Status"),
       el("th", { class: "wide" }, "Prompt"), el("th", { class: "wide" }, "Created"))), body));
   const more = el("button", { type: "button", id: "more", hidden: true }, "Load more");
   const error = el("div");
   render(signal, el("h1", {}, "Tasks"), filters, error, table, more);
 
   const query = new URLSearchParams({ limit: "20" });
-  for (const k of ["family", "status", "q", "external_task_id"]) if (params.get(k)) query.set(k, params.get(k));
+  for (const k of ["family", "status", "model", "q", "external_task_id"]) if (params.get(k)) query.set(k, params.get(k));
   if (params.get("from")) query.set("created_from", String(new Date(params.get("from")).getTime()));
   if (params.get("to")) query.set("created_to", String(new Date(params.get("to")).getTime()));
   async function page(cursor) {
@@ -118,7 +119,7 @@ async function tasksPage(params) {
     for (const t of data.tasks) {
       body.append(el("tr", { "data-task-id": t.task_id },
         el("td", {}, el("a", { href: `#/task/${t.family}/${t.task_id}` }, t.task_id)),
-        el("td", {}, t.family), el("td", {}, statusBadge(t.task_status)),
+        el("td", { class: "wide" }, t.family), el("td", {}, statusBadge(t.task_status)),
         el("td", { class: "wide" }, (t.prompt ?? "").slice(0, 80)), el("td", { class: "wide" }, when(t.created_at))));
     }
     if (!data.tasks.length && !cursor) body.append(el("tr", {}, el("td", { colspan: "5" }, "No tasks match.")));
