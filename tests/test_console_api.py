@@ -207,10 +207,14 @@ async def test_console_is_served_same_origin(client: httpx.AsyncClient) -> None:
     page = await client.get("/console/")
     assert page.status_code == 200 and '<script type="module" src="app.js">' in page.text
     assert "://" not in page.text  # every asset is same-origin
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    total = len(page.content)
     for asset in ("app.js", "api.js", "dom.js", "schema_form.js", "console.css"):
         r = await client.get(f"/console/{asset}")
         assert r.status_code == 200 and len(r.content) > 100, asset
         assert "https://" not in r.text, asset
+        total += len(r.content)
+    assert total < 200_000  # the whole first page, uncompressed
 
 
 async def test_openapi_describes_search_in_both_layouts(client: httpx.AsyncClient) -> None:
