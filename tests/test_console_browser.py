@@ -165,6 +165,12 @@ def test_playground_text2video_reaches_succeed_and_the_video_plays(
     form = page.locator("#playground")
     form.get_by_label("prompt", exact=True).fill("a paper boat on a pond")
     form.get_by_label("duration", exact=True).fill("5")
+    suggested = form.locator("#f-model_name").evaluate("i => [...i.list.options].map(o => o.value)")
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        served = http.get(
+            "/v1/models", params={"family": "videos/text2video", "standard": "legacy"}, headers=account.bearer
+        )
+    assert suggested and len(suggested) == len(served.json()["data"])  # the catalogue's models
     page.screenshot(path=shots / "playground.png", full_page=True)
     form.get_by_role("button", name="Submit").click()
 

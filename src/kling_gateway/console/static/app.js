@@ -190,6 +190,22 @@ async function taskPage(family, taskId) {
 
 // ---- playground --------------------------------------------------------------------------
 
+// The models the catalogue serves for a family, as suggestions on the model_name field.
+async function suggestModels(fields, family) {
+  const input = fields.querySelector('[data-path="model_name"]');
+  if (!input) return;
+  let models;
+  try {
+    models = await call("GET", `/models?family=${encodeURIComponent(family)}&standard=legacy`);
+  } catch {
+    return; // a gateway without the catalogue: the field stays free text
+  }
+  const ids = models.map((m) => m.offers.find((o) => o.family === family)?.model_id ?? m.legacy_name ?? m.name);
+  const list = el("datalist", { id: "models-" + family.replace("/", "-") }, ...ids.map((id) => el("option", { value: id })));
+  input.setAttribute("list", list.id);
+  input.after(list);
+}
+
 async function playgroundPage(params) {
   const signal = pageAbort.signal;
   const doc = await loadOpenapi();
@@ -198,6 +214,7 @@ async function playgroundPage(params) {
   const picker = el("select", { id: "pg-family" }, ...fams.map((f) => el("option", { value: f.name, selected: f === chosen }, `${f.name} — ${f.summary}`)));
   picker.addEventListener("change", () => { location.hash = "#/playground?family=" + encodeURIComponent(picker.value); });
   const fields = buildForm(chosen.schema, doc.components.schemas);
+  await suggestModels(fields, chosen.name);
   const error = el("div", { id: "pg-error" });
   const curl = el("pre", { id: "pg-curl" });
   const form = el("form", { id: "playground", "aria-label": `Create ${chosen.name}` }, fields,
