@@ -90,6 +90,7 @@ async def test_search_filters_pages_and_sees_only_own_tasks(
         "audio/text-to-audio",
     }
     assert everything["tasks"][3]["prompt"] == "A Cat on a 100% red_roof"
+    assert [t["model_name"] for t in everything["tasks"]] == [None, None, None, "kling-v1-6"]
 
     cats = await search(client, me, q="CAT")
     assert [t["task_id"] for t in cats["tasks"]] == [img, cat]

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from ..errors import invalid_parameter
 from ..present import task_object
-from ..schemas import FAMILIES, Envelope, Task, TaskStatus, model_name_of
+from ..schemas import FAMILIES, Envelope, Task, TaskStatus
 from ..store.search import Position, TaskFilter, search_tasks
 from . import envelope
 from .deps import authenticate, base_url_of, services_of
@@ -139,22 +139,19 @@ async def search(request: Request) -> Response:
     cursor = query.get("cursor")
     after = decode_cursor(cursor) if cursor else None
     services = services_of(request)
-    rows, last = await search_tasks(services.tasks.store.db, f, limit, after)
-    await services.signer.prepare_rows(rows)
+    found, last = await search_tasks(services.tasks.store.db, f, limit, after)
+    await services.signer.prepare_rows([hit.row for hit in found])
     base = base_url_of(request)
-    found = []
-    for row in rows:
-        body = row.request_body
-        prompt = body.get("prompt")
-        found.append(
-            {
-                **task_object(row, services.signer, base),
-                "family": row.family,
-                "model_name": model_name_of(body),
-                "prompt": prompt if isinstance(prompt, str) else None,
-            }
-        )
-    page = {"tasks": found, "next_cursor": encode_cursor(last) if last else None}
+    tasks = [
+        {
+            **task_object(hit.row, services.signer, base),
+            "family": hit.row.family,
+            "model_name": hit.model_name,
+            "prompt": hit.prompt,
+        }
+        for hit in found
+    ]
+    page = {"tasks": tasks, "next_cursor": encode_cursor(last) if last else None}
     return envelope.success(page, request_id_of(request))
 
 

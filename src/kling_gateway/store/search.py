@@ -90,18 +90,31 @@ def _conditions(db: Database, f: TaskFilter, after: Position | None) -> list[Col
     return conditions
 
 
+@dataclass(frozen=True)
+class Found:
+    """A matching task with its prompt and model, read by the database from the stored request
+    (a request may hold megabytes of Base64 media: it is not parsed here)."""
+
+    row: TaskRow
+    prompt: str | None
+    model_name: str | None
+
+
 async def search_tasks(
     db: Database, f: TaskFilter, limit: int, after: Position | None = None
-) -> tuple[list[TaskRow], Position | None]:
+) -> tuple[list[Found], Position | None]:
     """One page of matching tasks, newest first, and where the next page starts (None: last)."""
     query = (
-        select(*COLUMNS)
+        select(*COLUMNS, _request_text(db, "prompt"), _model(db))
         .where(*_conditions(db, f, after))
         .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
         .limit(limit + 1)
     )
+    width = len(COLUMNS)
     async with db.read.connect() as conn:
-        found = [TaskRow(*r) for r in (await conn.execute(query)).all()]
-    rows = found[:limit]
+        found = [
+            Found(TaskRow(*r[:width]), r[width], r[width + 1]) for r in (await conn.execute(query)).all()
+        ]
+    page = found[:limit]
     more = len(found) > limit
-    return rows, (Position(rows[-1].created_at, rows[-1].id) if more and rows else None)
+    return page, (Position(page[-1].row.created_at, page[-1].row.id) if more and page else None)
