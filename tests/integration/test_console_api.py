@@ -4,56 +4,43 @@ layouts, errors) and the operator's keys routes (admin token only), plus the con
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
-from kling_gateway.api import create_app
+from inprocess import InProcessGateway, running_gateway
 from kling_gateway.api.app import PREFIXES
-from kling_gateway.config import Settings
-from kling_gateway.gateway import Gateway
-from kling_gateway.keys import IssuedKey, create_account
-from support import PostgresDatabase, postgres_available, require_service
+from support import Account
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 ADMIN = "operator-s3cret"
 
 
-@pytest.fixture()
-def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Gateway]:
-    """SQLite by default; ``indirect`` "postgres" runs on a throwaway PostgreSQL database."""
-    if getattr(request, "param", "sqlite") == "sqlite":
-        yield Gateway(Settings(data_dir=tmp_path, workers=0, admin_token=ADMIN))
-        return
-    require_service(postgres_available(), "PostgreSQL is not reachable on 127.0.0.1:5432")
-    database = PostgresDatabase()
-    try:
-        yield Gateway(Settings(data_dir=tmp_path, workers=0, admin_token=ADMIN, database_url=database.url))
-    finally:
-        database.drop()
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def console_gateway(
+    backend: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[InProcessGateway]:
+    """The app on the module's backend with an operator token configured, API only."""
+    async with running_gateway(tmp_path_factory.mktemp("console"), backend, admin_token=ADMIN) as running:
+        yield running
 
 
-@pytest.fixture()
-async def client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(gateway=gateway)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as http:
-            yield http
+@pytest.fixture(scope="module")
+def client(console_gateway: InProcessGateway) -> httpx.AsyncClient:
+    return console_gateway.client
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def issue(gateway: Gateway, name: str) -> IssuedKey:
-    return await create_account(gateway.accounts, gateway.box, name)
-
-
 async def create(
-    client: httpx.AsyncClient, key: IssuedKey, family: str, body: dict[str, Any], prefix: str = "/v1"
+    client: httpx.AsyncClient, key: Account, family: str, body: dict[str, Any], prefix: str = "/v1"
 ) -> str:
     r = await client.post(f"{prefix}/{family}", json=body, headers=bearer(key.api_key))
     assert r.status_code == 200, r.text
@@ -61,17 +48,16 @@ async def create(
     return task_id
 
 
-async def search(client: httpx.AsyncClient, key: IssuedKey, prefix: str = "/v1", **params: Any) -> Any:
+async def search(client: httpx.AsyncClient, key: Account, prefix: str = "/v1", **params: Any) -> Any:
     r = await client.get(f"{prefix}/tasks/search", params=params, headers=bearer(key.api_key))
     assert r.status_code == 200, r.text
     return r.json()["data"]
 
 
-@pytest.mark.parametrize("gateway", ["sqlite", "postgres"], indirect=True)
 async def test_search_filters_pages_and_sees_only_own_tasks(
-    client: httpx.AsyncClient, gateway: Gateway
+    client: httpx.AsyncClient, console_gateway: InProcessGateway
 ) -> None:
-    me, other = await issue(gateway, "me"), await issue(gateway, "other")
+    me, other = await console_gateway.create_account("me"), await console_gateway.create_account("other")
     cat = await create(
         client, me, "videos/text2video", {"prompt": "A Cat on a 100% red_roof", "model_name": "kling-v1-6"}
     )
@@ -106,7 +92,7 @@ async def test_search_filters_pages_and_sees_only_own_tasks(
     older = await search(client, me, created_to=before_last)
     assert sfx not in [t["task_id"] for t in older["tasks"]]
 
-    moved = await gateway.tasks.transition(
+    moved = await console_gateway.gateway.tasks.transition(
         dog, from_statuses=["submitted"], to_status="failed", now=int(time.time() * 1000), status_msg="x"
     )
     assert moved
@@ -137,9 +123,9 @@ async def test_search_filters_pages_and_sees_only_own_tasks(
     ],
 )
 async def test_search_rejects_malformed_filters_with_1201(
-    client: httpx.AsyncClient, gateway: Gateway, params: dict[str, str], named: str
+    client: httpx.AsyncClient, console_gateway: InProcessGateway, params: dict[str, str], named: str
 ) -> None:
-    me = await issue(gateway, "me")
+    me = await console_gateway.create_account("me")
     r = await client.get("/v1/tasks/search", params=params, headers=bearer(me.api_key))
     assert r.status_code == 400
     body = r.json()
@@ -176,9 +162,10 @@ async def test_admin_keys_create_list_revoke(client: httpx.AsyncClient) -> None:
 
 
 async def test_admin_keys_refuse_account_keys_and_bad_bodies(
-    client: httpx.AsyncClient, gateway: Gateway
+    client: httpx.AsyncClient, console_gateway: InProcessGateway
 ) -> None:
-    me = await issue(gateway, "me")
+    gateway = console_gateway.gateway
+    me = await console_gateway.create_account("me")
     before = len(await gateway.accounts.list())
     for headers in (bearer(me.api_key), bearer(ADMIN + "x"), {}):
         r = await client.post("/v1/admin/keys", json={"name": "x"}, headers=headers)
@@ -193,12 +180,8 @@ async def test_admin_keys_refuse_account_keys_and_bad_bodies(
 
 
 async def test_admin_api_is_off_without_a_token(tmp_path: Path) -> None:
-    app = create_app(gateway=Gateway(Settings(data_dir=tmp_path, workers=0)))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gw.test"
-        ) as http:
-            r = await http.get("/v1/admin/keys", headers=bearer("anything"))
+    async with running_gateway(tmp_path) as plain:
+        r = await plain.client.get("/v1/admin/keys", headers=bearer("anything"))
     assert r.status_code == 403 and "no admin_token" in r.json()["message"]
 
 
