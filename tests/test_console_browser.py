@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -223,12 +224,30 @@ def test_playground_shows_the_api_error_next_to_its_field(
     assert len(after["tasks"]) == len(before["tasks"])  # the refused request created nothing
 
 
-def test_usage_says_not_available_without_the_account_api(page: Any, account: Account, shots: Path) -> None:
+def test_usage_shows_the_accounts_resource_packs(
+    page: Any, server: GatewayProcess, account: Account, shots: Path
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        r = http.post(
+            f"/admin/v1/accounts/{account.account_id}/packs",
+            json={"quantity": 250, "name": "console-pack"},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+        assert r.status_code == 200, r.text
+        start, end = 0, int(time.time() * 1000) + 60_000
+        costs = http.get(f"/account/costs?start_time={start}&end_time={end}", headers=account.bearer)
+    packs = [
+        p
+        for p in costs.json()["data"]["resource_pack_subscribe_infos"]
+        if p["resource_pack_name"] == "console-pack"
+    ]
+    assert packs, costs.text
     sign_in(page, account.api_key)
     page.get_by_role("link", name="Usage").click()
-    notice = page.locator("#usage-unavailable")
-    notice.wait_for()
-    assert "not available" in notice.inner_text()
+    row = page.locator("#usage tr", has_text="console-pack")
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    assert cells[0] == "console-pack" and float(cells[2]) == float(packs[0]["remaining_quantity"]) == 250
     page.screenshot(path=shots / "usage.png", full_page=True)
 
 
@@ -238,7 +257,7 @@ def test_operator_view_needs_the_admin_token_and_manages_keys(
     sign_in(page, account.api_key, role="operator", accepted=False)  # an account key is no operator
     error = page.locator("form .error")
     error.wait_for()
-    assert error.get_attribute("data-code") == "1103" and "admin token" in error.inner_text()
+    assert error.get_attribute("data-code") == "1000" and "not the admin token" in error.inner_text()
     assert page.locator("#key-table").count() == 0
 
     sign_in(page, ADMIN, role="operator")

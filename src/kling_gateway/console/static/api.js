@@ -34,10 +34,16 @@ function headers(extra, token) {
   return { ...(cred ? { Authorization: `Bearer ${cred}` } : {}), ...extra };
 }
 
+// The Kling routes live under /v1; Kling's account API (/account/...) and the operator's admin
+// API (/admin/v1/...) at the root.
+function urlOf(path) {
+  return /^\/(admin|account)\//.test(path) ? path : API + path;
+}
+
 export async function call(method, path, { body, token, extraHeaders } = {}) {
   let response;
   try {
-    response = await fetch(API + path, {
+    response = await fetch(urlOf(path), {
       method,
       headers: headers(body === undefined ? extraHeaders : { "Content-Type": "application/json", ...extraHeaders }, token),
       body: body === undefined ? undefined : JSON.stringify(body),

@@ -54,7 +54,7 @@ function signInPage() {
     ev.preventDefault();
     const value = token.value.trim();
     try {
-      if (role.value === "operator") await call("GET", "/admin/keys", { token: value });
+      if (role.value === "operator") await call("GET", "/admin/v1/accounts", { token: value });
       else await call("GET", "/tasks/search?limit=1", { token: value });
     } catch (err) {
       error.replaceChildren(errorBox(err));
@@ -262,7 +262,7 @@ async function usagePage() {
   } catch (err) {
     if (err.status === 404) {
       box.replaceChildren(el("p", { class: "notice", id: "usage-unavailable" },
-        "Usage is not available on this gateway: it does not serve the account API (GET /v1/account/costs)."));
+        "Usage is not available on this gateway: it does not serve the account API (GET /account/costs)."));
     } else box.replaceChildren(errorBox(err));
   }
 }
@@ -286,7 +286,7 @@ async function keysPage() {
   async function refresh() {
     let keys;
     try {
-      keys = await call("GET", "/admin/keys");
+      keys = await call("GET", "/admin/v1/accounts");
     } catch (err) {
       error.replaceChildren(errorBox(err));
       return;
@@ -295,7 +295,7 @@ async function keysPage() {
       el("td", {}, k.account_id), el("td", {}, k.name), el("td", {}, k.api_key_prefix), el("td", {}, when(k.created_at)),
       el("td", { class: "state" }, k.revoked ? "revoked" : "active"),
       el("td", {}, k.revoked ? "" : el("button", { type: "button", "aria-label": `Revoke ${k.account_id}`, onclick: async () => {
-        try { await call("POST", `/admin/keys/${k.account_id}/revoke`); } catch (err) { error.replaceChildren(errorBox(err)); }
+        try { await call("POST", `/admin/v1/accounts/${k.account_id}/disable`); } catch (err) { error.replaceChildren(errorBox(err)); }
         await refresh();
       } }, "Revoke")))));
   }
@@ -305,7 +305,7 @@ async function keysPage() {
     try {
       const body = { name: name.value };
       if (limit.value) body.max_concurrent_tasks = Number(limit.value);
-      const key = await call("POST", "/admin/keys", { body });
+      const key = await call("POST", "/admin/v1/accounts", { body });
       issued.replaceChildren(el("div", { class: "card" }, el("strong", {}, "Shown once — copy it now: "),
         el("pre", { id: "issued-key" }, JSON.stringify(key, null, 2))));
     } catch (err) {
