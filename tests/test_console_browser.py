@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from kling_gateway.media.probe import probe_av, probe_image
+from kling_gateway.schemas import FAMILIES
 from support import Account, GatewayProcess, require_service, wait_for_task
 
 CHROMIUM = os.environ.get("KLING_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -162,6 +163,10 @@ def test_playground_text2video_reaches_succeed_and_the_video_plays(
 ) -> None:
     sign_in(page, account.api_key)
     page.get_by_role("link", name="Playground").click()
+    page.locator("#playground").wait_for()
+    options = page.locator("#pg-family option").evaluate_all("os => os.map(o => o.value)")
+    assert set(options) <= set(FAMILIES) and len(options) >= len(FAMILIES) - 2  # from the OpenAPI document
+    assert "videos/text2video" in options and "videos/multi-elements/init-selection" not in options
     page.get_by_label("Family").select_option("videos/text2video")
     form = page.locator("#playground")
     form.get_by_label("prompt", exact=True).fill("a paper boat on a pond")

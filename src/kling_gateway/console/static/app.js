@@ -14,14 +14,15 @@ async function loadOpenapi() {
   return openapi;
 }
 
-// Families from the OpenAPI document: every POST /v1/<resource>/<action> with a request body.
+// Families from the OpenAPI document: every /v1/<family> path that creates (POST with a request
+// body) and lists (GET) — which leaves out the POST-only calls such as the selection calls.
 async function families() {
   const doc = await loadOpenapi();
   const found = [];
   for (const [path, ops] of Object.entries(doc.paths)) {
-    const m = /^\/v1\/([\w-]+\/[\w-]+)$/.exec(path);
+    const m = /^\/v1\/([\w-]+(?:\/[\w-]+)+)$/.exec(path);
     const post = ops.post;
-    if (!m || !post?.requestBody || post.tags?.includes("admin")) continue;
+    if (!m || !post?.requestBody || !ops.get || post.tags?.includes("admin")) continue;
     found.push({ name: m[1], summary: post.summary.replace(/^Create: /, ""), schema: post.requestBody.content["application/json"].schema });
   }
   return found.sort((a, b) => a.name.localeCompare(b.name));
@@ -335,7 +336,7 @@ async function route() {
   const parts = path.split("/").filter(Boolean);
   try {
     if (cred.role === "operator") return await keysPage();
-    if (parts[0] === "task" && parts.length === 4) return await taskPage(`${parts[1]}/${parts[2]}`, parts[3]);
+    if (parts[0] === "task" && parts.length >= 4) return await taskPage(parts.slice(1, -1).join("/"), parts.at(-1));
     if (parts[0] === "playground") return await playgroundPage(params);
     if (parts[0] === "usage") return await usagePage();
     return await tasksPage(params);
