@@ -24,9 +24,11 @@ from .push.runtime import Push
 from .secrets_box import SecretBox, load_master_key
 from .service import TaskService
 from .sessions import SelectionService
+from .standard2.service import Standard2Service
 from .storage.factory import create_storage
 from .store import AccountStore, Database, LedgerStore, TaskRow, TaskStore
 from .store import ledger as ledger_rules
+from .store.lookup import TaskLookup
 
 log = logging.getLogger("kling_gateway")
 
@@ -100,6 +102,7 @@ class Gateway:
             storage=self.storage,
             catalog=self.catalog,
         )
+        self.standard2 = Standard2Service(self.service, TaskLookup(self.db), self.catalog)
         self.selection = SelectionService(self.tasks, self.storage, settings)
         self.relay_inbox = Inbox()  # upstream callbacks, read by the relay channel engines
         self.relay_callbacks = CallbackReceiver(

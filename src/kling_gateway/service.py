@@ -154,7 +154,7 @@ class TaskService:
     @staticmethod
     def _new_row(
         account: AccountRow,
-        family: Family,
+        family: str,
         body: dict[str, Any],
         engine: str,
         available_at: int | None = None,
@@ -163,7 +163,7 @@ class TaskService:
         return TaskRow(
             id=new_numeric_id(),
             account_id=account.id,
-            family=family.name,
+            family=family,
             external_task_id=body.get("external_task_id"),
             status=TaskStatus.SUBMITTED,
             status_msg="",
@@ -184,7 +184,7 @@ class TaskService:
             files_expired_at=None,
         )
 
-    async def _insert(self, account: AccountRow, family: Family, body: dict[str, Any], row: TaskRow) -> None:
+    async def _insert(self, account: AccountRow, family: str, body: dict[str, Any], row: TaskRow) -> None:
         try:
             await self.store.insert(row)
         except KlingError as refused:  # a limit, the packs or a spend cap (store/ledger.py)
@@ -192,9 +192,10 @@ class TaskService:
             raise
         except DuplicateExternalId:
             raise invalid_parameter(
-                f"external_task_id: '{row.external_task_id}' is already used by another task of this account"
+                f"external_task_id: '{row.external_task_id}' already exists "
+                "(it is used by another task of this account)"
             ) from None
-        usage_metrics.admitted(account.id, family.name, self.pricing(family.name, body))
+        usage_metrics.admitted(account.id, family, self.pricing(family, body))
 
     async def create(self, account: AccountRow, family_name: str, body: Any) -> TaskRow:
         """Accept a task: validate, check references, store it, wake the workers.
@@ -202,9 +203,37 @@ class TaskService:
         Limits, packs and the charge are checked by the store's admission hooks in the insert
         transaction itself (store/ledger.py), so concurrent creates cannot overshoot them."""
         family, body, engine = await self._accept(account, family_name, body)
-        row = self._new_row(account, family, body, engine)
-        await self._insert(account, family, body, row)
+        row = self._new_row(account, family.name, body, engine)
+        await self._insert(account, family.name, body, row)
         self.hub.publish(TaskChange(row.id, row.account_id, row.status, row.updated_at))
+        if self.on_created is not None:
+            self.on_created(row)
+        return row
+
+    async def accept(
+        self,
+        account: AccountRow,
+        family: str,
+        body: dict[str, Any],
+        *,
+        model: str | None,
+        external_task_id: str | None,
+        callback_url: str | None,
+    ) -> TaskRow:
+        """Store a request validated elsewhere (the new standard's rules) as a new task of
+        ``family`` and wake the workers; admission as for :meth:`create`."""
+        engine = self.router.pick(family, model)
+        if engine is None:
+            raise KlingError(
+                Code.RESOURCE_NOT_FOUND, f"no engine serves {family} with model {model or 'default'}"
+            )
+        row = dataclasses.replace(
+            self._new_row(account, family, body, engine),
+            external_task_id=external_task_id,
+            callback_url=callback_url,
+        )
+        await self._insert(account, family, body, row)
+        self.hub.publish(TaskChange(row.id, row.account_id, row.status, row.updated_at, family))
         if self.on_created is not None:
             self.on_created(row)
         return row
@@ -220,8 +249,8 @@ class TaskService:
         if self.storage is None or engine is None:
             raise KlingError(Code.UNAVAILABLE, f"{family.name} cannot run on this process")
         never = now_ms() + 10 * 365 * 24 * 3600 * 1000  # not runnable: this request runs it
-        row = dataclasses.replace(self._new_row(account, family, body, engine_name, never), attempts=1)
-        await self._insert(account, family, body, row)
+        row = dataclasses.replace(self._new_row(account, family.name, body, engine_name, never), attempts=1)
+        await self._insert(account, family.name, body, row)
         ctx = WorkerContext(row, "sync", self.store, self.storage, self.hub, self.settings)
         task = EngineTask(task_id=row.id, account_id=account.id, family=family.name, request=body)
         error: KlingError | None = None

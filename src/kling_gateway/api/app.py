@@ -25,6 +25,7 @@ from . import (
     routes,
     search,
     selection,
+    standard2,
     tasks,
 )
 from .deps import ApiServices
@@ -69,6 +70,7 @@ def create_app(
 
     endpoints = kling_endpoints()
     account_endpoints = account.endpoints()  # /account/* at the host root and under /kling
+    standard2_endpoints = standard2.endpoints()
     app = FastAPI(
         title="kling-gateway",
         version=__version__,
@@ -78,10 +80,18 @@ def create_app(
         routes=[
             *(routes.mount(prefix, endpoints) for prefix in PREFIXES),
             *(r for prefix in account.PREFIXES for r in routes.flat(prefix, account_endpoints)),
+            *(r for prefix in standard2.PREFIXES for r in routes.flat(prefix, standard2_endpoints)),
             relay_callbacks.route,
         ],
     )
-    routes.install_openapi(app, [(PREFIXES, endpoints), (account.PREFIXES, account_endpoints)])
+    routes.install_openapi(
+        app,
+        [
+            (PREFIXES, endpoints),
+            (account.PREFIXES, account_endpoints),
+            (standard2.PREFIXES, standard2_endpoints),
+        ],
+    )
     app.state.services = ApiServices(
         tasks=gateway.service,
         selection=gateway.selection,
@@ -95,6 +105,7 @@ def create_app(
         relay_callbacks=gateway.relay_callbacks,
         ledger=gateway.ledger,
         accounting=gateway.accounting,
+        standard2=gateway.standard2,
     )
     app.state.gateway = gateway  # read by the front page (engines) and by tests
     app.include_router(files.router)

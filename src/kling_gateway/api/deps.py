@@ -21,6 +21,7 @@ from ..push import ChangeHub
 from ..push.runtime import Push
 from ..service import TaskService
 from ..sessions import SelectionService
+from ..standard2.service import Standard2Service
 from ..storage import Storage
 from ..store import AccountRow, LedgerStore
 
@@ -44,6 +45,7 @@ class ApiServices:
     relay_callbacks: CallbackReceiver
     ledger: LedgerStore  # the account API's reads
     accounting: AccountingService  # the admin API's actions
+    standard2: Standard2Service
 
 
 def services_of(request: Request) -> ApiServices:

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 from ..present import UrlSigner, task_object
 from ..schemas import TERMINAL_STATUSES
+from ..standard2 import is_standard2
+from ..standard2.records import record
 from ..store import TaskRow, TaskStore
 from .hub import TaskChange
 
@@ -42,9 +44,12 @@ def row_as_of(row: TaskRow, status: str, at: int) -> TaskRow:
 async def event_object(
     row: TaskRow, status: str, at: int, signer: UrlSigner, base_url: str
 ) -> dict[str, Any]:
-    """The wire task object (:func:`~kling_gateway.present.task_object`) as of one change."""
+    """The wire task object (:func:`~kling_gateway.present.task_object`) as of one change; for a
+    task of the new standard its record (spec kling-api-more.md §6: the bare record)."""
     shown = row_as_of(row, status, at)
     await signer.prepare_rows([shown])  # presigned storage URLs, when configured
+    if is_standard2(shown.family):
+        return record(shown, signer, base_url)
     return task_object(shown, signer, base_url)
 
 

@@ -64,6 +64,7 @@ tasks = Table(
 Index(
     "ix_tasks_account_family_created_id", tasks.c.account_id, tasks.c.family, tasks.c.created_at, tasks.c.id
 )
+Index("ix_tasks_account_created_id", tasks.c.account_id, tasks.c.created_at, tasks.c.id)
 Index("ix_tasks_claim", tasks.c.status, tasks.c.available_at)
 Index("ix_tasks_finished", tasks.c.finished_at)
 

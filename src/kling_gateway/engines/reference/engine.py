@@ -10,6 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from kling_gateway.catalog import build_catalog
 from kling_gateway.config import Settings
 from kling_gateway.engines.base import (
     EngineContext,
@@ -18,6 +19,8 @@ from kling_gateway.engines.base import (
 )
 from kling_gateway.errors import TaskFailure, TransientEngineError
 from kling_gateway.ids import new_numeric_id
+from kling_gateway.standard2 import is_standard2
+from kling_gateway.standard2.billing import units_text
 
 from .inputs import GATHERERS, Prepared
 from .jobs import RenderedFile, RenderJob
@@ -25,6 +28,8 @@ from .pool import clean_stale_temp_dirs, make_pool, make_temp_dir
 from .render import RENDERERS, render
 from .seeding import request_seed
 from .sizing import duration_text
+from .standard2_families import FPS
+from .standard2_families import duration_text as frames_duration_text
 
 SUBMITTED_PAUSE_S = 9.0  # spec §17.3: a task sits in "submitted" about 9 s
 FINISH_PAUSE_S = 2.0
@@ -41,6 +46,7 @@ class ReferenceEngine:
 
     def __init__(self, settings: Settings):
         self._settings = settings
+        self._catalog = build_catalog(settings.models)
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         clean_stale_temp_dirs()  # what a killed predecessor left behind
@@ -91,7 +97,11 @@ class ReferenceEngine:
         if self._settings.engine_pacing:
             await asyncio.sleep(FINISH_PAUSE_S)
         extra = {"parent_video": prepared.parent_video} if prepared.parent_video is not None else {}
-        return EngineOutcome(task_result=result, task_info_extra=extra)
+        units = None
+        if is_standard2(task.family):  # billed from the catalogue (legacy pricing: the ledger's)
+            seconds = max((f.seconds for f in files if f.role == "video"), default=0.0)
+            units = units_text(self._catalog, task.family, task.request, seconds)
+        return EngineOutcome(task_result=result, task_info_extra=extra, final_unit_deduction=units)
 
     def close(self) -> None:
         with self._lock:
@@ -111,7 +121,8 @@ async def _task_result(
     videos = []
     for f in files:
         if f.role == "video":
-            item = {"id": new_numeric_id(), "url": refs[f.name], "duration": duration_text(f.seconds)}
+            shown = standard2_duration(f.seconds) if is_standard2(task.family) else duration_text(f.seconds)
+            item = {"id": new_numeric_id(), "url": refs[f.name], "duration": shown}
             if prepared.session_id is not None:
                 item["session_id"] = prepared.session_id
             videos.append(item)
@@ -146,3 +157,8 @@ async def _task_result(
     if audios:
         result["audios"] = audios
     return result
+
+
+def standard2_duration(seconds: float) -> str:
+    """Three decimals on the new standard (``"5.042"``)."""
+    return frames_duration_text(int(round(seconds * FPS)))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kling_gateway.standard2.products import PRODUCTS
+
 from .audio_families import render_text_to_audio, render_tts
 from .image_families import render_generations, render_try_on
 from .image_tools import render_expand, render_multi_image2image, render_omni_image
 from .jobs import RenderedFile, RenderJob
 from .omni_families import render_avatar, render_motion_control, render_omni_video
+from .standard2_families import render_standard2
 from .video_families import (
     render_effects,
     render_image2video,
@@ -40,6 +43,9 @@ RENDERERS: dict[str, Callable[[RenderJob], list[RenderedFile]]] = {
     "images/editing/expand": render_expand,
     "videos/avatar/image2video": render_avatar,
 }
+
+
+RENDERERS.update({product.family: render_standard2 for product in PRODUCTS.values()})
 
 
 def render(job: RenderJob) -> list[RenderedFile]:

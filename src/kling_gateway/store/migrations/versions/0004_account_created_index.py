@@ -1,0 +1,21 @@
+"""The new standard's cursor listing (``POST /tasks``) reads every family of an account in
+``created_at DESC, id DESC`` order: index (account_id, created_at, id).
+
+Revision ID: 0004_standard2
+Revises: 0003
+"""
+
+from alembic import op
+
+revision = "0004_standard2"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_tasks_account_created_id", "tasks", ["account_id", "created_at", "id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_tasks_account_created_id", table_name="tasks")
