@@ -14,7 +14,8 @@ timeout or a connection failure is retried with exponential backoff and jitter
 
 Announced changes: ``processing``, ``succeed`` and ``failed`` (:data:`CALLBACK_STATUSES`). Kling
 calls back when the status *changes*; ``submitted`` is the state the create response already
-reported, so it is not sent.
+reported, so it is not sent on the legacy standard. The new standard reports all four statuses
+(kling-api-more.md §6), so its tasks (``v2/*``) announce ``submitted`` too, with the bare record.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ..present import UrlSigner
 from ..schemas.encoding import dumps
 from ..schemas.tasks import TaskStatus
 from ..secrets_box import SecretBox
+from ..standard2 import is_standard2
 from ..store import AccountStore, TaskStore
 from ..store.deliveries import AttemptRow, DeliveryRow, DeliveryStore
 from .config import PushConfig
@@ -96,7 +98,9 @@ class CallbackDispatcher:
     # ---- life cycle -----------------------------------------------------------------------
 
     def on_change(self, change: TaskChange) -> None:
-        if change.status in CALLBACK_STATUSES:
+        if change.status in CALLBACK_STATUSES or (
+            change.status == "submitted" and is_standard2(change.family)
+        ):
             self._changed.add(change.task_id)
             self._wake.set()
 

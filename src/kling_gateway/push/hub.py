@@ -26,6 +26,7 @@ class TaskChange:
     account_id: str
     status: str
     updated_at: int
+    family: str = ""  # set where known (creation); new-standard tasks announce "submitted" too
 
 
 Listener = Callable[[TaskChange], Awaitable[None] | None]

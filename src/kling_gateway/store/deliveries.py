@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String, and_, cast, exists, func, literal, select, update
+from sqlalchemy import BigInteger, Integer, String, and_, cast, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
+from ..standard2.products import FAMILY_PREFIX as STANDARD2_PREFIX
 from .database import Database
 from .push_tables import callback_attempts, callback_deliveries
 from .tables import task_events, tasks
@@ -83,7 +84,11 @@ class DeliveryStore:
             .select_from(task_events.join(tasks, tasks.c.id == e.task_id))
             .where(
                 condition,
-                e.status.in_(self.statuses),
+                or_(
+                    e.status.in_(self.statuses),
+                    # the new standard reports every status, "submitted" included (§6)
+                    and_(e.status == "submitted", t.family.startswith(STANDARD2_PREFIX)),
+                ),
                 t.callback_url.is_not(None),
                 t.callback_url != "",
                 ~exists().where(d.event_id == e.id),
