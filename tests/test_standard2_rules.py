@@ -17,7 +17,6 @@ from kling_gateway.auth import mint_jwt
 from kling_gateway.config import Settings
 from kling_gateway.gateway import Gateway
 from kling_gateway.keys import IssuedKey, create_account
-
 from support import b64, png_bytes
 
 IMG = b64(png_bytes(640, 360))

@@ -14,6 +14,7 @@ from .catalog import build_catalog
 from .config import Settings
 from .engines.base import Engine
 from .engines.relay.callbacks import CallbackReceiver, Inbox
+from .engines.relay.channels import webhook_secrets
 from .engines.router import EngineRouter
 from .jobs import Dispatcher, Maintenance
 from .jobs.distributed import DistributedJobs, parse_queues
@@ -106,7 +107,7 @@ class Gateway:
         self.selection = SelectionService(self.tasks, self.storage, settings)
         self.relay_inbox = Inbox()  # upstream callbacks, read by the relay channel engines
         self.relay_callbacks = CallbackReceiver(
-            settings.secret(), self.tasks, self.relay_inbox, self._wake_workers
+            settings.secret(), self.tasks, self.relay_inbox, self._wake_workers, webhook_secrets(settings)
         )
         self.push = Push(self)  # callbacks, event streams, cross-process notifications
         self.started = False

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..engines.relay import standard2
 from ..engines.relay.callbacks import CALLBACK_PATH
 from ..errors import Code, KlingError
 from . import envelope
@@ -32,6 +33,8 @@ def _task_object(raw: bytes) -> dict[str, Any]:
         body = None
     if isinstance(body, dict) and isinstance(body.get("data"), dict) and "task_status" not in body:
         body = body["data"]
+    if isinstance(body, dict) and standard2.is_record(body):  # a new-standard upstream (§6)
+        body = standard2.task_object(body)
     if not isinstance(body, dict) or not isinstance(body.get("task_status"), str):
         raise KlingError(Code.INVALID_REQUEST, "callback body is not a task object")
     return body
@@ -41,7 +44,8 @@ async def relay_callback(request: Request) -> Response:
     receiver = services_of(request).relay_callbacks
     task_id = request.path_params["task_id"]
     receiver.verify(task_id, request.path_params["token"])
-    await receiver.accept(task_id, _task_object(await request.body()))
+    raw = await request.body()
+    await receiver.accept(task_id, _task_object(raw), (raw, request.headers))
     return envelope.acknowledged(request_id_of(request))
 
 

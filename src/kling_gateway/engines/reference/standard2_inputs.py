@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from kling_gateway.catalog import ReferenceVideo, build_catalog
-from kling_gateway.engines.base import EngineContext, EngineTask, TaskFailure
+from kling_gateway.engines.base import EngineContext, EngineTask
+from kling_gateway.errors import TaskFailure
 from kling_gateway.media import validate
 
 from .inputs import MB, Prepared

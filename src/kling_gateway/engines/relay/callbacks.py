@@ -14,8 +14,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from ...errors import Code, KlingError
 from ...ids import now_ms
@@ -75,8 +78,18 @@ class CallbackReceiver:
     """Takes verified upstream callbacks: keeps the body for the task's next run (the
     :class:`Inbox` its channel engines read) and makes the task runnable at once."""
 
-    def __init__(self, secret: str, store: TaskStore, inbox: Inbox, wake: Callable[[], None]):
+    def __init__(
+        self,
+        secret: str,
+        store: TaskStore,
+        inbox: Inbox,
+        wake: Callable[[], None],
+        webhook_secrets: Mapping[str, str] | None = None,
+    ):
+        """``webhook_secrets``: channel name → the upstream account's webhook secret; callbacks
+        of those channels must carry a valid Standard Webhooks signature (kling-api-more.md §6)."""
         self.secret = secret
+        self.webhook_secrets = dict(webhook_secrets or {})
         self.relay_store = RelayStore(store)
         self.inbox = inbox
         self.wake = wake
@@ -86,13 +99,30 @@ class CallbackReceiver:
         if not hmac.compare_digest(callback_token(self.secret, task_id), token):
             raise KlingError(Code.AUTH_FAILED, "bad callback token")
 
-    async def accept(self, task_id: str, body: dict[str, Any]) -> None:
+    def check_signature(self, channel: str, raw: bytes, headers: Mapping[str, str]) -> None:
+        """Raise 1000 when ``channel`` has a webhook secret and the body is not signed with it."""
+        secret = self.webhook_secrets.get(channel)
+        if secret is None:
+            return
+        try:
+            Webhook(secret).verify(raw, {k.lower(): v for k, v in headers.items()})
+        except WebhookVerificationError:
+            metrics.CALLBACKS.labels(channel, "bad-signature").inc()
+            raise KlingError(Code.AUTH_FAILED, "callback signature does not verify") from None
+
+    async def accept(
+        self, task_id: str, body: dict[str, Any], signed: tuple[bytes, Mapping[str, str]] | None = None
+    ) -> None:
         """Keep a callback (a task object in wire shape) for its task. Callbacks for unknown,
         finished or other upstream tasks are ignored (the caller still answers 2xx, so the
-        upstream stops retrying)."""
+        upstream stops retrying). ``signed``: the raw body and headers, for channels that sign."""
         row = await self.relay_store.store.get(task_id)
         if row is None:
             return
+        if signed is not None:
+            self.check_signature(row.engine or "", *signed)
+        elif (row.engine or "") in self.webhook_secrets:
+            raise KlingError(Code.AUTH_FAILED, "callback signature is missing")
         metrics.CALLBACKS.labels(row.engine or "", body["task_status"]).inc()
         if row.status not in ACTIVE_STATUSES:
             return

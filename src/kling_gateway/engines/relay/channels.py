@@ -19,7 +19,8 @@ from ...errors import GatewayError
 CHANNEL_TYPES = ("kling", "cometapi", "kling-compatible")
 DEFAULT_BASE_URLS = {"kling": "https://api-singapore.klingai.com", "cometapi": "https://api.cometapi.com"}
 DEFAULT_PREFIXES = {"kling": "/v1", "cometapi": "/kling/v1", "kling-compatible": "/v1"}
-SECRET_FIELDS = ("access_key", "secret_key", "api_key")
+SECRET_FIELDS = ("access_key", "secret_key", "api_key", "webhook_secret")
+STANDARD2_PREFIX = "v2/"
 RESERVED_NAMES = ("reference",)
 
 
@@ -62,6 +63,8 @@ class ChannelConfig:
     request_timeout: float = 30.0  # one HTTP call to the upstream
     download_timeout: float = 300.0  # one result file
     passthrough: bool = False
+    new_standard: bool = False  # also relay new-standard tasks (v2/*) as new-standard calls
+    webhook_secret: str | None = field(default=None, repr=False)  # verifies signed upstream callbacks
     callbacks: bool = True
     callback_base_url: str | None = None
     breaker_threshold: int = 3
@@ -71,6 +74,8 @@ class ChannelConfig:
     poll: PollConfig = field(default_factory=PollConfig)
 
     def serves(self, family: str, model_name: str | None) -> bool:
+        if family.startswith(STANDARD2_PREFIX) and not self.new_standard:
+            return False  # a new-standard task needs a channel that speaks the new standard
         if not any(fnmatch.fnmatchcase(family, pattern) for pattern in self.families):
             return False
         if self.models == ("*",):
@@ -84,7 +89,12 @@ class ChannelConfig:
 
 
 def _secret(name: str, table: dict[str, Any], key: str) -> str | None:
-    aliases = {"secret_key": ("secret",), "access_key": ("access",), "api_key": ("key",)}[key]
+    aliases = {
+        "secret_key": ("secret",),
+        "access_key": ("access",),
+        "api_key": ("key",),
+        "webhook_secret": (),
+    }[key]
     for base in (key, *aliases):
         if table.get(base) not in (None, ""):
             return str(table[base])
@@ -143,6 +153,7 @@ _KNOWN_KEYS = {
     "request_timeout",
     "download_timeout",
     "passthrough",
+    "new_standard",
     "callbacks",
     "callback_base_url",
     "breaker_threshold",
@@ -181,6 +192,11 @@ def parse_channel(table: dict[str, Any], index: int = 0) -> ChannelConfig:
     api_key = _secret(name, table, "api_key")
     if api_key is None and (access_key is None or secret_key is None):
         raise ChannelConfigError(f"channel '{name}': give api_key, or access_key and secret_key")
+    new_standard = bool(table.get("new_standard", False))
+    if new_standard and api_key is None:
+        raise ChannelConfigError(
+            f"channel '{name}': new_standard needs api_key (AK/SK JWTs cannot reach new-standard paths)"
+        )
     if kind == "cometapi" and api_key is None:
         raise ChannelConfigError(f"channel '{name}': a cometapi channel authenticates with api_key")
     poll_table = table.get("poll", {})
@@ -218,6 +234,8 @@ def parse_channel(table: dict[str, Any], index: int = 0) -> ChannelConfig:
         request_timeout=_number(name, table, "request_timeout", 30.0, minimum=0.05),
         download_timeout=_number(name, table, "download_timeout", 300.0, minimum=0.1),
         passthrough=bool(table.get("passthrough", False)),
+        new_standard=new_standard,
+        webhook_secret=_secret(name, table, "webhook_secret"),
         callbacks=bool(table.get("callbacks", True)),
         callback_base_url=(
             str(table["callback_base_url"]).rstrip("/") if table.get("callback_base_url") else None
@@ -238,3 +256,9 @@ def parse_channels(tables: list[dict[str, Any]]) -> list[ChannelConfig]:
     if duplicates:
         raise ChannelConfigError(f"channel names must be unique: {', '.join(duplicates)}")
     return sorted(channels, key=lambda c: -c.priority)
+
+
+def webhook_secrets(settings: Any) -> dict[str, str]:
+    """Channel name → webhook secret, for the channels that verify signed upstream callbacks."""
+    tables = getattr(settings, "channels", None) or []
+    return {c.name: c.webhook_secret for c in parse_channels(tables) if c.webhook_secret}

@@ -7,6 +7,8 @@
   list query, one ``GET <family>?pageNum=1&pageSize=N`` answers all of them; its snapshot serves
   every status check within ``batch_window`` seconds. Tasks missing from the page fall back to a
   single query.
+* New standard (``v2/*`` on a ``new_standard`` channel): ``GET /tasks?task_ids=`` answers up to
+  20 tracked tasks per call, the checked one and those with stale snapshots.
 * Bounded: at most ``poll.concurrency`` status calls per channel at once.
 """
 
@@ -19,7 +21,7 @@ from typing import Any
 
 from . import metrics
 from .channels import ChannelConfig
-from .upstream import NotFound, Rejected, UpstreamClient
+from .upstream import BATCH_IDS, NotFound, Rejected, UpstreamClient, is_standard2
 
 
 @dataclass
@@ -93,6 +95,34 @@ class StatusTracker:
                 snap[uid] = (at, item)
         self._snapshots[key] = snap
 
+    async def _batch(
+        self, client: UpstreamClient, key: tuple[str, str], upstream_id: str, window: float
+    ) -> dict[str, Any]:
+        """New standard: ``GET /tasks?task_ids=`` for this task and up to 19 other tracked ones
+        whose snapshots are stale; concurrent checks coalesce onto one call."""
+        lock = self._list_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            hit = self._fresh(key, upstream_id, window)
+            if hit is not None:
+                return hit
+            others = [
+                t.upstream_id
+                for t in self._tracked.values()
+                if (t.channel, t.family) == key
+                and t.upstream_id != upstream_id
+                and self._fresh(key, t.upstream_id, window) is None
+            ]
+            ids = [upstream_id, *others[: BATCH_IDS - 1]]
+            at = time.monotonic()
+            async with self._limit(client.channel):
+                metrics.STATUS_CALLS.labels(client.channel.name, "batch").inc()
+                items = await client.batch(ids)
+            self._remember(key, items, at)
+            hit = self._fresh(key, upstream_id, window)
+        if hit is None:
+            raise NotFound(1203, f"task {upstream_id} not found upstream")
+        return hit
+
     async def status(self, client: UpstreamClient, family: str, upstream_id: str) -> dict[str, Any]:
         """The upstream task object; raises the upstream errors of :mod:`.upstream`."""
         channel = client.channel
@@ -101,6 +131,8 @@ class StatusTracker:
         hit = self._fresh(key, upstream_id, window)
         if hit is not None:
             return hit
+        if is_standard2(family):
+            return await self._batch(client, key, upstream_id, window)
         if channel.poll.list_queries and key not in self._no_list and self.count(*key) >= 2:
             lock = self._list_locks.setdefault(key, asyncio.Lock())
             async with lock:  # concurrent checks coalesce onto one list call

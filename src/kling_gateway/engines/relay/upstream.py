@@ -21,7 +21,16 @@ from ...config import Settings
 from ...errors import GatewayError
 from ...httpclient import create_client
 from ...tokens import mint_jwt
+from . import standard2
 from .channels import ChannelConfig
+from .standard2 import prefix_of as standard2_prefix
+
+BATCH_IDS = 20  # GET /tasks takes at most 20 ids (kling-api-more.md §5.1)
+
+
+def is_standard2(family: str) -> bool:
+    return family.startswith("v2/")
+
 
 JWT_TTL = 1800
 JWT_RENEW_BEFORE = 300
@@ -136,8 +145,9 @@ class UpstreamClient:
         # operator-configured host: no private-address guard for API calls (see httpclient)
         self._http = create_client(settings, timeout=channel.request_timeout, guard=False)
 
-    def url(self, path: str) -> str:
-        return f"{self.channel.base_url}{self.channel.prefix}/{path.lstrip('/')}"
+    def url(self, path: str, *, standard2: bool = False) -> str:
+        prefix = standard2_prefix(self.channel.prefix) if standard2 else self.channel.prefix
+        return f"{self.channel.base_url}{prefix}/{path.lstrip('/')}"
 
     async def _call(
         self,
@@ -146,11 +156,12 @@ class UpstreamClient:
         *,
         body: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
+        standard2: bool = False,
     ) -> dict[str, Any]:
         headers = {"Authorization": self.credentials.header(), "Accept": "application/json"}
         try:
             response = await self._http.request(
-                method, self.url(path), json=body, params=params, headers=headers
+                method, self.url(path, standard2=standard2), json=body, params=params, headers=headers
             )
         except httpx.TimeoutException:
             raise ChannelDown(5002, f"timed out after {self.channel.request_timeout:g} s") from None
@@ -163,13 +174,37 @@ class UpstreamClient:
         return payload
 
     async def create(self, family: str, body: dict[str, Any]) -> dict[str, Any]:
-        """The ``data`` of a create reply (must carry ``task_id``)."""
+        """The ``data`` of a create reply (must carry ``task_id``); a new-standard task is created
+        on its model path and its reply translated."""
+        if is_standard2(family):
+            model, wire = standard2.outbound_body(
+                body, body.get("external_task_id", ""), body.get("callback_url")
+            )
+            record = (
+                await self._call("POST", standard2.create_path(family, model), body=wire, standard2=True)
+            )["data"]
+            if not isinstance(record, dict) or not record.get("id"):
+                raise ChannelDown(5000, "malformed answer (create reply without id)")
+            return standard2.task_object(record)
         data = (await self._call("POST", family, body=body))["data"]
         if not isinstance(data, dict) or not data.get("task_id"):
             raise ChannelDown(5000, "malformed answer (create reply without task_id)")
         return data
 
+    async def batch(self, ids: list[str], *, external: bool = False) -> list[dict[str, Any]]:
+        """``GET /tasks?task_ids=`` (≤ 20 per call) → task objects; unknown ids are left out."""
+        key = "external_task_ids" if external else "task_ids"
+        data = (await self._call("GET", "tasks", params={key: ",".join(ids)}, standard2=True))["data"]
+        if not isinstance(data, list):
+            raise ChannelDown(5000, "malformed answer (/tasks without an array)")
+        return [standard2.task_object(r) for r in data if isinstance(r, dict) and r.get("id")]
+
     async def get(self, family: str, task_id: str) -> dict[str, Any]:
+        if is_standard2(family):  # by task id, else by external id (adoption after a crash)
+            found = await self.batch([task_id]) or await self.batch([task_id], external=True)
+            if not found:
+                raise NotFound(1203, f"task {task_id} not found upstream")
+            return found[0]
         data = (await self._call("GET", f"{family}/{task_id}"))["data"]
         if not isinstance(data, dict) or not data.get("task_status"):
             raise ChannelDown(5000, "malformed answer (task without task_status)")
