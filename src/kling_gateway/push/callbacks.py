@@ -99,7 +99,7 @@ class CallbackDispatcher:
 
     def on_change(self, change: TaskChange) -> None:
         if change.status in CALLBACK_STATUSES or (
-            change.status == "submitted" and is_standard2(change.family)
+            change.status == TaskStatus.SUBMITTED and is_standard2(change.family)
         ):
             self._changed.add(change.task_id)
             self._wake.set()

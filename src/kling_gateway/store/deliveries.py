@@ -21,6 +21,7 @@ from sqlalchemy import BigInteger, Integer, String, and_, cast, exists, func, li
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
+from ..schemas.tasks import TaskStatus
 from ..standard2.products import FAMILY_PREFIX as STANDARD2_PREFIX
 from .database import Database
 from .push_tables import callback_attempts, callback_deliveries
@@ -87,7 +88,7 @@ class DeliveryStore:
                 or_(
                     e.status.in_(self.statuses),
                     # the new standard reports every status, "submitted" included (§6)
-                    and_(e.status == "submitted", t.family.startswith(STANDARD2_PREFIX)),
+                    and_(e.status == TaskStatus.SUBMITTED, t.family.startswith(STANDARD2_PREFIX)),
                 ),
                 t.callback_url.is_not(None),
                 t.callback_url != "",
