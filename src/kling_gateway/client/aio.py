@@ -17,6 +17,7 @@ from .core import ClientCore, PollPolicy, ProgressCallback, TaskRef
 from .download import CHUNK, Fetch, FetchOutcome, fetch_headers, write_mode
 from .layout import Layout
 from .methods import FamilyMethods
+from .standard2 import AsyncStandard2
 from .transport import Plan, Progress, RetryPolicy, Sleep, plan_result
 
 T = TypeVar("T")
@@ -51,6 +52,7 @@ class AsyncKlingClient(FamilyMethods[Coroutine[Any, Any, CreatedTask], Coroutine
             retry=retry,
             poll=poll,
         )
+        self.standard2 = AsyncStandard2(self)  # the new API standard (model paths, /tasks)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=timeout, follow_redirects=True)
 

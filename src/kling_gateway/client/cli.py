@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from ..schemas import FAMILIES, CreatedTask, Family, Task
+from ..standard2.products import PRODUCTS
 from .errors import (
     AuthenticationError,
     ClientValidationError,
@@ -30,6 +31,8 @@ from .errors import (
     WaitTimeoutError,
 )
 from .layout import Layout
+from .requests import encode_media
+from .standard2 import record_task
 from .sync import KlingClient
 
 EXIT_OK, EXIT_USAGE, EXIT_AUTH, EXIT_FAILED, EXIT_TIMEOUT, EXIT_API, EXIT_NETWORK = 0, 2, 3, 4, 5, 6, 7
@@ -277,6 +280,62 @@ def _wait_and_fetch(
     _print_task(done, as_json, files)
 
 
+# --image on the new standard: the content types each product takes images as, in order
+IMAGE_CONTENTS = {
+    "image-to-video": ("first_frame", "last_frame"),
+    "omni-video": ("refer_image",),
+    "motion-control": ("image",),
+}
+
+
+def new_standard_body(target: str, body: dict[str, Any], prompt: str | None, images: list[str]) -> None:
+    """``--prompt``/``--image`` in a new-standard body: text-to-video takes ``prompt``, the
+    other products a ``contents`` item of type prompt and image items (a ``--param`` such as
+    ``settings.duration:=5`` goes where it says)."""
+    product = target.split("/", 1)[0]
+    if product == "text-to-video":
+        if images:
+            raise typer.BadParameter("text-to-video takes no images", param_hint="--image")
+        if prompt is not None:
+            body["prompt"] = prompt
+        return
+    contents = list(body.get("contents") or [])
+    if prompt is not None:
+        contents.append({"type": "prompt", "text": prompt})
+    kinds = IMAGE_CONTENTS[product]
+    if len(images) > len(kinds) and kinds[-1] != "refer_image":
+        raise typer.BadParameter(
+            f"{product} takes {len(kinds)} image(s), got {len(images)}", param_hint="--image"
+        )
+    for i, image in enumerate(images):
+        contents.append({"type": kinds[min(i, len(kinds) - 1)], "url": encode_media(image)})
+    body["contents"] = contents
+
+
+def _submit_standard2(
+    client: KlingClient,
+    target: str,
+    body: dict[str, Any],
+    wait: bool,
+    timeout: float,
+    output: Path | None,
+    as_json: bool,
+) -> None:
+    created = client.standard2.create(target, body)
+    if not wait:
+        if as_json:
+            typer.echo(json.dumps(created.model_dump(mode="json", exclude_none=True), ensure_ascii=False))
+        else:
+            typer.echo(f"{created.id}\t{created.status}")
+        return
+    with ProgressView(enabled=True) as view:
+        record = client.standard2.wait(
+            created.id, timeout=timeout, on_progress=lambda r: view(record_task(r))
+        )
+    files = client.standard2.download(record, output) if output is not None else None
+    _print_task(record_task(record), as_json, files)
+
+
 def submit(
     family: FamilyArg,
     prompt: Annotated[str | None, typer.Option("--prompt", help="The prompt.")] = None,
@@ -313,9 +372,10 @@ def submit(
 ) -> None:
     """Create a task, e.g. submit videos/text2video --prompt "a red fox" --param duration=5 --wait -o fox.mp4
 
+    New standard: submit text-to-video/kling-3.0 --prompt "a fox" --param settings.duration:=5 -o fox.mp4
+
     With --wait or -o, progress (each status and the elapsed time) goes to stderr.
     """
-    fam = _family(family)
     body: dict[str, Any] = {}
     if json_body is not None:
         try:
@@ -326,6 +386,15 @@ def submit(
         if not isinstance(loaded, dict):
             raise typer.BadParameter("the body must be a JSON object", param_hint="--json-body")
         body = loaded
+    if family.split("/", 1)[0] in PRODUCTS:  # the new standard: <product>/<model>
+        for item in param or []:
+            key, value = parse_param(item)
+            set_dotted(body, key, value)
+        new_standard_body(family, body, prompt, list(image or []))
+        with _reporting(as_json), _client(base_url, api_key, access_key, secret_key, layout) as client:
+            _submit_standard2(client, family, body, wait or output is not None, timeout, output, as_json)
+        return
+    fam = _family(family)
     if prompt is not None:
         body["prompt"] = prompt
     place_images(fam, body, list(image or []))

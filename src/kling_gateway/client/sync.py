@@ -16,6 +16,7 @@ from .core import ClientCore, PollPolicy, ProgressCallback, TaskRef
 from .download import CHUNK, Fetch, FetchOutcome, fetch_headers, write_mode
 from .layout import Layout
 from .methods import FamilyMethods
+from .standard2 import Standard2
 from .transport import Plan, Progress, RetryPolicy, Sleep, plan_result
 
 T = TypeVar("T")
@@ -53,6 +54,7 @@ class KlingClient(FamilyMethods[CreatedTask, Task]):
             retry=retry,
             poll=poll,
         )
+        self.standard2 = Standard2(self)  # the new API standard (model paths, /tasks)
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=timeout, follow_redirects=True)
 
