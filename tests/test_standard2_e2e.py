@@ -260,3 +260,21 @@ def test_records_of_legacy_tasks_are_normalised(
     assert http.get(record["outputs"][0]["url"]).headers["content-type"].startswith("image/")
     legacy = http.get(f"/v1/images/generations/{task_id}", headers=acct.bearer).json()["data"]
     assert legacy["task_status"] == "succeed" and legacy["updated_at"] == record["update_time"]
+
+
+def test_watermark_copy_when_asked(http: httpx.Client, acct: Account) -> None:
+    body = {"prompt": "a mill", "settings": {"duration": 3}, "options": {"watermark_info": {"enabled": True}}}
+    record = run(http, acct, "/text-to-video/kling-3.0", body)
+    (output,) = record["outputs"]
+    clean, marked = http.get(output["url"]).content, http.get(output["watermark_url"]).content
+    a, b = probe_av(clean), probe_av(marked)
+    assert (a.width, a.height, a.frames) == (b.width, b.height, b.frames)
+    with av.open(io.BytesIO(clean)) as c1, av.open(io.BytesIO(marked)) as c2:
+        f1 = next(c1.decode(video=0)).to_ndarray(format="gray").astype(np.float32)
+        f2 = next(c2.decode(video=0)).to_ndarray(format="gray").astype(np.float32)
+    h, w = f1.shape
+    corner = np.abs(f1[h * 3 // 4 :, w * 3 // 4 :] - f2[h * 3 // 4 :, w * 3 // 4 :]).mean()
+    rest = np.abs(f1[: h // 2, : w // 2] - f2[: h // 2, : w // 2]).mean()
+    assert corner > 10 * max(rest, 0.1)  # the mark sits in the corner, the rest is the same picture
+    plain = run(http, acct, "/text-to-video/kling-3.0", {"prompt": "a mill", "settings": {"duration": 3}})
+    assert "watermark_url" not in plain["outputs"][0]

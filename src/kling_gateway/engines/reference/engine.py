@@ -123,6 +123,9 @@ async def _task_result(
         if f.role == "video":
             shown = standard2_duration(f.seconds) if is_standard2(task.family) else duration_text(f.seconds)
             item = {"id": new_numeric_id(), "url": refs[f.name], "duration": shown}
+            marked = next((m for m in files if m.role == "watermark"), None)
+            if marked is not None:
+                item["watermark_url"] = refs[marked.name]
             if prepared.session_id is not None:
                 item["session_id"] = prepared.session_id
             videos.append(item)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from kling_gateway.standard2.shots import parse_shots
 
@@ -200,7 +200,28 @@ def render_standard2(job: RenderJob) -> list[RenderedFile]:
         audio = fit_audio(read_audio(video), samples)
     path = Path(job.out_dir) / "video.mp4"
     count = write_mp4(path, gen, size[0], size[1], FPS, audio)
-    return [RenderedFile("video", "video.mp4", str(path), "video/mp4", seconds=count / FPS)]
+    files = [RenderedFile("video", "video.mp4", str(path), "video/mp4", seconds=count / FPS)]
+    mark = (req.get("options") or {}).get("watermark_info") or {}
+    if mark.get("enabled"):  # §3.4: the result also carries watermark_url
+        marked = Path(job.out_dir) / "video_watermark.mp4"
+        write_mp4(marked, _watermarked(path, size), size[0], size[1], FPS, audio)
+        files.append(RenderedFile("watermark", marked.name, str(marked), "video/mp4", seconds=count / FPS))
+    return files
+
+
+WATERMARK = "KLING AI"
+
+
+def _watermarked(video: Path, size: tuple[int, int]) -> Iterator[Image.Image]:
+    """The rendered frames again, with a corner mark (Kling's default mark; custom marks unsupported)."""
+    w, h = size
+    band = max(12, min(w, h) // 14)
+    for frame in iter_frames(video, size):
+        img = Image.fromarray(frame)
+        draw = ImageDraw.Draw(img, "RGBA")
+        draw.rectangle((w - band * 6, h - band * 2, w - band // 2, h - band // 2), fill=(255, 255, 255, 150))
+        draw.text((w - band * 5.6, h - band * 1.8), WATERMARK, fill=(0, 0, 0, 230), font_size=band)
+        yield img
 
 
 def _shots(
