@@ -5,7 +5,7 @@ broken once gets HTTP 400 / 1201 naming it and stores nothing; auth as Kling doe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from kling_gateway.auth import mint_jwt
 from kling_gateway.config import Settings
 from kling_gateway.gateway import Gateway
 from kling_gateway.keys import IssuedKey, create_account
-from support import b64, png_bytes
+from support import PostgresDatabase, b64, png_bytes, postgres_available, require_service
 
 IMG = b64(png_bytes(640, 360))
 
@@ -36,6 +36,30 @@ TEXT = {"type": "prompt", "text": "a fox runs"}
 @pytest.fixture()
 def gateway(tmp_path: Path) -> Gateway:
     return Gateway(Settings(data_dir=tmp_path, workers=0))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Gateway]:
+    """The store-reading tests run on both databases."""
+    if request.param == "sqlite":
+        yield Gateway(Settings(data_dir=tmp_path, workers=0))
+        return
+    require_service(postgres_available(), "PostgreSQL is not reachable on 127.0.0.1:5432")
+    database = PostgresDatabase()
+    try:
+        yield Gateway(Settings(data_dir=tmp_path, workers=0, database_url=database.url))
+    finally:
+        database.drop()
+
+
+@pytest.fixture()
+async def store_client(any_gateway: Gateway) -> AsyncIterator[tuple[httpx.AsyncClient, IssuedKey]]:
+    app = create_app(gateway=any_gateway)
+    async with app.router.lifespan_context(app):
+        key = await create_account(any_gateway.accounts, any_gateway.box, "standard2-db")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as http:
+            yield http, key
 
 
 @pytest.fixture()
@@ -376,7 +400,8 @@ async def test_a_kling_jwt_is_refused_on_new_standard_paths_only(
     assert anonymous.status_code == 401 and anonymous.json()["code"] == 1001
 
 
-async def test_get_tasks_limits(client: httpx.AsyncClient, key: IssuedKey) -> None:
+async def test_get_tasks_limits(store_client: tuple[httpx.AsyncClient, IssuedKey]) -> None:
+    client, key = store_client
     created = await client.post(
         "/text-to-video/kling-3.0",
         json={"prompt": "x", "options": {"external_task_id": "job-1"}},
@@ -423,8 +448,9 @@ async def test_one_row_through_both_standards(
 
 
 async def test_cursor_listing_is_stable_under_concurrent_creates(
-    client: httpx.AsyncClient, key: IssuedKey
+    store_client: tuple[httpx.AsyncClient, IssuedKey],
 ) -> None:
+    client, key = store_client
     first = [
         (await client.post("/text-to-video/kling-3.0", json={"prompt": f"t{n}"}, headers=auth(key))).json()[
             "data"
@@ -451,7 +477,8 @@ async def test_cursor_listing_is_stable_under_concurrent_creates(
     assert seen == list(reversed(first))  # every original row once, newest first, none of the late ones
 
 
-async def test_listing_filters_and_bounds(client: httpx.AsyncClient, key: IssuedKey) -> None:
+async def test_listing_filters_and_bounds(store_client: tuple[httpx.AsyncClient, IssuedKey]) -> None:
+    client, key = store_client
     await client.post("/text-to-video/kling-3.0", json={"prompt": "v"}, headers=auth(key))
     await client.post("/v1/images/generations", json={"prompt": "i"}, headers=auth(key))
     images = await client.post(

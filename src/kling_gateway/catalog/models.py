@@ -116,6 +116,7 @@ class Offer(_Entry):
     contents: dict[str, int] = Field(default_factory=dict)  # contents[] type -> max count
     required_contents: tuple[str, ...] = ()
     last_frame_resolutions: tuple[str, ...] | None = None  # None = wherever last_frame is allowed
+    last_frame_silent: bool = False  # a last frame only without sound (2.6 image-to-video)
     reference_video: ReferenceVideo | None = None
     prices: tuple[Price, ...] = ()
 

@@ -220,8 +220,8 @@ def _i2v(served: Served, settings: dict[str, Any], items: list[dict[str, Any]]) 
         if settings["resolution"] not in offer.last_frame_resolutions:
             only = ", ".join(offer.last_frame_resolutions)
             raise _fail(f"contents: a last_frame needs resolution {only} on {served.wire_id}")
-    if counts["last_frame"] and served.model.name == "kling-2.6" and settings.get("audio") == "native":
-        raise _fail("contents: a last_frame is silent-only on kling-2.6 (settings.audio off)")
+    if counts["last_frame"] and offer.last_frame_silent and settings.get("audio") == "native":
+        raise _fail(f"contents: a last_frame is silent-only on {served.wire_id} (settings.audio off)")
     if counts["voice"] and settings.get("audio") != "native":
         raise _fail("contents: a voice needs settings.audio native")
 

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import GatewayError
+from ...standard2.products import is_standard2
 
 CHANNEL_TYPES = ("kling", "cometapi", "kling-compatible")
 DEFAULT_BASE_URLS = {"kling": "https://api-singapore.klingai.com", "cometapi": "https://api.cometapi.com"}
 DEFAULT_PREFIXES = {"kling": "/v1", "cometapi": "/kling/v1", "kling-compatible": "/v1"}
 SECRET_FIELDS = ("access_key", "secret_key", "api_key", "webhook_secret")
-STANDARD2_PREFIX = "v2/"
 RESERVED_NAMES = ("reference",)
 
 
@@ -74,7 +74,7 @@ class ChannelConfig:
     poll: PollConfig = field(default_factory=PollConfig)
 
     def serves(self, family: str, model_name: str | None) -> bool:
-        if family.startswith(STANDARD2_PREFIX) and not self.new_standard:
+        if is_standard2(family) and not self.new_standard:
             return False  # a new-standard task needs a channel that speaks the new standard
         if not any(fnmatch.fnmatchcase(family, pattern) for pattern in self.families):
             return False

@@ -19,9 +19,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ...standard2.products import is_standard2
 from . import metrics
 from .channels import ChannelConfig
-from .upstream import BATCH_IDS, NotFound, Rejected, UpstreamClient, is_standard2
+from .upstream import BATCH_IDS, NotFound, Rejected, UpstreamClient
 
 
 @dataclass

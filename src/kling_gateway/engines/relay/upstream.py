@@ -20,16 +20,13 @@ import httpx
 from ...config import Settings
 from ...errors import GatewayError
 from ...httpclient import create_client
+from ...standard2.products import is_standard2
 from ...tokens import mint_jwt
 from . import standard2
 from .channels import ChannelConfig
 from .standard2 import prefix_of as standard2_prefix
 
 BATCH_IDS = 20  # GET /tasks takes at most 20 ids (kling-api-more.md §5.1)
-
-
-def is_standard2(family: str) -> bool:
-    return family.startswith("v2/")
 
 
 JWT_TTL = 1800
