@@ -19,8 +19,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from kling_gateway.media.probe import MediaInfo, probe_av
-from push_support import Receiver, wait_until
-from support import Account, GatewayProcess, b64, png_bytes
+from push_support import Receiver
+from support import Account, GatewayProcess, b64, png_bytes, wait_until
 
 PUSH_ENV = {"KLING_GATEWAY_CALLBACK_POLL_SECONDS": "0.2", "KLING_GATEWAY_CALLBACK_RETRY_BASE_SECONDS": "0.3"}
 
