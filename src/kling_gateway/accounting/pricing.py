@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from ..catalog import Catalog, Usage, resolution_of_mode
+from ..standard2.billing import usage_of
+from ..standard2.products import is_standard2
 from .units import to_milli
 
 D = Decimal
@@ -110,6 +112,20 @@ class Pricing:
         if served is None:
             return price_of(family, body)
         offer = served.offer
+        if is_standard2(family):  # settings{} and contents[] (standard2/billing.py reads them)
+            estimate = float(offer.default_duration)  # where the length follows an input video
+            usage2 = usage_of(body, estimate, offer.sound_always)
+            units2 = offer.units(usage2)
+            if units2 is not None:
+                return Price(
+                    to_milli(units2),
+                    "video",
+                    served.wire_id,
+                    usage2.resolution or "",
+                    float(usage2.seconds),
+                    1,
+                    1,
+                )
         image_family = family.startswith("images/")
         items = int(body.get("n") or 1) if image_family else 1
         if image_family:

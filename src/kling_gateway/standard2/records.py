@@ -66,8 +66,9 @@ def package_type_of(family: str) -> str:
 
 
 def billing_of(row: TaskRow) -> list[dict[str, Any]]:
-    """``billing[]`` from the units charged (the same number as ``final_unit_deduction``)."""
-    if row.final_unit_deduction is None:
+    """``billing[]`` from the units charged (the same number as ``final_unit_deduction``); a
+    failed task was refunded, so it bills nothing."""
+    if row.final_unit_deduction is None or row.status == TaskStatus.FAILED:  # failed: refunded
         return []
     return [
         {

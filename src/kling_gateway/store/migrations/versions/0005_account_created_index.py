@@ -1,14 +1,14 @@
 """The new standard's cursor listing (``POST /tasks``) reads every family of an account in
 ``created_at DESC, id DESC`` order: index (account_id, created_at, id).
 
-Revision ID: 0004_standard2
-Revises: 0003
+Revision ID: 0005_standard2
+Revises: 0004_ledger
 """
 
 from alembic import op
 
-revision = "0004_standard2"
-down_revision = "0003"
+revision = "0005_standard2"
+down_revision = "0004_ledger"
 branch_labels = None
 depends_on = None
 
