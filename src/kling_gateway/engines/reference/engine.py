@@ -12,6 +12,7 @@ from typing import Any
 
 from kling_gateway.config import Settings
 from kling_gateway.engines.base import (
+    EngineBase,
     EngineContext,
     EngineOutcome,
     EngineTask,
@@ -30,7 +31,7 @@ SUBMITTED_PAUSE_S = 9.0  # spec §17.3: a task sits in "submitted" about 9 s
 FINISH_PAUSE_S = 2.0
 
 
-class ReferenceEngine:
+class ReferenceEngine(EngineBase):
     """Implements :class:`~kling_gateway.engines.base.Engine` for every family it can draw.
 
     Rendering happens in a pool of worker processes (``settings.engine_processes``, or one per
@@ -93,7 +94,11 @@ class ReferenceEngine:
         extra = {"parent_video": prepared.parent_video} if prepared.parent_video is not None else {}
         return EngineOutcome(task_result=result, task_info_extra=extra)
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop the render pool (waits for running renders; callable from sync code)."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
