@@ -52,6 +52,8 @@ def default_engines(settings: Settings, inbox: Inbox | None = None) -> list[Engi
 
 
 class Gateway:
+    """One gateway process: its parts, built once, started and stopped together."""
+
     def __init__(
         self,
         settings: Settings,
@@ -60,7 +62,11 @@ class Gateway:
         run_workers: bool = True,
         queues: Sequence[str] | None = None,
     ):
-        """``queues`` (``render``, ``relay``): which tasks this process's workers take (default all)."""
+        """``queues`` (``render``, ``relay``): which tasks this process's workers take (default all).
+
+        ``router``: the engines to use instead of :func:`default_engines` (relay channels built for
+        it should be given :attr:`relay_inbox`, ``build_channels(settings, gateway.relay_inbox)``,
+        so that upstream callbacks reach them)."""
         self.settings = settings
         self.catalog = build_catalog(settings.models)  # packaged models + the operator's [[models]]
         settings.data_dir.mkdir(parents=True, exist_ok=True)
