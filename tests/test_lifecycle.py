@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from kling_gateway.config import Settings
-from kling_gateway.engines.base import EngineOutcome, EngineTask, storage_ref
+from kling_gateway.engines.base import EngineBase, EngineOutcome, EngineTask, storage_ref
 from kling_gateway.engines.router import EngineRouter
 from kling_gateway.errors import TaskFailure
 from kling_gateway.ids import new_numeric_id, now_ms
@@ -109,7 +109,7 @@ async def test_claims_never_hand_one_task_to_two_workers(store):
     assert len(ids) == len(set(ids)) == len(rows)
 
 
-class PngEngine:
+class PngEngine(EngineBase):
     """A minimal real engine: draws one PNG. Fails for prompts starting with 'fail'."""
 
     name = "test"

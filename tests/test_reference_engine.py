@@ -166,7 +166,7 @@ def the_video(outcome: EngineOutcome) -> dict[str, Any]:
 def engine():
     eng = ReferenceEngine(Settings(engine_processes=2))
     yield eng
-    eng.close()
+    eng.shutdown()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from kling_gateway.config import Settings
-from kling_gateway.engines.base import EngineOutcome, EngineTask
+from kling_gateway.engines.base import EngineBase, EngineOutcome, EngineTask
 from kling_gateway.engines.router import EngineRouter
 from kling_gateway.errors import RescheduleTask
 from kling_gateway.gateway import Gateway
@@ -28,7 +28,7 @@ from scaleout_support import require_procrastinate
 from support import PostgresDatabase, async_wait_until, postgres_available, require_service
 
 
-class ScriptedEngine:
+class ScriptedEngine(EngineBase):
     """Counts runs per task; reschedules a task's first run when asked (like a relay poll)."""
 
     def __init__(self, name: str = "reference"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from .schemas.tasks import TaskStatus
 from .store import TaskRow
 
 TTS_FAMILY = "audio/tts"
@@ -16,7 +17,12 @@ AUDIO_TTL_MS = 30 * 24 * 3600 * 1000
 
 def tts_audio_url(row: TaskRow | None, account_id: str, now: int) -> str | None:
     """The stored mp3 (``storage:<key>`` or URL) of a usable audio id, else None."""
-    if row is None or row.account_id != account_id or row.family != TTS_FAMILY or row.status != "succeed":
+    if (
+        row is None
+        or row.account_id != account_id
+        or row.family != TTS_FAMILY
+        or row.status != TaskStatus.SUCCEED
+    ):
         return None
     if now - (row.finished_at or row.created_at) > AUDIO_TTL_MS or row.files_expired_at:
         return None

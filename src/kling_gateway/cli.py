@@ -297,8 +297,8 @@ def worker(
     """Run task workers only (no HTTP), plus the reconciler and sweeper; pair with 'serve --no-workers'."""
     import logging
 
+    from .gateway import run_worker_process
     from .jobs.distributed import parse_queues
-    from .jobs.worker import run_worker_process
 
     try:
         chosen = parse_queues(queues)

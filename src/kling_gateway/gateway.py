@@ -1,8 +1,14 @@
-"""Wires the parts of one gateway process together: store, storage, engines, workers, push."""
+"""The composition root: builds every part of one gateway process once and hands each exactly
+what it uses through its constructor (store, storage, hub, settings, signer...). Nothing in the
+package imports this module except the entry points (``cli``, ``api.app``); see
+``docs/architecture.md``."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,7 +18,7 @@ from .accounting.service import AccountingService
 from .auth import Authenticator
 from .catalog import build_catalog
 from .config import Settings
-from .engines.base import Engine
+from .engines.base import Engine, EngineServices
 from .engines.relay.callbacks import CallbackReceiver, Inbox
 from .engines.relay.channels import webhook_secrets
 from .engines.router import EngineRouter
@@ -21,6 +27,7 @@ from .jobs.distributed import DistributedJobs, parse_queues
 from .jobs.worker import start_workers
 from .present import UrlSigner
 from .push import ChangeHub
+from .push.longpoll import LongPoller
 from .push.runtime import Push
 from .secrets_box import SecretBox, load_master_key
 from .service import TaskService
@@ -48,6 +55,8 @@ def default_engines(settings: Settings, inbox: Inbox | None = None) -> list[Engi
 
 
 class Gateway:
+    """One gateway process: its parts, built once, started and stopped together."""
+
     def __init__(
         self,
         settings: Settings,
@@ -56,7 +65,11 @@ class Gateway:
         run_workers: bool = True,
         queues: Sequence[str] | None = None,
     ):
-        """``queues`` (``render``, ``relay``): which tasks this process's workers take (default all)."""
+        """``queues`` (``render``, ``relay``): which tasks this process's workers take (default all).
+
+        ``router``: the engines to use instead of :func:`default_engines` (relay channels built for
+        it should be given :attr:`relay_inbox`, ``build_channels(settings, gateway.relay_inbox)``,
+        so that upstream callbacks reach them)."""
         self.settings = settings
         self.catalog = build_catalog(settings.models)  # packaged models + the operator's [[models]]
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -93,11 +106,13 @@ class Gateway:
         self.router: EngineRouter = router or EngineRouter()
         self.dispatcher: Dispatcher | None = None
         self.maintenance: Maintenance | None = None
+        self.longpoll = LongPoller(self.hub, self.tasks)
         self.service = TaskService(
             self.tasks,
             self.router,
             self.hub,
             settings,
+            self.longpoll,
             on_created=self._on_created,
             pricing=self.pricing.price_of,
             storage=self.storage,
@@ -109,14 +124,17 @@ class Gateway:
         self.relay_callbacks = CallbackReceiver(
             settings.secret(), self.tasks, self.relay_inbox, self._wake_workers, webhook_secrets(settings)
         )
-        self.push = Push(self)  # callbacks, event streams, cross-process notifications
+        # callbacks, event streams, cross-process notifications
+        self.push = Push(
+            settings, self.db, self.tasks, self.accounts, self.box, self.hub, self.signer, self.longpoll
+        )
         self.started = False
 
     async def _engine_admission(self, conn: AsyncConnection, row: TaskRow) -> None:
         """The task's engine's own admission rule, in the insert transaction."""
-        admit = getattr(self.router.get(row.engine), "admit", None)
-        if admit is not None:
-            await admit(row.family, row.request_body, conn)
+        engine = self.router.get(row.engine)
+        if engine is not None:
+            await engine.admit(row.family, row.request_body, conn)
 
     def _on_created(self, _row: object) -> None:
         self._wake_workers()
@@ -132,12 +150,19 @@ class Gateway:
         if self._router is None:
             for engine in default_engines(self.settings, self.relay_inbox):
                 self.router.add(engine)
-        for name in self.router.names:  # engines that need the gateway's services (relay channels)
-            attach = getattr(self.router.get(name), "attach", None)
-            if attach is not None:
-                attach(self)
+        services = EngineServices(store=self.tasks, hub=self.hub, wake_workers=self._wake_workers)
+        for engine in self.router.engines:
+            engine.bind(services)
         if self.run_workers:
-            self.dispatcher = await start_workers(self)
+            self.dispatcher = await start_workers(
+                self.tasks,
+                self.router,
+                self.storage,
+                self.hub,
+                self.settings,
+                queues=self.queues,
+                distributed=self.distributed,
+            )
         self.maintenance = Maintenance(
             self.tasks,
             self.storage,
@@ -161,3 +186,31 @@ class Gateway:
         await self.router.close()
         await self.db.dispose()
         self.started = False
+
+
+async def run_worker_process(settings: Settings, queues: Sequence[str]) -> None:
+    """``kling-gateway worker``: workers, reconciler and sweeper, no HTTP. Runs until SIGTERM or
+    SIGINT, then stops gracefully (running jobs get a few seconds; a task cut short keeps its
+    lease until it expires and is then retried)."""
+    gateway = Gateway(settings, queues=queues)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await gateway.start()
+    log.info(
+        "worker started: queues=%s concurrency=%d backend=%s",
+        ",".join(gateway.queues),
+        settings.workers,
+        settings.job_backend,
+    )
+    print(
+        f"kling-gateway worker ready: queues={','.join(gateway.queues)} concurrency={settings.workers} "
+        f"backend={settings.job_backend}",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        await gateway.stop()

@@ -86,6 +86,7 @@ class TaskService:
         router: EngineRouter,
         hub: ChangeHub,
         settings: Settings,
+        longpoll: LongPoller,
         on_created: Callable[[TaskRow], None] | None = None,
         pricing: Callable[[str, dict[str, Any]], Price] = price_of,
         storage: Storage | None = None,
@@ -99,7 +100,7 @@ class TaskService:
         self.on_created = on_created
         self.storage = storage  # where synchronous tasks put their results
         self.catalog = catalog or packaged_catalog()  # the models and limits validation reads
-        self.longpoll = LongPoller(hub, store)
+        self.longpoll = longpoll
 
     def validate(self, family: Family, body: Any) -> dict[str, Any]:
         """The request as it will be stored: validated, normalised (``duration: 5`` → ``"5"``),

@@ -106,8 +106,9 @@ def create_app(
         ledger=gateway.ledger,
         accounting=gateway.accounting,
         standard2=gateway.standard2,
+        engines=gateway.router,
     )
-    app.state.gateway = gateway  # read by the front page (engines) and by tests
+    app.state.gateway = gateway  # for tests and embedders; no route reads it
     app.include_router(files.router)
     app.include_router(events.ops_router)
     app.include_router(admin.router)  # /admin/v1: the operator's API (admin token only)

@@ -16,6 +16,7 @@ from ..auth import Authenticator
 from ..catalog import Catalog
 from ..config import Settings
 from ..engines.relay.callbacks import CallbackReceiver
+from ..engines.router import EngineRouter
 from ..present import UrlSigner
 from ..push import ChangeHub
 from ..push.runtime import Push
@@ -46,6 +47,7 @@ class ApiServices:
     ledger: LedgerStore  # the account API's reads
     accounting: AccountingService  # the admin API's actions
     standard2: Standard2Service
+    engines: EngineRouter  # names only (the front page)
 
 
 def services_of(request: Request) -> ApiServices:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from .. import __version__
+from .deps import ApiServices, services_of
 
 REPO_DOCS = {
     "README.md": "quick start, system packages, configuration",
@@ -24,13 +25,13 @@ REPO_DOCS = {
     "docs/push.md": "callbacks and event streams",
     "docs/deploy.md": "running it for real: PostgreSQL, workers, S3",
     "docs/console.md": "the web console at /console",
+    "docs/architecture.md": "the parts of the code and the path of a request",
 }
 
 
-def summary(app: FastAPI) -> dict[str, Any]:
-    gateway = app.state.gateway
-    channels = [str(c.get("name", "")) for c in gateway.settings.channels if isinstance(c, dict)]
-    engines = list(gateway.router.names) if gateway.started else []
+def summary(services: ApiServices) -> dict[str, Any]:
+    channels = [str(c.get("name", "")) for c in services.settings.channels if isinstance(c, dict)]
+    engines = services.engines.names  # filled when the gateway starts
     return {
         "name": "kling-gateway",
         "description": "A self-hostable gateway that speaks the Kling media-generation API "
@@ -101,7 +102,7 @@ def install(app: FastAPI) -> None:
 
     @app.get("/", include_in_schema=False)
     async def front_page(request: Request) -> Response:
-        info = summary(app)
+        info = summary(services_of(request))
         if _wants_json(request):
             return JSONResponse(info)
         return HTMLResponse(render_html(info))

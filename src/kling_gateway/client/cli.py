@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..schemas import FAMILIES, CreatedTask, Family, Task
+from ..schemas import FAMILIES, CreatedTask, Family, Task, TaskStatus
 from ..standard2.products import PRODUCTS
 from .errors import (
     AuthenticationError,
@@ -185,7 +185,7 @@ class ProgressView:
         self._last = task.task_status
         line = f"task {task.task_id}: {task.task_status} ({self.elapsed():.1f}s)"
         message = getattr(task, "task_status_msg", "")
-        if message and task.task_status == "failed":
+        if message and task.task_status == TaskStatus.FAILED:
             line += f": {message}"
         self.lines.append(line)
         if self._live is not None:
@@ -265,7 +265,7 @@ def _print_task(task: Task, as_json: bool, files: list[Path] | None = None) -> N
     else:
         from .download import result_files
 
-        for file in result_files(task) if task.task_status == "succeed" else []:
+        for file in result_files(task) if task.task_status == TaskStatus.SUCCEED else []:
             typer.echo(file.url)
 
 

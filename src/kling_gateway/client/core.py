@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from ..schemas import CreatedTask, Task
+from ..schemas import CreatedTask, Task, TaskStatus
 from ..schemas.selection import (
     InitSelectionData,
     InitSelectionRequest,
@@ -266,14 +266,14 @@ class ClientCore:
         timeout: float | None = 900.0,
     ) -> Plan[list[Path]]:
         """Wait if needed (fresh URLs come with the final query), then fetch every result file."""
-        if not (isinstance(task, Task) and task.task_status == "succeed"):
+        if not (isinstance(task, Task) and task.task_status == TaskStatus.SUCCEED):
             task = yield from self.wait(task, family=family, timeout=timeout)
         assert isinstance(task, Task)
         return (yield from download_all(task, dest, self.retry))
 
 
 def _finished(task: Task) -> Task:
-    if task.task_status == "failed":
+    if task.task_status == TaskStatus.FAILED:
         raise TaskFailedError(task)
     return task
 

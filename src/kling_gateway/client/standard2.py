@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..schemas import Task
-from ..schemas.standard2 import ContentsBody, CreatedRecord, Record, RecordPage, TextToVideoBody
+from ..schemas.standard2 import ContentsBody, CreatedRecord, Record, RecordPage, RecordStatus, TextToVideoBody
 from ..standard2.products import PRODUCTS
 from .core import ClientCore
 from .download import download_all
@@ -28,7 +28,7 @@ from .transport import Plan, Progress, Reply, Sleep
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 RecordProgress = Callable[[Record], Any]
-TERMINAL = ("succeeded", "failed")
+TERMINAL = (RecordStatus.SUCCEEDED, RecordStatus.FAILED)
 
 
 def record_task(record: Record) -> Task:
@@ -50,7 +50,7 @@ def record_task(record: Record) -> Task:
     return Task.model_validate(
         {
             "task_id": record.id,
-            "task_status": "succeed" if record.status == "succeeded" else record.status,
+            "task_status": RecordStatus(record.status).task_status,
             "task_status_msg": record.message,
             "task_info": {"external_task_id": record.external_id} if record.external_id else {},
             "task_result": result,
@@ -142,9 +142,9 @@ class Standard2Core:
                 yield Progress(on_progress, record)
             changed = seen is not None and record.status != seen
             seen = record.status
-            if record.status == "failed":
+            if record.status == RecordStatus.FAILED:
                 raise TaskFailedError(record_task(record))
-            if record.status == "succeeded":
+            if record.status == RecordStatus.SUCCEEDED:
                 return record
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -157,7 +157,7 @@ class Standard2Core:
     def download(
         self, task: str | Record, dest: str | os.PathLike[str], *, timeout: float | None = 900.0
     ) -> Plan[list[Path]]:
-        record = task if isinstance(task, Record) and task.status == "succeeded" else None
+        record = task if isinstance(task, Record) and task.status == RecordStatus.SUCCEEDED else None
         if record is None:
             record = yield from self.wait(task.id if isinstance(task, Record) else task, timeout=timeout)
         return (yield from download_all(record_task(record), dest, self.core.retry))

@@ -8,8 +8,15 @@ URLs each time the task is shown (so a stored task never holds an expiring URL).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from ..push.hub import ChangeHub
+    from ..store.tasks import TaskStore
 
 STORAGE_SCHEME = "storage:"
 
@@ -74,7 +81,12 @@ class SelectionSession:
 
 
 class EngineContext(Protocol):
-    """Services the worker hands an engine."""
+    """Services the worker hands an engine for one run of one task."""
+
+    @property
+    def owner(self) -> str | None:
+        """The worker's lease on the task (None outside a claim)."""
+        ...
 
     async def fetch_input(self, value: str, *, field: str, kind: str) -> bytes:
         """Bytes of an input given as URL or Base64 (data: prefix tolerated).
@@ -114,13 +126,65 @@ class EngineContext(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class EngineServices:
+    """What the gateway hands every engine once, before the workers start (:meth:`Engine.bind`).
+
+    Most engines need none of it (the worker hands each run an :class:`EngineContext`); the relay
+    uses the store for its slot accounting, the hub to hear tasks end, and ``wake_workers`` to
+    run a task at once when an upstream calls back."""
+
+    store: TaskStore
+    hub: ChangeHub
+    wake_workers: Callable[[], None]
+
+
 class Engine(Protocol):
-    """An engine may also define ``async admit(family, request, conn)`` raising
-    :class:`~kling_gateway.errors.KlingError` to refuse a create (queue bounds); it runs in the
-    task's insert transaction on ``conn`` (see ``Gateway._engine_admission``)."""
+    """What the router and the workers call on an engine. Every hook is declared here;
+    :class:`EngineBase` implements the optional ones as no-ops."""
 
     name: str
 
-    def serves(self, family: str, model_name: str | None) -> bool: ...
+    def serves(self, family: str, model_name: str | None) -> bool:
+        """Whether this engine takes new tasks of ``family`` with ``model_name``."""
+        ...
 
-    async def run(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome: ...
+    def bind(self, services: EngineServices) -> None:
+        """Called once by the gateway before the workers start."""
+        ...
+
+    async def admit(self, family: str, request: dict[str, Any], conn: AsyncConnection | None = None) -> None:
+        """Refuse a create by raising :class:`~kling_gateway.errors.KlingError` (a relay channel's
+        queue bound); runs in the task's insert transaction on ``conn`` (see
+        ``Gateway._engine_admission``)."""
+        ...
+
+    async def run(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome:
+        """Do one run of ``task``: an outcome, or raise ``TaskFailure`` / ``TransientEngineError``
+        / ``RescheduleTask`` (see :mod:`kling_gateway.errors`)."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the engine holds (pools, HTTP clients) when the gateway stops."""
+        ...
+
+
+class EngineBase:
+    """Base for engines: the optional hooks of :class:`Engine` as no-ops."""
+
+    name: str
+
+    def serves(self, family: str, model_name: str | None) -> bool:
+        raise NotImplementedError
+
+    def bind(self, services: EngineServices) -> None:
+        return None
+
+    async def admit(self, family: str, request: dict[str, Any], conn: AsyncConnection | None = None) -> None:
+        return None
+
+    async def run(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None

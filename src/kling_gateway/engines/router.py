@@ -28,13 +28,13 @@ class EngineRouter:
         return self._engines.get(name or "")
 
     @property
+    def engines(self) -> list[Engine]:
+        return list(self._engines.values())
+
+    @property
     def names(self) -> list[str]:
         return list(self._engines)
 
     async def close(self) -> None:
         for engine in self._engines.values():
-            close = getattr(engine, "close", None)
-            if close is not None:
-                result = close()
-                if hasattr(result, "__await__"):
-                    await result
+            await engine.close()

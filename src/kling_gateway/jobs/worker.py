@@ -1,4 +1,5 @@
-"""Starting a process's task workers, and the ``kling-gateway worker`` process (workers, no HTTP).
+"""Starting a process's task workers (the ``kling-gateway worker`` process itself is
+:func:`kling_gateway.gateway.run_worker_process`).
 
 With the local backend a worker is the in-process claim loop (:class:`Dispatcher`), limited to the
 engines of its queues. With the procrastinate backend it runs procrastinate workers per queue plus
@@ -10,29 +11,31 @@ the PostgreSQL bridge forwards to the API processes.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import signal
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from ..config import Settings
+from ..engines.router import EngineRouter
+from ..push import ChangeHub
+from ..storage import Storage
+from ..store import TaskStore
 from .dispatcher import Dispatcher
-from .distributed import engines_for
-
-if TYPE_CHECKING:
-    from ..gateway import Gateway
-
-log = logging.getLogger("kling_gateway.jobs")
+from .distributed import DistributedJobs, engines_for
 
 
-async def start_workers(gateway: Gateway) -> Dispatcher:
-    """Start the workers of ``gateway`` (its router already filled); returns the claim loop."""
-    settings = gateway.settings
-    engines = engines_for(gateway.queues, gateway.router.names)
-    args = (gateway.tasks, gateway.router, gateway.storage, gateway.hub, settings)
-    if gateway.distributed is None:
+async def start_workers(
+    store: TaskStore,
+    router: EngineRouter,
+    storage: Storage,
+    hub: ChangeHub,
+    settings: Settings,
+    *,
+    queues: Sequence[str],
+    distributed: DistributedJobs | None,
+) -> Dispatcher:
+    """Start a process's workers for ``queues`` (``router`` already filled); returns the claim loop."""
+    engines = engines_for(queues, router.names)
+    args = (store, router, storage, hub, settings)
+    if distributed is None:
         dispatcher = Dispatcher(*args, engines=engines)
         await dispatcher.start()
         return dispatcher
@@ -41,34 +44,5 @@ async def start_workers(gateway: Gateway) -> Dispatcher:
         *args, concurrency=1, engines=engines, poll_interval=fallback, claim_grace=fallback
     )
     await dispatcher.start()
-    await gateway.distributed.start_workers(dispatcher, gateway.queues, settings.workers)
+    await distributed.start_workers(dispatcher, queues, settings.workers)
     return dispatcher
-
-
-async def run_worker_process(settings: Settings, queues: Sequence[str]) -> None:
-    """Run workers until SIGTERM or SIGINT, then stop gracefully (running jobs get a few seconds;
-    a task cut short keeps its lease until it expires and is then retried)."""
-    from ..gateway import Gateway
-
-    gateway = Gateway(settings, queues=queues)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await gateway.start()
-    log.info(
-        "worker started: queues=%s concurrency=%d backend=%s",
-        ",".join(gateway.queues),
-        settings.workers,
-        settings.job_backend,
-    )
-    print(
-        f"kling-gateway worker ready: queues={','.join(gateway.queues)} concurrency={settings.workers} "
-        f"backend={settings.job_backend}",
-        flush=True,
-    )
-    try:
-        await stop.wait()
-    finally:
-        await gateway.stop()

@@ -2,42 +2,50 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..config import Settings
+from ..present import UrlSigner
+from ..secrets_box import SecretBox
+from ..store import AccountStore, Database, TaskStore
 from ..store.deliveries import DeliveryStore
 from .callbacks import CALLBACK_STATUSES, CallbackDispatcher
 from .config import PushConfig
+from .hub import ChangeHub
+from .longpoll import LongPoller
 from .pgbridge import PgBridge
 from .stats import QueryCounter
 from .views import SharedReads
 
-if TYPE_CHECKING:
-    from ..gateway import Gateway
-
 
 class Push:
-    """Built by :class:`~kling_gateway.gateway.Gateway`; started and stopped with it."""
+    """Built by the composition root (:mod:`kling_gateway.gateway`); started and stopped with it."""
 
-    def __init__(self, gateway: Gateway):
-        self.gateway = gateway
-        self.config = PushConfig.from_settings(gateway.settings)
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        tasks: TaskStore,
+        accounts: AccountStore,
+        box: SecretBox,
+        hub: ChangeHub,
+        signer: UrlSigner,
+        longpoll: LongPoller,
+    ):
+        self.db = db
+        self.hub = hub
+        self.longpoll = longpoll
+        self.config = PushConfig.from_settings(settings)
         self.queries = QueryCounter()
-        self.deliveries = DeliveryStore(gateway.db, CALLBACK_STATUSES)
-        self.reads = SharedReads(gateway.tasks)
+        self.deliveries = DeliveryStore(db, CALLBACK_STATUSES)
+        self.reads = SharedReads(tasks)
         self.callbacks = CallbackDispatcher(
-            self.deliveries,
-            gateway.tasks,
-            gateway.accounts,
-            gateway.box,
-            gateway.hub,
-            gateway.signer,
-            gateway.settings,
-            self.config,
+            self.deliveries, tasks, accounts, box, hub, signer, settings, self.config
         )
-        self.bridge = PgBridge(gateway.hub, gateway.db.url) if gateway.db.is_postgres else None
+        self.bridge = PgBridge(hub, db.url) if db.is_postgres else None
 
     async def start(self) -> None:
-        self.queries.attach(self.gateway.db.read, self.gateway.db.write)
+        self.queries.attach(self.db.read, self.db.write)
         if self.bridge is not None:
             await self.bridge.start()
         await self.callbacks.start()
@@ -49,11 +57,10 @@ class Push:
         self.queries.detach()
 
     def stats(self) -> dict[str, Any]:
-        longpoll = getattr(self.gateway.service, "longpoll", None)
         return {
             "store_queries": self.queries.count,
-            "hub": self.gateway.hub.stats(),
-            "longpoll": longpoll.stats() if longpoll is not None else None,
+            "hub": self.hub.stats(),
+            "longpoll": self.longpoll.stats(),
             "event_streams": self.reads.stats(),
             "callbacks": self.callbacks.stats(),
             "bridge": self.bridge.stats() if self.bridge is not None else None,

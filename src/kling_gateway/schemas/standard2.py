@@ -6,11 +6,12 @@ with these models: the rules differ per model, these describe the common shape.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .tasks import Envelope
+from .tasks import Envelope, TaskStatus
 
 ContentType = Literal[
     "prompt",
@@ -24,7 +25,30 @@ ContentType = Literal[
     "image",
     "video",
 ]
-RecordStatus = Literal["submitted", "processing", "succeeded", "failed"]
+
+
+class RecordStatus(StrEnum):
+    """A new-standard record's ``status``: the legacy ``TaskStatus`` with ``succeed`` spelled
+    ``succeeded``. The one place the two spellings are mapped."""
+
+    SUBMITTED = "submitted"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @classmethod
+    def of(cls, status: str) -> RecordStatus:
+        """The record spelling of a legacy task status."""
+        return cls.SUCCEEDED if status == TaskStatus.SUCCEED else cls(status)
+
+    @property
+    def task_status(self) -> TaskStatus:
+        """The legacy spelling of this record status."""
+        return TaskStatus.SUCCEED if self is RecordStatus.SUCCEEDED else TaskStatus(self.value)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.task_status.is_terminal
 
 
 class _Open(BaseModel):

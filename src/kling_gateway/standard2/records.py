@@ -9,16 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..present import UrlSigner
+from ..schemas.standard2 import RecordStatus
 from ..schemas.tasks import TaskStatus
 from ..store import TaskRow
 from .products import product_type_of
 
-SUCCEEDED = "succeeded"  # the new standard's spelling of TaskStatus.SUCCEED
-STATUS: dict[str, str] = {TaskStatus.SUCCEED: SUCCEEDED}
 
-
-def status_of(row: TaskRow) -> str:
-    return STATUS.get(row.status, row.status)
+def status_of(row: TaskRow) -> RecordStatus:
+    return RecordStatus.of(row.status)
 
 
 def _video(item: dict[str, Any]) -> dict[str, Any]:
@@ -85,13 +83,13 @@ def record(row: TaskRow, signer: UrlSigner, base_url: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": row.id,
         "status": status,
-        "message": row.status_msg if status == TaskStatus.FAILED else "",
+        "message": row.status_msg if status is RecordStatus.FAILED else "",
         "create_time": row.created_at,
         "update_time": row.updated_at,
     }
     if row.external_task_id is not None:
         out["external_id"] = row.external_task_id
-    if status == SUCCEEDED:
+    if status is RecordStatus.SUCCEEDED:
         _, result = signer.shown(row, base_url)
         out["outputs"] = outputs_of(result)
     else:

@@ -13,6 +13,7 @@ from ..catalog import Catalog, Served
 from ..errors import invalid_parameter, not_found
 from ..ids import now_ms
 from ..schemas import FAMILIES
+from ..schemas.standard2 import RecordStatus
 from ..service import TaskService, check_inline_input
 from ..store import AccountRow, TaskRow
 from ..store.lookup import Cursor, TaskLookup
@@ -23,12 +24,7 @@ MAX_IDS = 20
 LIMIT_RANGE = (1, 500)
 DEFAULT_LIMIT = 100
 DEFAULT_SPAN_MS = 30 * 24 * 3600 * 1000
-STATUS_FILTER = {
-    "submitted": "submitted",
-    "processing": "processing",
-    "succeeded": "succeed",
-    "failed": "failed",
-}
+STATUS_FILTER = {s.value: s.task_status for s in RecordStatus}
 PRODUCT_TYPES = ("video", "image", "try_on")
 IMAGE_CONTENTS = ("first_frame", "last_frame", "refer_image", "image")
 

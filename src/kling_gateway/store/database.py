@@ -9,12 +9,14 @@ both names point at the same engine.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import Select, event, text
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -75,6 +77,23 @@ class SQLitePointReader:
             self._conn = None
 
 
+class PointQuery:
+    """A lookup of one row by an indexed key, written once in SQLAlchemy.
+
+    On SQLite it runs on the inline :class:`SQLitePointReader` as the same statement compiled
+    once for the SQLite dialect (``?`` placeholders, in :attr:`positions` order), so there is
+    no second SQL text to keep in step with the first."""
+
+    def __init__(self, stmt: Select[Any]):
+        self.stmt = stmt
+        compiled = stmt.compile(dialect=sqlite_dialect())
+        self.sqlite_sql = str(compiled)
+        self.positions: tuple[str, ...] = tuple(compiled.positiontup or ())
+
+    def sqlite_params(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(params[name] for name in self.positions)
+
+
 class Database:
     """The gateway's connection to its store."""
 
@@ -98,6 +117,15 @@ class Database:
                 url, pool_size=pool_size, max_overflow=overflow, pool_recycle=1800
             )
             self.point_reader = None
+
+    async def point(self, query: PointQuery, params: dict[str, Any]) -> Sequence[Any] | None:
+        """One row by an indexed key: inline on SQLite (see :class:`SQLitePointReader`), else
+        through the read pool."""
+        if self.point_reader is not None:
+            return self.point_reader.one(query.sqlite_sql, query.sqlite_params(params))
+        async with self.read.connect() as conn:
+            row: Sequence[Any] | None = (await conn.execute(query.stmt, params)).first()
+        return row
 
     @property
     def is_postgres(self) -> bool:

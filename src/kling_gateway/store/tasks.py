@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import GatewayError
 from ..schemas.tasks import ACTIVE_STATUSES, TERMINAL_STATUSES
-from .database import Database
+from .database import Database, PointQuery
 from .tables import selection_sessions, task_events, tasks, videos
 
 INSERT_BATCH = 128  # most new tasks committed in one transaction
@@ -70,16 +70,13 @@ class TaskRow:
 COLUMNS = [tasks.c[name] for name in TaskRow.__dataclass_fields__]
 
 
-_COLUMN_LIST = ", ".join(TaskRow.__dataclass_fields__)
-_SQL_BY_ID = f"SELECT {_COLUMN_LIST} FROM tasks WHERE id = ?"
-_SQL_BY_EXTERNAL = (
-    f"SELECT {_COLUMN_LIST} FROM tasks WHERE account_id = ? AND external_task_id = ? AND family = ?"
-)
-_BY_ID = select(*COLUMNS).where(tasks.c.id == bindparam("id"))
-_BY_EXTERNAL = select(*COLUMNS).where(
-    tasks.c.account_id == bindparam("account_id"),
-    tasks.c.external_task_id == bindparam("external_task_id"),
-    tasks.c.family == bindparam("family"),
+_BY_ID = PointQuery(select(*COLUMNS).where(tasks.c.id == bindparam("id")))
+_BY_EXTERNAL = PointQuery(
+    select(*COLUMNS).where(
+        tasks.c.account_id == bindparam("account_id"),
+        tasks.c.external_task_id == bindparam("external_task_id"),
+        tasks.c.family == bindparam("family"),
+    )
 )
 
 
@@ -209,18 +206,9 @@ class TaskStore:
                 await self._runnable(conn, row.id, row.engine, row.available_at, False)
         return refused
 
-    async def _point(self, sql: str, stmt: Any, params: dict[str, Any]) -> TaskRow | None:
-        """One row by an indexed key: inline on SQLite (see SQLitePointReader), else through the pool."""
-        reader = self.db.point_reader
-        if reader is not None:
-            found = reader.one(sql, tuple(params.values()))
-        else:
-            async with self.db.read.connect() as conn:
-                found = (await conn.execute(stmt, params)).first()
-        return TaskRow(*found) if found else None
-
     async def get(self, task_id: str) -> TaskRow | None:
-        return await self._point(_SQL_BY_ID, _BY_ID, {"id": task_id})
+        found = await self.db.point(_BY_ID, {"id": task_id})
+        return TaskRow(*found) if found else None
 
     async def find(self, account_id: str, family: str, id_or_external: str) -> TaskRow | None:
         """A task of this account and family by task id, else by external_task_id.
@@ -231,7 +219,8 @@ class TaskStore:
         if row is not None and row.account_id == account_id and row.family == family:
             return row
         params = {"account_id": account_id, "external_task_id": id_or_external, "family": family}
-        return await self._point(_SQL_BY_EXTERNAL, _BY_EXTERNAL, params)
+        found = await self.db.point(_BY_EXTERNAL, params)
+        return TaskRow(*found) if found else None
 
     async def page(self, account_id: str, family: str, page_num: int, page_size: int) -> list[TaskRow]:
         query = (

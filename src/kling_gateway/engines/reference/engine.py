@@ -13,6 +13,7 @@ from typing import Any
 from kling_gateway.catalog import build_catalog
 from kling_gateway.config import Settings
 from kling_gateway.engines.base import (
+    EngineBase,
     EngineContext,
     EngineOutcome,
     EngineTask,
@@ -21,6 +22,7 @@ from kling_gateway.errors import TaskFailure, TransientEngineError
 from kling_gateway.ids import new_numeric_id
 from kling_gateway.standard2 import is_standard2
 from kling_gateway.standard2.billing import units_text
+from kling_gateway.standard2.products import PRODUCTS
 
 from .inputs import GATHERERS, Prepared
 from .jobs import RenderedFile, RenderJob
@@ -30,12 +32,16 @@ from .seeding import request_seed
 from .sizing import duration_text
 from .standard2_families import FPS
 from .standard2_families import duration_text as frames_duration_text
+from .standard2_inputs import gather_standard2
+
+# The legacy families' gatherers, and one shared gatherer for every new-standard product.
+ALL_GATHERERS = {**GATHERERS, **{p.family: gather_standard2 for p in PRODUCTS.values()}}
 
 SUBMITTED_PAUSE_S = 9.0  # spec §17.3: a task sits in "submitted" about 9 s
 FINISH_PAUSE_S = 2.0
 
 
-class ReferenceEngine:
+class ReferenceEngine(EngineBase):
     """Implements :class:`~kling_gateway.engines.base.Engine` for every family it can draw.
 
     Rendering happens in a pool of worker processes (``settings.engine_processes``, or one per
@@ -73,7 +79,7 @@ class ReferenceEngine:
             raise TransientEngineError("reference engine worker process died", retry_after=1.0) from None
 
     async def run(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome:
-        gather = GATHERERS.get(task.family)
+        gather = ALL_GATHERERS.get(task.family)
         if gather is None:
             raise TaskFailure(f"{task.family} is not supported by the reference engine")
         prepared = await gather(task, ctx)
@@ -103,7 +109,11 @@ class ReferenceEngine:
             units = units_text(self._catalog, task.family, task.request, seconds)
         return EngineOutcome(task_result=result, task_info_extra=extra, final_unit_deduction=units)
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop the render pool (waits for running renders; callable from sync code)."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:

@@ -365,16 +365,3 @@ GATHERERS: dict[str, Callable[[EngineTask, EngineContext], Awaitable[Prepared]]]
     "images/editing/expand": _expand,
     "videos/avatar/image2video": _avatar,
 }
-
-
-def _register_standard2() -> None:
-    """The new-standard products share one gatherer (imported late: it imports this module)."""
-    from kling_gateway.standard2.products import PRODUCTS
-
-    from .standard2_inputs import gather_standard2
-
-    for product in PRODUCTS.values():
-        GATHERERS[product.family] = gather_standard2
-
-
-_register_standard2()

@@ -24,8 +24,8 @@ from ...errors import Code, KlingError
 from ...ids import now_ms
 from ...schemas.tasks import ACTIVE_STATUSES, TaskStatus
 from ...store import TaskStore
+from ...store.relay import PENDING, RelayStore
 from . import metrics
-from .store import PENDING, RelayStore
 
 log = logging.getLogger("kling_gateway.relay")
 CALLBACK_PATH = "/relay/callback"

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -32,8 +32,9 @@ from ...ids import now_ms
 from ...present import UrlSigner
 from ...push import TaskChange
 from ...schemas import ACTIVE_STATUSES, FAMILIES, TERMINAL_STATUSES, TaskStatus, model_name_of
-from ...store import TaskRow, TaskStore
-from ..base import EngineContext, EngineOutcome, EngineTask
+from ...store import TaskRow
+from ...store.relay import PENDING, RelayStore
+from ..base import EngineBase, EngineContext, EngineOutcome, EngineServices, EngineTask
 from . import metrics
 from .breaker import CircuitBreaker
 from .callbacks import Inbox
@@ -41,13 +42,9 @@ from .channels import ChannelConfig
 from .polling import StatusTracker
 from .requests import Prepared, external_id, outbound, prepare
 from .results import build_outcome
-from .store import PENDING, RelayStore
 from .upstream import Busy, ChannelDown, NotFound, Rejected, UpstreamClient, UpstreamError
 
 RELAY_ADMISSION_LOCK = 7_325_002  # pg_advisory_xact_lock key: one relay queue admission at a time
-
-if TYPE_CHECKING:
-    from ...gateway import Gateway
 
 log = logging.getLogger("kling_gateway.relay")
 
@@ -71,20 +68,17 @@ class RelayCore:
 
     # ---- wiring -------------------------------------------------------------------------
 
-    def attach(self, gateway: Gateway) -> None:
+    def bind(self, services: EngineServices) -> None:
         """Called once by the gateway: the store, the workers' wake-up, the change hub."""
         if self.relay_store is not None:
             return
-        self.relay_store = RelayStore(gateway.tasks)
-        self._wake = lambda: getattr(gateway.dispatcher, "wake", lambda: None)()
-        gateway.hub.add_listener(self._on_change)
+        self.relay_store = RelayStore(services.store)
+        self._wake = services.wake_workers
+        services.hub.add_listener(self._on_change)
 
-    def _store_for(self, ctx: EngineContext) -> RelayStore:
-        if self.relay_store is None:  # not attached (engine used outside a Gateway): use the worker's store
-            store = getattr(ctx, "store", None)
-            if not isinstance(store, TaskStore):
-                raise RuntimeError("relay engine is not attached to a gateway")
-            self.relay_store = RelayStore(store)
+    def _bound(self) -> RelayStore:
+        if self.relay_store is None:
+            raise RuntimeError("relay engine is not bound (Engine.bind) to a store")
         return self.relay_store
 
     async def _on_change(self, change: TaskChange) -> None:
@@ -125,11 +119,11 @@ class RelayCore:
         family = FAMILIES.get(task.family)
         if family is not None and family.synchronous:
             return await self._run_sync(task, ctx)
-        rs = self._store_for(ctx)
+        rs = self._bound()
         row = await rs.store.get(task.task_id)
         if row is None or row.status not in ACTIVE_STATUSES:
             raise TaskFailure("task is no longer active")
-        owner = getattr(ctx, "owner", None)
+        owner = ctx.owner
         prepared = await prepare(task, ctx, self.settings, self.signer, self._upstream_task_of)
         if row.upstream_task_id == PENDING:
             adopted = await self._adopt(row, task)
@@ -394,7 +388,7 @@ class RelayCore:
             metrics.FRESHNESS.labels(channel.name, via).observe(max(0.0, (now_ms() - updated) / 1000))
 
 
-class ChannelEngine:
+class ChannelEngine(EngineBase):
     """The :class:`~kling_gateway.engines.base.Engine` of one channel (name = channel name)."""
 
     def __init__(self, core: RelayCore, channel: ChannelConfig):
@@ -405,8 +399,8 @@ class ChannelEngine:
     def serves(self, family: str, model_name: str | None) -> bool:
         return self.channel.serves(family, model_name)
 
-    def attach(self, gateway: Gateway) -> None:
-        self.core.attach(gateway)
+    def bind(self, services: EngineServices) -> None:
+        self.core.bind(services)
 
     async def admit(self, family: str, request: dict[str, Any], conn: AsyncConnection | None = None) -> None:
         await self.core.admit(family, request, conn)

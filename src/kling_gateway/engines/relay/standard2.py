@@ -11,9 +11,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ...schemas.standard2 import RecordStatus
 from ...standard2.products import product_of
 
-LEGACY_STATUS = {"succeeded": "succeed"}
+
+def _legacy_status(status: Any) -> str:
+    """An upstream record's status in the legacy spelling (unknown words pass through)."""
+    try:
+        return RecordStatus(str(status)).task_status
+    except ValueError:
+        return str(status)
 
 
 def create_path(family: str, model: str) -> str:
@@ -78,7 +85,7 @@ def task_object(record: dict[str, Any]) -> dict[str, Any]:
         result["images"] = images
     obj: dict[str, Any] = {
         "task_id": str(record.get("id") or ""),
-        "task_status": LEGACY_STATUS.get(str(record.get("status")), str(record.get("status"))),
+        "task_status": _legacy_status(record.get("status")),
         "task_status_msg": str(record.get("message") or ""),
         "task_info": {"external_task_id": record["external_id"]} if record.get("external_id") else {},
         "task_result": result,

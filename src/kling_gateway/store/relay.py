@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ...schemas.tasks import ACTIVE_STATUSES, TaskStatus
-from ...store import TaskStore
-from ...store.tables import tasks
+from ..schemas.tasks import ACTIVE_STATUSES, TaskStatus
+from .tables import tasks
+from .tasks import TaskStore
 
 PENDING = "?"  # upstream_task_id while a create call is in flight
 
