@@ -130,3 +130,44 @@ async def in_process_app(data_dir: Path, accounts: int = 2, **settings: Any) -> 
     async with running_gateway(data_dir, **{"workers": 1, **settings}) as running:
         keys = [(await running.create_account(f"t{i}")).api_key for i in range(accounts)]
         yield App(running.client, running.gateway, keys)
+# ---- per-test gateways with their own settings (the hardening tests) -------------------------
+
+
+@dataclass
+class InProcess:
+    """A :class:`InProcessGateway` made for one test, with settings of its own."""
+
+    running: InProcessGateway
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.running.gateway
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self.running.client
+
+    async def account(self, name: str = "t", **kwargs: Any) -> Account:
+        return await self.running.create_account(name, **kwargs)
+
+    async def task_count(self, account: Account, family: str = "videos/text2video") -> int:
+        """Tasks of ``account`` in ``family`` in the store (a refused request must leave none)."""
+        return len(await self.gateway.tasks.page(account.account_id, family, 1, 500))
+
+
+@asynccontextmanager
+async def in_process(tmp_path: Path, backend: str = "sqlite", **settings: Any) -> AsyncIterator[InProcess]:
+    """:func:`running_gateway` on SQLite or on a throwaway PostgreSQL database (skipped when the
+    server is absent, failed under CI=true)."""
+    from support import PostgresDatabase, postgres_available, require_service
+
+    database: PostgresDatabase | None = None
+    if backend == "postgres":
+        require_service(postgres_available(), "PostgreSQL is not reachable on 127.0.0.1:5432")
+        database = PostgresDatabase()
+    try:
+        async with running_gateway(tmp_path, database.url if database else None, **settings) as running:
+            yield InProcess(running)
+    finally:
+        if database is not None:
+            database.drop()

@@ -49,8 +49,18 @@ class _TTLCache(Generic[V]):
 
 
 class Authenticator:
-    def __init__(self, accounts: AccountStore, box: SecretBox, *, cache_seconds: float = 5.0):
+    def __init__(
+        self,
+        accounts: AccountStore,
+        box: SecretBox,
+        *,
+        cache_seconds: float = 5.0,
+        max_token_lifetime: float = 24 * 3600.0,
+    ):
+        """``max_token_lifetime``: a JWT whose ``exp`` lies further ahead is refused (Kling's own
+        tokens live 30 minutes; an unbounded one is a key that cannot expire)."""
         self.accounts = accounts
+        self.max_token_lifetime = max_token_lifetime
         self.box = box
         self._by_key: _TTLCache[AccountRow] = _TTLCache(cache_seconds)
         self._by_access: _TTLCache[AccountRow] = _TTLCache(cache_seconds)
@@ -68,7 +78,7 @@ class Authenticator:
             raise KlingError(Code.AUTH_HEADER_EMPTY, "Authorization header is empty")
         scheme, _, token = header.partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token or " " in token:
+        if scheme.lower() != "bearer" or not token or " " in token or "\x00" in token:
             raise KlingError(Code.AUTH_INVALID, "Authorization must be 'Bearer <api key or JWT>'")
         if token.count(".") == 2:
             return await self._jwt(token)
@@ -107,6 +117,8 @@ class Authenticator:
         issuer = claims.get("iss")
         if not isinstance(issuer, str) or not issuer:
             raise KlingError(Code.AUTH_INVALID, "JWT has no iss (access key) claim")
+        if "\x00" in issuer or len(issuer) > 256:
+            raise KlingError(Code.AUTH_INVALID, "JWT iss (access key) is malformed (NUL byte or too long)")
         account = self._by_access.get(issuer)
         if account is None:
             account = await self.accounts.by_access_key(issuer)
@@ -137,5 +149,12 @@ class Authenticator:
             ) from None
         except jwt.PyJWTError as exc:
             raise KlingError(Code.AUTH_INVALID, f"Authorization token is invalid: {exc}") from None
-        self._tokens.put(token, (account, verified.get("nbf"), float(verified["exp"])))
+        exp = float(verified["exp"])
+        if exp - now > self.max_token_lifetime + LEEWAY_SECONDS:
+            raise KlingError(
+                Code.AUTH_INVALID,
+                f"JWT exp is {exp - now:.0f} s away; tokens may live at most "
+                f"{self.max_token_lifetime:.0f} s (max_token_lifetime_seconds)",
+            )
+        self._tokens.put(token, (account, verified.get("nbf"), exp))
         return account

@@ -105,6 +105,35 @@ class Settings(BaseModel):
     # model catalogue additions/overrides, as parsed from the TOML file's [[models]] tables
     models: list[dict[str, Any]] = Field(default_factory=list)
 
+    # request limits and server protocol limits (docs/security.md)
+    max_create_body_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        description="largest create body (inline Base64 media: four 10 MB images fit); larger = 413",
+    )
+    max_body_bytes: int = Field(default=256 * 1024, description="largest body of any other request")
+    max_unknown_field_bytes: int = Field(
+        default=16 * 1024,
+        description="undocumented create fields are relayed unchanged up to this size in total (JSON)",
+    )
+    max_json_depth: int = Field(default=32, description="deepest JSON nesting accepted in a body")
+    max_header_bytes: int = Field(default=16 * 1024, description="request line + headers; larger = 431")
+    header_timeout_seconds: float = Field(default=10.0, description="time to send the request headers")
+    body_timeout_seconds: float = Field(default=60.0, description="time to send the request body")
+    keep_alive_timeout_seconds: int = Field(default=5, description="idle keep-alive connection lifetime")
+    max_token_lifetime_seconds: int = Field(
+        default=24 * 3600, description="a JWT whose exp is further than this from now is refused (1002)"
+    )
+    ops_access: Literal["open", "account", "admin", "off"] = Field(
+        default="open",
+        description="who may read /metrics, /docs, /redoc and /openapi.json: anyone, any valid key, "
+        "the admin_token only, or nobody (/push/stats needs at least a valid key)",
+    )
+    rate_limit_per_second: float = Field(
+        default=0.0, description="requests per second per key (token bucket); 0 = unlimited"
+    )
+    rate_limit_burst: int = Field(default=50, description="token bucket size per key")
+    idempotency_ttl_seconds: float = Field(default=24 * 3600.0, description="Idempotency-Key memory")
+
     url_secret: str | None = Field(default=None, description="HMAC key for signed result URLs")
     admin_token: str | None = Field(
         default=None,

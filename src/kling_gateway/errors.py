@@ -129,8 +129,18 @@ class GatewayError(Exception):
 class KlingError(GatewayError):
     """An error answered to the client in the Kling envelope."""
 
-    def __init__(self, code: int, message: str | None = None, *, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        code: int,
+        message: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        status: int | None = None,
+    ):
+        """``status`` overrides the code's HTTP status where HTTP has a more precise one (413, 409,
+        408, 431) and the business code is still the official one (1200, 1201)."""
         self.code = int(code)
+        self._status = status
         self.headers = headers or {}
         super().__init__(message or DEFAULT_MESSAGE.get(self.code, "error"))
 
@@ -139,7 +149,7 @@ class KlingError(GatewayError):
 
     @property
     def http_status(self) -> int:
-        return http_status_for(self.code)
+        return self._status or http_status_for(self.code)
 
 
 class TaskFailure(GatewayError):

@@ -87,7 +87,9 @@ class Gateway:
         self.tasks.terminal_hooks.append(ledger_rules.close)  # settle or refund with the status
         self.ledger = LedgerStore(self.db)
         self.box = SecretBox(load_master_key(settings.data_dir))
-        self.auth = Authenticator(self.accounts, self.box)
+        self.auth = Authenticator(
+            self.accounts, self.box, max_token_lifetime=settings.max_token_lifetime_seconds
+        )
         self.accounting = AccountingService(self.accounts, self.ledger, self.box)
         self.storage = create_storage(settings)
         self.hub = ChangeHub()

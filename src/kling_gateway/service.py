@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .accounting import metrics as usage_metrics
 from .accounting.pricing import Price, price_of
@@ -111,9 +111,24 @@ class TaskService:
             model = family.request_model.model_validate(body, context={"catalog": self.catalog})
         except ValidationError as exc:
             raise validation_error(exc) from None
+        self.check_unknown_fields(model)
         normalised = model.model_dump(mode="json", exclude_unset=True)
         self.check_inputs(family, normalised)
         return normalised
+
+    def check_unknown_fields(self, model: BaseModel) -> None:
+        """Fields the spec does not define are relayed upstream unchanged (Kling adds fields
+        often), but only up to ``max_unknown_field_bytes`` in total: the store is no dump."""
+        extras = dict(unknown_fields(model))
+        if not extras:
+            return
+        size = len(json.dumps(extras, separators=(",", ":"), default=str))
+        limit = self.settings.max_unknown_field_bytes
+        if size > limit:
+            names = ", ".join(sorted(extras)[:5])
+            raise invalid_parameter(
+                f"undocumented fields ({names}) take {size} bytes, more than the {limit}-byte limit"
+            )
 
     def check_inputs(self, family: Family, body: dict[str, Any]) -> None:
         for path, kind in family.inputs:
@@ -325,6 +340,19 @@ def parse_prefer_wait(prefer: str | None, cap: float = 60.0) -> float:
                 except ValueError:
                     return 0.0
     return 0.0
+
+
+def unknown_fields(model: BaseModel, where: str = "") -> Iterator[tuple[str, Any]]:
+    """Every field of ``model`` (and its nested models) the model does not define, by path."""
+    for name, value in (model.model_extra or {}).items():
+        yield f"{where}{name}", value
+    for name in type(model).model_fields:
+        value = getattr(model, name, None)
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            if isinstance(item, BaseModel):
+                index = f"[{i}]" if isinstance(value, list) else ""
+                yield from unknown_fields(item, f"{where}{name}{index}.")
 
 
 def _int_in_range(name: str, raw: Any, default: int, bounds: tuple[int, int]) -> int:

@@ -29,6 +29,7 @@ from . import (
     tasks,
 )
 from .deps import ApiServices
+from .guard import GuardMiddleware
 from .middleware import GatewayMiddleware
 
 PREFIXES = ("/v1", "/kling/v1")
@@ -127,5 +128,6 @@ def create_app(
     docs_assets.install(app)  # /docs and /redoc with same-origin assets (work offline)
     frontpage.install(app)  # GET /
     console.install(app)  # /console: the web console's static files
+    app.add_middleware(GuardMiddleware, settings=gateway.settings)  # inside: it reuses the request id
     app.add_middleware(GatewayMiddleware)
     return app

@@ -10,20 +10,27 @@ from starlette.requests import Request
 
 from ..errors import Code, KlingError, invalid_parameter
 from ..schemas import validation_error
+from .deps import services_of
+from .guard import check_json
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def parse_json(raw: bytes) -> Any:
+def parse_json(raw: bytes, max_depth: int) -> Any:
+    """JSON with no NUL byte in a string and at most ``max_depth`` levels (see api/guard.py)."""
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except ValueError as exc:  # UnicodeDecodeError is a ValueError too
         raise KlingError(Code.INVALID_REQUEST, f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise KlingError(Code.INVALID_REQUEST, f"request body nests deeper than {max_depth} levels") from None
+    check_json(value, max_depth)
+    return value
 
 
 async def json_body(request: Request) -> Any:
     """The body as JSON, whatever the client labels it (curl -d sends a form type)."""
-    return parse_json(await request.body())
+    return parse_json(await request.body(), services_of(request).settings.max_json_depth)
 
 
 async def model_body(request: Request, model: type[M]) -> M:
@@ -31,7 +38,7 @@ async def model_body(request: Request, model: type[M]) -> M:
     raw = await request.body()
     if not raw.strip():
         raise invalid_parameter("request body is required")
-    body = parse_json(raw)
+    body = parse_json(raw, services_of(request).settings.max_json_depth)
     if not isinstance(body, dict):
         raise invalid_parameter("request body must be a JSON object")
     try:

@@ -1,0 +1,128 @@
+"""Hostile-input checks at the edge, before a handler or the store sees the request.
+
+* NUL bytes: PostgreSQL cannot store ``\\x00`` in text; a path, query or JSON string carrying
+  one is refused with 1200/1201 (never a 500 from the driver).
+* Body size: each route has a cap (creates are larger, they carry inline Base64 media). A
+  ``Content-Length`` above it is refused before a byte of the body is read; a chunked body is
+  counted while it streams and refused as soon as it passes the cap. 413, code 1200.
+* JSON nesting: deeper than ``max_json_depth`` is 1200 (deep nesting otherwise ends in a
+  RecursionError somewhere down the stack).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..config import Settings
+from ..errors import Code, KlingError
+from ..ids import new_request_id
+from ..schemas import FAMILIES
+from ..schemas.encoding import dumps
+
+KLING_PREFIXES = ("/v1/", "/kling/v1/")
+
+
+def body_too_large(limit: int) -> KlingError:
+    return KlingError(
+        Code.INVALID_REQUEST, f"request body is larger than the {limit}-byte limit for this route", status=413
+    )
+
+
+def check_json(value: Any, max_depth: int) -> None:
+    """Refuse JSON nested deeper than ``max_depth`` or holding a NUL byte in a key or string.
+
+    Iterative, so it cannot itself overflow the stack."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        item, depth, where = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise KlingError(Code.INVALID_PARAMETER, f"{where or 'body'}: must not contain NUL (\\u0000)")
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth > max_depth:
+            raise KlingError(Code.INVALID_REQUEST, f"request body nests deeper than {max_depth} levels")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                name = f"{where}.{key}" if where else str(key)
+                if "\x00" in key:
+                    raise KlingError(Code.INVALID_PARAMETER, "body: a field name contains NUL (\\u0000)")
+                stack.append((child, depth + 1, name))
+        else:
+            stack.extend((child, depth + 1, f"{where}[{i}]") for i, child in enumerate(item))
+
+
+def body_limit(method: str, path: str, settings: Settings) -> int:
+    """The body cap of a route: creates (``POST /v1/<family>``) get the large one."""
+    if method == "POST":
+        for prefix in KLING_PREFIXES:
+            if path.startswith(prefix) and path[len(prefix) :].strip("/") in FAMILIES:
+                return settings.max_create_body_bytes
+    return settings.max_body_bytes
+
+
+def _nul_in_target(scope: Scope) -> bool:
+    if "\x00" in scope.get("path", ""):
+        return True
+    query: bytes = scope.get("query_string", b"")
+    return b"\x00" in query or (b"%00" in query and b"\x00" in unquote_to_bytes(query))
+
+
+class GuardMiddleware:
+    """Refuses NUL-bearing targets and oversized bodies in the Kling envelope."""
+
+    def __init__(self, app: ASGIApp, settings: Settings):
+        self.app = app
+        self.settings = settings
+
+    async def _refuse(self, scope: Scope, send: Send, exc: KlingError) -> None:
+        rid = scope.setdefault("state", {}).setdefault("request_id", new_request_id())
+        body = dumps({"code": exc.code, "message": exc.message, "request_id": rid}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", rid.encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": exc.http_status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if _nul_in_target(scope):
+            err = KlingError(Code.INVALID_REQUEST, "request path or query contains a NUL byte (%00)")
+            await self._refuse(scope, send, err)
+            return
+        limit = body_limit(scope["method"], scope.get("path", ""), self.settings)
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await self._refuse(scope, send, body_too_large(limit))
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise body_too_large(limit)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
