@@ -268,6 +268,8 @@ def serve(
         else:
             typer.echo(f"error: cannot listen on {settings.host}:{settings.port}: {problem}", err=True)
         raise typer.Exit(1)
+    from .server import uvicorn_options
+
     application = create_app(settings, on_started=start_banner(config))
     uvicorn.run(
         application,
@@ -277,6 +279,7 @@ def serve(
         proxy_headers=True,
         server_header=False,
         timeout_graceful_shutdown=5,
+        **uvicorn_options(settings),  # header/body deadlines, 431, keep-alive (server.py)
     )
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import FastAPI
 from starlette.responses import JSONResponse, Response
 
-from .. import __version__
+from .. import __version__, logredact
 from ..config import Settings
 from ..gateway import Gateway
 from . import (
@@ -61,6 +61,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        logredact.install()  # after the server configured its loggers
         await gateway.start()
         if on_started is not None:
             await on_started(gateway)
