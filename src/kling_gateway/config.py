@@ -158,15 +158,11 @@ class Settings(BaseModel):
         """The URL-signing secret; generated once and kept in the data dir when not configured."""
         if self.url_secret:
             return self.url_secret
-        path = self.data_dir / "url-secret"
-        if path.exists():
-            self.url_secret = path.read_text().strip()
-        else:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            value = secrets.token_urlsafe(32)
-            path.write_text(value)
-            path.chmod(0o600)
-            self.url_secret = value
+        from .fsmodes import create_private_file, private_dir
+
+        path = private_dir(self.data_dir) / "url-secret"
+        create_private_file(path, secrets.token_urlsafe(32).encode())  # no-op when it exists
+        self.url_secret = path.read_text().strip()
         return self.url_secret
 
     def base_url(self) -> str:

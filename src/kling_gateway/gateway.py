@@ -22,6 +22,7 @@ from .engines.base import Engine, EngineServices
 from .engines.relay.callbacks import CallbackReceiver, Inbox
 from .engines.relay.channels import webhook_secrets
 from .engines.router import EngineRouter
+from .fsmodes import private_dir
 from .jobs import Dispatcher, Maintenance
 from .jobs.distributed import DistributedJobs, parse_queues
 from .jobs.worker import start_workers
@@ -72,7 +73,7 @@ class Gateway:
         so that upstream callbacks reach them)."""
         self.settings = settings
         self.catalog = build_catalog(settings.models)  # packaged models + the operator's [[models]]
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)  # 0700: store, secrets and results are not for other users
         self.db = Database(
             settings.resolved_database_url,
             pool_size=settings.db_pool_size,

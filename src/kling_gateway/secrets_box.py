@@ -13,6 +13,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from .fsmodes import create_private_file, private_dir
+
 
 def load_master_key(data_dir: Path) -> bytes:
     env = os.environ.get("KLING_GATEWAY_MASTER_KEY")
@@ -21,12 +23,8 @@ def load_master_key(data_dir: Path) -> bytes:
     path = data_dir / "master-key"
     if path.exists():
         return path.read_bytes().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
-    return key
+    create_private_file(private_dir(data_dir) / "master-key", Fernet.generate_key())
+    return path.read_bytes().strip()  # another process may have won the race: read what is there
 
 
 class SecretBox:

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from ..fsmodes import DIR_MODE
 from .base import ObjectInfo, StoredObject
 
 CHUNK_SIZE = 64 * 1024
@@ -200,14 +201,13 @@ class LocalStorage:
 
 def _atomic_write(target: Path, fill: Callable[[BinaryIO], object]) -> None:
     """Write through a temporary file in the same directory, then rename it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    target.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")  # 0600
     try:
         with os.fdopen(fd, "wb") as fh:
             fill(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
         try:

@@ -22,6 +22,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from ..fsmodes import DIR_MODE, create_private_file
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 7_325_001
 
@@ -102,8 +104,10 @@ class Database:
         overflow = pool_size if max_overflow is None else max_overflow
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         if self.dialect == "sqlite":
-            if "///" in url:
-                Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+            if "///" in url:  # the file is created 0600 before SQLite opens it (its -wal/-shm follow)
+                db_file = Path(url.split("///", 1)[1])
+                db_file.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+                create_private_file(db_file)
             self.read = _sqlite_engine(url, immediate=False, pool_size=pool_size, max_overflow=overflow)
             # One writer connection per process: SQLite runs one write transaction at a time anyway,
             # and waiting for the pool is a fair asyncio queue where SQLite's busy handler sleeps
