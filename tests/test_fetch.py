@@ -283,8 +283,8 @@ async def test_allowlisted_host_name(server, tmp_path):
 async def test_host_name_resolving_to_loopback_refused(tmp_path):
     with pytest.raises(UnsafeURLError) as err:
         await check_url("http://localhost:8080/a.png", settings(tmp_path), field="image")
-    assert str(err.value).startswith("image: host localhost resolves to ")
-    assert str(err.value).endswith("a loopback address")
+    assert str(err.value) == "image: host localhost is not allowed (it does not resolve to a public address)"
+    assert "127.0.0.1" not in str(err.value)  # the DNS answer is not revealed
 
 
 @pytest.mark.parametrize(
@@ -307,9 +307,12 @@ async def test_host_name_resolving_to_loopback_refused(tmp_path):
         ("http://[::ffff:10.0.0.1]/a.png", "host ::ffff:10.0.0.1 is a private address (embedded 10.0.0.1)"),
         ("http://[64:ff9b::7f00:1]/a.png", "host 64:ff9b::7f00:1 is a loopback address (embedded 127.0.0.1)"),
         # numeric forms the resolver turns into 127.0.0.1
-        ("http://2130706433/a.png", "host 2130706433 resolves to 127.0.0.1, a loopback address"),
-        ("http://0x7f.1/a.png", "host 0x7f.1 resolves to 127.0.0.1, a loopback address"),
-        ("http://127.1/a.png", "host 127.1 resolves to 127.0.0.1, a loopback address"),
+        (
+            "http://2130706433/a.png",
+            "host 2130706433 is not allowed (it does not resolve to a public address)",
+        ),
+        ("http://0x7f.1/a.png", "host 0x7f.1 is not allowed (it does not resolve to a public address)"),
+        ("http://127.1/a.png", "host 127.1 is not allowed (it does not resolve to a public address)"),
         ("ftp://example.com/a.png", "only http and https URLs are allowed"),
         ("file:///etc/passwd", "only http and https URLs are allowed"),
     ],

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 from collections.abc import Iterable, Mapping
 from importlib import metadata
@@ -50,6 +51,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _METADATA = frozenset(map(ipaddress.ip_address, ("169.254.169.254", "fd00:ec2::254")))
+
+log = logging.getLogger("kling_gateway.fetch")
 
 
 def human_size(n: int) -> str:
@@ -154,8 +157,8 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
 async def resolve_allowed(host: str, port: int, settings: Settings) -> list[IPAddress]:
     """Resolve ``host`` and return its addresses if *all* of them are allowed.
 
-    Raises :class:`UnsafeURLError` naming the first refused address, or :class:`TransferError`
-    when the name does not resolve.
+    Raises :class:`UnsafeURLError` ("not allowed"; the refused address is only logged), or
+    :class:`TransferError` when the name does not resolve.
     """
     allow_private, allow = _policy(settings)
     addresses = await _resolve(host, port)
@@ -166,7 +169,9 @@ async def resolve_allowed(host: str, port: int, settings: Settings) -> list[IPAd
         if reason and not allow.allows_ip(ip):
             if _literal_ip(host) == ip:
                 raise UnsafeURLError(f"host {host} is {reason}")
-            raise UnsafeURLError(f"host {host} resolves to {ip}, {reason}")
+            # never the address or its kind: the answer must not map the operator's network
+            log.info("refused %s: resolves to %s, %s", host, ip, reason)
+            raise UnsafeURLError(f"host {host} is not allowed (it does not resolve to a public address)")
     return addresses
 
 
