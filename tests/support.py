@@ -324,6 +324,20 @@ def png_bytes(
     return buf.getvalue()
 
 
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares ``width``×``height`` pixels in a few dozen bytes (a decompression bomb's
+    shape: its IDAT is tiny, the canvas it claims is not)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 

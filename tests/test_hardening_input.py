@@ -14,7 +14,7 @@ import jwt
 import pytest
 
 from inprocess import InProcess, in_process
-from support import Account
+from support import Account, b64, png_header_only
 
 T2V = "/v1/videos/text2video"
 
@@ -145,3 +145,11 @@ async def test_jwt_lifetime_is_capped(gw: InProcess) -> None:
         assert_error(resp, 401, 1002, "tokens may live at most 86400 s")
     resp = await gw.http.get(T2V, headers=_jwt(account, int(time.time()) + 1800))
     assert resp.status_code == 200, resp.json()
+
+
+async def test_an_inline_image_bomb_is_a_400_at_create(gw: InProcess) -> None:
+    account = await gw.account()
+    body = {"image": b64(png_header_only(13000, 13000))}
+    resp = await gw.http.post("/v1/videos/image2video", json=body, headers=account.bearer)
+    assert_error(resp, 400, 1201, "image: 13000x13000 is more than the 40 megapixel limit")
+    assert await gw.task_count(account, "videos/image2video") == 0

@@ -12,6 +12,7 @@ from PIL import Image
 from kling_gateway.engines.reference.encode import write_mp3, write_mp4, write_wav
 from kling_gateway.errors import TaskFailure
 from kling_gateway.media.validate import validate_audio, validate_image, validate_video
+from support import png_header_only
 
 
 def image_bytes(w: int, h: int, fmt: str = "PNG") -> bytes:
@@ -36,6 +37,10 @@ def test_image_ok_jpeg_and_png():
         (b"", {}, "^image: is empty"),
         (b"\x89PNG\r\n\x1a\n garbage", {}, "^image: is not a readable image"),
         (image_bytes(800, 800, "JPEG")[:300], {}, "^image: is not a readable image"),
+        # decompression bombs: refused from the header, before a pixel is decoded
+        (png_header_only(13000, 13000), {}, "^image: 13000x13000 is more than the 40 megapixel limit"),
+        (png_header_only(60000, 60000), {}, "^image: .*40 megapixel limit"),  # past Pillow's own guard
+        (image_bytes(400, 400), {"max_pixels": 100_000}, "^image: 400x400 is more than the 0.1 megapixel"),
     ],
 )
 def test_image_rejections(data, kwargs, message):

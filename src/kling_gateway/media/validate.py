@@ -8,6 +8,7 @@ them at create time for Base64 inputs.
 from __future__ import annotations
 
 import io
+import warnings
 
 import av
 from PIL import Image, UnidentifiedImageError
@@ -16,6 +17,9 @@ from kling_gateway.errors import TaskFailure
 from kling_gateway.media.probe import MediaInfo, open_input, probe_av
 
 MB = 1024 * 1024
+# Largest image accepted (8K UHD is 33 MP). Checked from the header, before any pixel is decoded:
+# a small file can declare a huge canvas (a decompression bomb) that would take gigabytes.
+MAX_IMAGE_PIXELS = 40_000_000
 IMAGE_FORMATS = frozenset({"jpeg", "png"})
 # container names as FFmpeg reports them
 _AUDIO_FORMATS = {"mp3": "mp3", "wav": "wav", "aac": "aac", "mov,mp4,m4a,3gp,3g2,mj2": "m4a"}
@@ -45,15 +49,21 @@ def validate_image(
     max_bytes: int = 10 * MB,
     ratio: tuple[float, float] | None = (1 / 2.5, 2.5),
     formats: frozenset[str] | set[str] = IMAGE_FORMATS,
+    max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> tuple[int, int]:
     """Check an image's format, size in bytes, smallest side and aspect ratio; return (width, height)."""
     _check_size(data, field, max_bytes)
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with warnings.catch_warnings():  # Pillow warns past 89 MP; the stricter cap below decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+        with img:
             fmt = (img.format or "").lower()
             width, height = img.size
             if fmt not in formats:
                 raise _fail(field, f"format {fmt or 'unknown'} is not one of {', '.join(sorted(formats))}")
+            if width * height > max_pixels:
+                raise _fail(field, f"{width}x{height} is more than the {max_pixels / 1e6:g} megapixel limit")
             if fmt == "jpeg":
                 img.draft("RGB", (max(1, width // 8), max(1, height // 8)))  # DCT-scaled: cheap full pass
                 img.load()
@@ -61,6 +71,8 @@ def validate_image(
                 img.verify()
     except TaskFailure:
         raise
+    except Image.DecompressionBombError:  # Pillow's own guard, for canvases far past ours
+        raise _fail(field, f"declares more than the {max_pixels / 1e6:g} megapixel limit") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise _fail(field, f"is not a readable image ({exc.__class__.__name__})") from None
     if min(width, height) < min_side:
