@@ -23,6 +23,7 @@ from .engines.relay.callbacks import CallbackReceiver, Inbox
 from .engines.relay.channels import webhook_secrets
 from .engines.router import EngineRouter
 from .fsmodes import private_dir
+from .health import PROBE_KEY
 from .jobs import Dispatcher, Maintenance
 from .jobs.distributed import DistributedJobs, parse_queues
 from .jobs.worker import start_workers
@@ -148,6 +149,9 @@ class Gateway:
 
     async def start(self) -> None:
         await self.db.migrate()
+        local_probe = self.storage.local_path(PROBE_KEY)
+        if local_probe is not None:  # a local results root exists from the start (/healthz checks it)
+            private_dir(local_probe.parent.parent)
         if self.distributed is not None:
             await self.distributed.prepare()
         if self._router is None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .. import __version__, logredact
+from .. import __version__, health, logredact
 from ..config import Settings
+from ..errors import Code
 from ..gateway import Gateway
 from . import (
     account,
@@ -30,7 +33,7 @@ from . import (
 )
 from .deps import ApiServices
 from .guard import GuardMiddleware
-from .middleware import GatewayMiddleware
+from .middleware import GatewayMiddleware, request_id_of
 
 PREFIXES = ("/v1", "/kling/v1")
 
@@ -121,9 +124,30 @@ def create_app(
 
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/healthz", tags=["ops"], summary="Liveness and store reachability")
-    async def healthz() -> JSONResponse:
-        return JSONResponse({"status": "ok", "version": __version__, "workers": gateway.run_workers})
+    @app.get(
+        "/healthz",
+        tags=["ops"],
+        summary="Liveness and store reachability",
+        responses={503: {"description": "code 5001: the database or the result storage is unreachable"}},
+    )
+    async def healthz(request: Request) -> JSONResponse:
+        """200 when this process reaches its database and its result storage, else 503 (5001)."""
+        database, storage = await asyncio.gather(
+            health.check_database(gateway.db), health.check_storage(gateway.storage)
+        )
+        body: dict[str, object] = {
+            "status": "ok" if database is None and storage is None else "unavailable",
+            "version": __version__,
+            "workers": gateway.run_workers,
+            "database": database or "ok",
+            "storage": storage or "ok",
+        }
+        if body["status"] == "ok":
+            return JSONResponse(body)
+        failing = ", ".join(f"{k}: {v}" for k, v in (("database", database), ("storage", storage)) if v)
+        rid = request_id_of(request)
+        envelope_part = {"code": Code.UNAVAILABLE, "message": f"unhealthy: {failing}", "request_id": rid}
+        return JSONResponse({**envelope_part, **body}, status_code=503)
 
     handlers.install(app)
     docs_assets.install(app)  # /docs and /redoc with same-origin assets (work offline)
