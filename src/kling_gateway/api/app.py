@@ -34,6 +34,7 @@ from . import (
 from .deps import ApiServices
 from .guard import GuardMiddleware
 from .middleware import GatewayMiddleware, request_id_of
+from .ops_access import OpsAccessMiddleware
 
 PREFIXES = ("/v1", "/kling/v1")
 
@@ -153,6 +154,7 @@ def create_app(
     docs_assets.install(app)  # /docs and /redoc with same-origin assets (work offline)
     frontpage.install(app)  # GET /
     console.install(app)  # /console: the web console's static files
+    app.add_middleware(OpsAccessMiddleware, settings=gateway.settings, auth=gateway.auth)
     app.add_middleware(GuardMiddleware, settings=gateway.settings)  # inside: it reuses the request id
     app.add_middleware(GatewayMiddleware)
     return app
