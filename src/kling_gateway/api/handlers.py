@@ -6,10 +6,12 @@ import logging
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..diskfull import disk_full_error, is_disk_full
 from ..errors import Code, GatewayError, KlingError, kling_error
 from ..schemas.errors import format_errors
 from . import envelope
@@ -53,15 +55,23 @@ def install(app: FastAPI) -> None:
             err = KlingError(Code.INVALID_REQUEST, str(exc.detail))
         return envelope.error(err, request_id_of(request))
 
-    @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         return _answer(request, exc)
+
+    # Store and file errors get their own handlers so a full disk is answered like any handled
+    # error (503 / 5001, not re-raised by the server-error middleware); the rest as before.
+    app.add_exception_handler(OSError, _unexpected)
+    app.add_exception_handler(DBAPIError, _unexpected)
+    app.add_exception_handler(Exception, _unexpected)
 
 
 def _answer(request: Request, exc: Exception) -> Response:
     """Any exception in the envelope, through :func:`~kling_gateway.errors.kling_error`; a 5000
     that is not a deliberate :class:`KlingError` is logged with its traceback."""
     rid = request_id_of(request)
+    if is_disk_full(exc):  # the request was fine; the server is out of room (nothing was stored)
+        log.error("disk full (request %s): %s", rid, exc)
+        return envelope.error(disk_full_error(), rid)
     err = kling_error(exc, rid)
     if err.code == Code.INTERNAL and not isinstance(exc, KlingError):
         log.error("unhandled error (request %s)", rid, exc_info=exc)

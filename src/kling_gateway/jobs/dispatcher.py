@@ -16,6 +16,7 @@ import socket
 from collections.abc import Sequence
 
 from ..config import Settings
+from ..diskfull import is_disk_full
 from ..engines.base import EngineOutcome, EngineTask
 from ..engines.router import EngineRouter
 from ..errors import RescheduleTask, TaskFailure, TransientEngineError
@@ -190,10 +191,13 @@ class Dispatcher:
 
     async def _retry_or_fail(self, row: TaskRow, owner: str, exc: Exception) -> None:
         message = getattr(exc, "message", None) or "internal engine error"
+        full = is_disk_full(exc)
+        if full:  # partial files are already discarded; a later attempt may find room
+            message = "the gateway's storage is full"
         if row.attempts >= self.settings.max_attempts:
             await self._finish_failed(row, owner, f"{message} (gave up after {row.attempts} attempts)")
             return
-        delay = getattr(exc, "retry_after", None) or min(60.0, 2.0**row.attempts)
+        delay = 60.0 if full else getattr(exc, "retry_after", None) or min(60.0, 2.0**row.attempts)
         await self.store.release(row.id, owner, now_ms() + int(delay * 1000), status_msg="")
 
     async def _finish_failed(self, row: TaskRow, owner: str | None, message: str) -> None:
