@@ -31,6 +31,7 @@ from .present import UrlSigner
 from .push import ChangeHub
 from .push.longpoll import LongPoller
 from .push.runtime import Push
+from .ratelimit import RateLimiter
 from .secrets_box import SecretBox, load_master_key
 from .service import TaskService
 from .sessions import SelectionService
@@ -95,6 +96,7 @@ class Gateway:
         self.accounting = AccountingService(self.accounts, self.ledger, self.box)
         self.storage = create_storage(settings)
         self.hub = ChangeHub()
+        self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         self.signer = UrlSigner(
             settings.secret(),
             settings.url_ttl_seconds,

@@ -113,6 +113,7 @@ def create_app(
         accounting=gateway.accounting,
         standard2=gateway.standard2,
         engines=gateway.router,
+        limiter=gateway.limiter,
     )
     app.state.gateway = gateway  # for tests and embedders; no route reads it
     app.include_router(files.router)

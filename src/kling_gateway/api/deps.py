@@ -20,6 +20,7 @@ from ..engines.router import EngineRouter
 from ..present import UrlSigner
 from ..push import ChangeHub
 from ..push.runtime import Push
+from ..ratelimit import RateLimiter
 from ..service import TaskService
 from ..sessions import SelectionService
 from ..standard2.service import Standard2Service
@@ -48,6 +49,7 @@ class ApiServices:
     accounting: AccountingService  # the admin API's actions
     standard2: Standard2Service
     engines: EngineRouter  # names only (the front page)
+    limiter: RateLimiter  # per-key request rate (1302)
 
 
 def services_of(request: Request) -> ApiServices:
@@ -56,8 +58,12 @@ def services_of(request: Request) -> ApiServices:
 
 
 async def authenticate(request: Request) -> AccountRow:
-    """The caller's account from ``Authorization`` (gateway API key or Kling JWT)."""
-    return await services_of(request).auth.authenticate(request.headers.get("authorization"))
+    """The caller's account from ``Authorization`` (gateway API key or Kling JWT), within its
+    request rate."""
+    services = services_of(request)
+    account = await services.auth.authenticate(request.headers.get("authorization"))
+    services.limiter.check(account.id)
+    return account
 
 
 async def current_account(
