@@ -24,6 +24,7 @@ from .engines.relay.channels import webhook_secrets
 from .engines.router import EngineRouter
 from .fsmodes import private_dir
 from .health import PROBE_KEY
+from .idempotency import IdempotentCreates
 from .jobs import Dispatcher, Maintenance
 from .jobs.distributed import DistributedJobs, parse_queues
 from .jobs.worker import start_workers
@@ -40,6 +41,7 @@ from .storage.factory import create_storage
 from .store import AccountStore, Database, LedgerStore, TaskRow, TaskStore
 from .store import ledger as ledger_rules
 from .store.lookup import TaskLookup
+from .store.idempotency import IdempotencyStore
 
 log = logging.getLogger("kling_gateway")
 
@@ -125,6 +127,10 @@ class Gateway:
             catalog=self.catalog,
         )
         self.standard2 = Standard2Service(self.service, TaskLookup(self.db), self.catalog)
+        self.idempotency = IdempotencyStore(self.db)
+        self.creates = IdempotentCreates(
+            self.idempotency, self.service, self.tasks, settings.idempotency_ttl_seconds
+        )
         self.selection = SelectionService(self.tasks, self.storage, settings)
         self.relay_inbox = Inbox()  # upstream callbacks, read by the relay channel engines
         self.relay_callbacks = CallbackReceiver(
@@ -178,6 +184,7 @@ class Gateway:
             self.hub,
             self.settings,
             wake_workers=self.dispatcher.wake if self.dispatcher else None,
+            idempotency=self.idempotency,
         )
         await self.maintenance.start()
         await self.push.start()

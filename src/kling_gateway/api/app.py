@@ -114,6 +114,7 @@ def create_app(
         standard2=gateway.standard2,
         engines=gateway.router,
         limiter=gateway.limiter,
+        creates=gateway.creates,
     )
     app.state.gateway = gateway  # for tests and embedders; no route reads it
     app.include_router(files.router)

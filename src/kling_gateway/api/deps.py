@@ -17,6 +17,7 @@ from ..catalog import Catalog
 from ..config import Settings
 from ..engines.relay.callbacks import CallbackReceiver
 from ..engines.router import EngineRouter
+from ..idempotency import IdempotentCreates
 from ..present import UrlSigner
 from ..push import ChangeHub
 from ..push.runtime import Push
@@ -50,6 +51,7 @@ class ApiServices:
     standard2: Standard2Service
     engines: EngineRouter  # names only (the front page)
     limiter: RateLimiter  # per-key request rate (1302)
+    creates: IdempotentCreates  # create with an optional Idempotency-Key
 
 
 def services_of(request: Request) -> ApiServices:

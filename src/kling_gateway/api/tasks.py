@@ -76,8 +76,12 @@ def _create(family: Family) -> Handler:
     async def create_task(request: Request) -> Response:
         account = await authenticate(request)
         body = await json_body(request)
-        row = await services_of(request).tasks.create(account, family.name, body)
-        return envelope.success(created_object(row), request_id_of(request))
+        key = request.headers.get("idempotency-key")
+        row, replayed = await services_of(request).creates.create(account, family.name, body, key)
+        answer = envelope.success(created_object(row), request_id_of(request))
+        if replayed:
+            answer.headers["Idempotent-Replayed"] = "true"
+        return answer
 
     return create_task
 

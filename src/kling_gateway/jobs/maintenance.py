@@ -13,6 +13,7 @@ from ..push import ChangeHub, TaskChange
 from ..schemas.tasks import ACTIVE_STATUSES, TaskStatus
 from ..storage import Storage
 from ..store import TaskStore
+from ..store.idempotency import IdempotencyStore
 
 log = logging.getLogger("kling_gateway.jobs")
 
@@ -25,12 +26,14 @@ class Maintenance:
         hub: ChangeHub,
         settings: Settings,
         wake_workers: Callable[[], None] | None = None,
+        idempotency: IdempotencyStore | None = None,
     ):
         self.store = store
         self.storage = storage
         self.hub = hub
         self.settings = settings
         self.wake_workers = wake_workers
+        self.idempotency = idempotency
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -103,4 +106,6 @@ class Maintenance:
             await self.storage.delete_prefix(task_id + "/")
             await self.store.mark_files_expired(task_id, now)
         await self.store.delete_sessions_before(now)
+        if self.idempotency is not None:  # Idempotency-Key records past their memory
+            await self.idempotency.purge(now - int(self.settings.idempotency_ttl_seconds * 1000))
         return failed
