@@ -48,3 +48,18 @@ async def test_every_family_route_is_documented_with_errors(client: httpx.AsyncC
     assert {"Text2VideoRequest", "ErrorBody", "TaskEnvelope"} <= set(schemas)
     assert "camera_control" in schemas["Text2VideoRequest"]["properties"]
     assert spec["components"]["securitySchemes"]
+
+
+def test_limits_and_idempotency_are_documented(http):
+    paths = http.get("/openapi.json").json()["paths"]
+    create = paths["/v1/videos/text2video"]["post"]
+    for status in ("408", "409", "413", "431", "503"):
+        assert status in create["responses"], status
+    assert "Retry-After" in create["responses"]["429"]["headers"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in create["parameters"])
+    query = paths["/v1/videos/text2video/{task_id}"]["get"]
+    assert "413" not in query["responses"] and "409" not in query["responses"]  # GET has no body
+    selection = paths["/v1/videos/multi-elements/init-selection"]["post"]
+    assert "413" in selection["responses"] and "409" not in selection["responses"]
+    assert {"401", "403", "404"} <= set(paths["/push/stats"]["get"]["responses"])
+    assert "503" in paths["/healthz"]["get"]["responses"]

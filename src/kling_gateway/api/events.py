@@ -195,7 +195,17 @@ def endpoints() -> list[Endpoint]:
 ops_router = APIRouter()
 
 
-@ops_router.get("/push/stats", tags=["ops"], summary="Push delivery counters of this process")
+@ops_router.get(
+    "/push/stats",
+    tags=["ops"],
+    summary="Push delivery counters of this process",
+    responses={
+        401: {"description": "1000–1004: no valid key (or admin token, with ops_access = admin)"},
+        403: {"description": "1103: ops_access = admin and the token is not the admin token"},
+        404: {"description": "1203: ops_access = off"},
+        429: {"description": "1302: request rate of the key"},
+    },
+)
 async def push_stats(request: Request) -> JSONResponse:
     """Store queries sent, hub waiters, long-poll and event-stream reads, callback outcomes.
 

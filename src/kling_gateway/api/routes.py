@@ -27,16 +27,36 @@ from .deps import bearer_scheme
 
 Handler = Callable[[Request], Awaitable[Response]]
 
-# The error answers every Kling route may give (all in the envelope, ErrorBody).
+# The error answers every Kling route may give (all in the envelope, ErrorBody). 408 and 431 come
+# from the server's protocol limits (kling_gateway/server.py), before any route runs.
 ERROR_RESPONSES: dict[int, str] = {
-    400: "1200 invalid request / 1201 invalid parameter / 1300–1301 policy",
+    400: "1200 invalid request (bad JSON, NUL byte, nesting too deep) / 1201 invalid parameter / "
+    "1300–1301 policy",
     401: "1000–1004 authentication failed",
     403: "1103 no permission",
     404: "1202 invalid method / 1203 resource (task, route, model) not found",
-    429: "1100–1102 account / 1302–1304 rate and concurrency limits",
+    408: "1200 request headers or body not received in time",
+    429: "1100–1102 account / 1302 request rate (with Retry-After) / 1303 concurrency / 1304",
+    431: "1200 request line and headers larger than the limit",
     500: "5000 internal error",
-    503: "5001 service unavailable",
+    503: "5001 service unavailable (storage full, upstream down)",
     504: "5002 timeout",
+}
+BODY_ERRORS: dict[int, str] = {413: "1200 request body larger than this route's limit"}
+CREATE_ERRORS: dict[int, str] = {
+    **BODY_ERRORS,
+    409: "1201 the Idempotency-Key was already used with a different request",
+}
+RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait (1302 rate limit)", "schema": {"type": "integer"}}
+}
+IDEMPOTENCY_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    "description": "retrying with the same key and body answers the first task "
+    "(`Idempotent-Replayed: true`), for 24 h; another body with the key is 409",
 }
 
 _PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
@@ -62,6 +82,7 @@ class Endpoint:
     ok_response: dict[str, Any] | None = None
     ok_headers: dict[str, Any] | None = None
     parameters: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    errors: Mapping[int, str] = field(default_factory=dict)  # beyond ERROR_RESPONSES (and 413 on POST)
 
 
 def mount(prefix: str, endpoints: Sequence[Endpoint]) -> Mount:
@@ -123,13 +144,12 @@ def _operation(
     if e.ok_headers:
         ok["headers"] = e.ok_headers
     error = refs[(ErrorBody, "serialization")]
-    op["responses"] = {
-        "200": ok,
-        **{
-            str(status): {"description": text, "content": _json(error)}
-            for status, text in ERROR_RESPONSES.items()
-        },
-    }
+    errors = {**ERROR_RESPONSES, **(BODY_ERRORS if e.method == "POST" else {}), **e.errors}
+    responses: dict[str, Any] = {"200": ok}
+    for status, text in sorted(errors.items()):
+        responses[str(status)] = {"description": text, "content": _json(error)}
+    responses["429"]["headers"] = RETRY_AFTER
+    op["responses"] = responses
     return op
 
 

@@ -16,7 +16,7 @@ from ..present import created_object, task_object
 from ..push import longpoll
 from ..schemas import FAMILIES, CreatedEnvelope, Family, TaskEnvelope, TaskListEnvelope
 from ..service import PAGE_NUM_RANGE, PAGE_SIZE_RANGE, parse_prefer_wait
-from . import envelope
+from . import envelope, routes
 from .bodies import json_body
 from .deps import authenticate, base_url_of, services_of
 from .middleware import request_id_of
@@ -165,6 +165,8 @@ def family_endpoints() -> list[Endpoint]:
                 tag=f.resource,
                 body=f.request_model,
                 ok=CreatedEnvelope,
+                parameters=(routes.IDEMPOTENCY_PARAMETER,),
+                errors=routes.CREATE_ERRORS,
             ),
             Endpoint(
                 "GET",
