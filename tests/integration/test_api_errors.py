@@ -2,8 +2,10 @@
 names the problem, and nothing changed. In-process (the real app over ASGI), on SQLite and
 PostgreSQL.
 
-Codes the gateway never originates (1100–1102 billing, 1300–1301 content policy, 1302 platform
-rate limit, 1304 IP whitelist, 5001/5002) are relayed from upstreams unchanged (see test_relay*).
+Codes the gateway never originates (1100–1102 billing, 1300–1301 content policy, 1304 IP
+whitelist, 5002) are relayed from upstreams unchanged (see test_relay*). Its own 1302 (rate limit),
+5001 (disk full) and the edge limits (413, 408, 431, NUL, depth) are in test_rate_limit,
+test_disk_full, test_hardening_input and test_server_limits.
 """
 
 from __future__ import annotations

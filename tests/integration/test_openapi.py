@@ -63,3 +63,12 @@ def test_limits_and_idempotency_are_documented(http):
     assert "413" in selection["responses"] and "409" not in selection["responses"]
     assert {"401", "403", "404"} <= set(paths["/push/stats"]["get"]["responses"])
     assert "503" in paths["/healthz"]["get"]["responses"]
+
+
+def test_event_stream_schema_is_documented(http):
+    spec = http.get("/openapi.json").json()
+    stream = spec["paths"]["/v1/videos/text2video/{task_id}/events"]["get"]["responses"]["200"]
+    event = stream["content"]["text/event-stream"]["x-sse-event"]
+    assert set(event["properties"]["event"]["enum"]) == {"submitted", "processing", "succeed", "failed"}
+    ref = event["properties"]["data"]["$ref"].rsplit("/", 1)[1]
+    assert "task_status" in spec["components"]["schemas"][ref]["properties"]

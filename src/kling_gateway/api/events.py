@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from ..errors import invalid_parameter
 from ..push.sse import task_events_stream
 from ..schemas import FAMILIES, Envelope, Family
+from ..schemas.tasks import TaskStatus
 from ..store.deliveries import AttemptRow, DeliveryRow
 from . import envelope
 from .deps import authenticate, base_url_of, services_of
@@ -56,7 +57,24 @@ SSE_RESPONSE: dict[str, Any] = {
     "description": "`text/event-stream`: per status change `id: <event id>`, `event: <task_status>`, "
     "`data: <task object as of that change>`; ends after `succeed` or `failed`; "
     "`: keep-alive` comments while idle.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    "content": {
+        "text/event-stream": {
+            "schema": {
+                "type": "string",
+                "description": "a stream of Server-Sent Events, each as in `x-sse-event`",
+            },
+            # One event's fields (OpenAPI 3.1 has no item schema for streams; 3.2's is `itemSchema`).
+            "x-sse-event": {
+                "type": "object",
+                "required": ["id", "event", "data"],
+                "properties": {
+                    "id": {"type": "integer", "description": "event id; send as Last-Event-ID to resume"},
+                    "event": {"type": "string", "enum": [str(s) for s in TaskStatus]},
+                    "data": {"$ref": "#/components/schemas/Task"},
+                },
+            },
+        }
+    },
 }
 
 
