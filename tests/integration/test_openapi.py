@@ -72,3 +72,14 @@ def test_event_stream_schema_is_documented(http):
     assert set(event["properties"]["event"]["enum"]) == {"submitted", "processing", "succeed", "failed"}
     ref = event["properties"]["data"]["$ref"].rsplit("/", 1)[1]
     assert "task_status" in spec["components"]["schemas"][ref]["properties"]
+
+
+def test_creates_link_to_their_task(http):
+    paths = http.get("/openapi.json").json()["paths"]
+    links = paths["/v1/videos/text2video"]["post"]["responses"]["200"]["links"]
+    query_id = paths["/v1/videos/text2video/{task_id}"]["get"]["operationId"]
+    assert links["GetTask"] == {
+        "operationId": query_id,
+        "parameters": {"task_id": "$response.body#/data/task_id"},
+    }
+    assert "TaskEvents" in links and "TaskCallbacks" in links

@@ -153,6 +153,25 @@ def _operation(
     return op
 
 
+def _link_creates_to_queries(paths: dict[str, dict[str, Any]]) -> None:
+    """OpenAPI links from each create's answer to the task's query (and event stream, callback
+    log): ``task_id`` is ``data.task_id`` of the create (used by stateful API testing)."""
+    for path, operations in paths.items():
+        create = operations.get("post")
+        if create is None:
+            continue
+        links = {}
+        for suffix, name in (("", "GetTask"), ("/events", "TaskEvents"), ("/callbacks", "TaskCallbacks")):
+            target = paths.get(f"{path}/{{task_id}}{suffix}", {}).get("get")
+            if target is not None:
+                links[name] = {
+                    "operationId": target["operationId"],
+                    "parameters": {"task_id": "$response.body#/data/task_id"},
+                }
+        if links:
+            create["responses"]["200"]["links"] = links
+
+
 def describe(prefixes: Sequence[str], endpoints: Sequence[Endpoint]) -> dict[str, Any]:
     """The OpenAPI ``paths``, ``components.schemas`` and security scheme of the table."""
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [
@@ -164,6 +183,7 @@ def describe(prefixes: Sequence[str], endpoints: Sequence[Endpoint]) -> dict[str
     for prefix in prefixes:
         for e in sorted(endpoints, key=lambda e: e.path):  # a family's paths together
             paths.setdefault(prefix + e.path, {})[e.method.lower()] = _operation(e, prefix, refs)
+    _link_creates_to_queries(paths)
     security = bearer_scheme.model.model_dump(by_alias=True, exclude_none=True, mode="json")
     return {
         "paths": paths,
