@@ -50,8 +50,8 @@ async def test_every_family_route_is_documented_with_errors(client: httpx.AsyncC
     assert spec["components"]["securitySchemes"]
 
 
-def test_limits_and_idempotency_are_documented(http):
-    paths = http.get("/openapi.json").json()["paths"]
+async def test_limits_and_idempotency_are_documented(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
     create = paths["/v1/videos/text2video"]["post"]
     for status in ("408", "409", "413", "431", "503"):
         assert status in create["responses"], status
@@ -65,8 +65,8 @@ def test_limits_and_idempotency_are_documented(http):
     assert "503" in paths["/healthz"]["get"]["responses"]
 
 
-def test_event_stream_schema_is_documented(http):
-    spec = http.get("/openapi.json").json()
+async def test_event_stream_schema_is_documented(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
     stream = spec["paths"]["/v1/videos/text2video/{task_id}/events"]["get"]["responses"]["200"]
     event = stream["content"]["text/event-stream"]["x-sse-event"]
     assert set(event["properties"]["event"]["enum"]) == {"submitted", "processing", "succeed", "failed"}
@@ -74,8 +74,8 @@ def test_event_stream_schema_is_documented(http):
     assert "task_status" in spec["components"]["schemas"][ref]["properties"]
 
 
-def test_creates_link_to_their_task(http):
-    paths = http.get("/openapi.json").json()["paths"]
+async def test_creates_link_to_their_task(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
     links = paths["/v1/videos/text2video"]["post"]["responses"]["200"]["links"]
     query_id = paths["/v1/videos/text2video/{task_id}"]["get"]["operationId"]
     assert links["GetTask"] == {
