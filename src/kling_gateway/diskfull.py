@@ -15,10 +15,15 @@ _MESSAGES = ("database or disk is full", "no space left on device", "could not e
 
 
 def is_disk_full(exc: BaseException) -> bool:
-    """True when ``exc`` or anything in its cause/context chain is a full-disk error."""
+    """True when ``exc`` or anything in its cause/context chain is a full-disk error (SQLite may
+    roll the whole transaction back on SQLITE_FULL, so the error seen last can be a failed
+    savepoint rollback raised while handling it)."""
     seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
+    pending: list[BaseException] = [exc]
+    while pending:  # every link: a driver's error (.orig), and what it was raised from or during
+        current = pending.pop()
+        if id(current) in seen:
+            continue
         seen.add(id(current))
         if isinstance(current, OSError) and current.errno in _ERRNOS:
             return True
@@ -27,7 +32,9 @@ def is_disk_full(exc: BaseException) -> bool:
         text = str(current).lower()
         if any(m in text for m in _MESSAGES):
             return True
-        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+        for link in (getattr(current, "orig", None), current.__cause__, current.__context__):
+            if isinstance(link, BaseException):
+                pending.append(link)
     return False
 
 

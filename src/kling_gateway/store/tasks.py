@@ -189,7 +189,12 @@ class TaskStore:
                         await savepoint.rollback()
                         raise
                     except Exception as exc:
-                        await savepoint.rollback()
+                        try:
+                            await savepoint.rollback()
+                        except Exception:
+                            # the whole transaction is gone (SQLite ends it on SQLITE_FULL): the
+                            # original error is the one to answer (a full disk is 503 / 5001)
+                            raise exc from None
                         refused[row.id] = exc
                         continue
                     await savepoint.commit()
