@@ -130,6 +130,8 @@ async def in_process_app(data_dir: Path, accounts: int = 2, **settings: Any) -> 
     async with running_gateway(data_dir, **{"workers": 1, **settings}) as running:
         keys = [(await running.create_account(f"t{i}")).api_key for i in range(accounts)]
         yield App(running.client, running.gateway, keys)
+
+
 # ---- per-test gateways with their own settings (the hardening tests) -------------------------
 
 
