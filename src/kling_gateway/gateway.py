@@ -40,8 +40,8 @@ from .standard2.service import Standard2Service
 from .storage.factory import create_storage
 from .store import AccountStore, Database, LedgerStore, TaskRow, TaskStore
 from .store import ledger as ledger_rules
-from .store.lookup import TaskLookup
 from .store.idempotency import IdempotencyStore
+from .store.lookup import TaskLookup
 
 log = logging.getLogger("kling_gateway")
 

@@ -1,14 +1,14 @@
 """Idempotency-Key records: (account_id, key) → request hash and the task it created.
 
 Revision ID: h13_idempotency
-Revises: 0004_ledger
+Revises: 0005_standard2
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "h13_idempotency"
-down_revision = "0004_ledger"
+down_revision = "0005_standard2"
 branch_labels = None
 depends_on = None
 
