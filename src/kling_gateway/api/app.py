@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from .. import __version__
 from ..config import Settings
 from ..gateway import Gateway
+from ..present import TaskAnswers
 from . import (
     account,
     admin,
@@ -97,6 +98,7 @@ def create_app(
         selection=gateway.selection,
         auth=gateway.auth,
         signer=gateway.signer,
+        answers=TaskAnswers(gateway.signer),
         settings=gateway.settings,
         storage=gateway.storage,
         hub=gateway.hub,

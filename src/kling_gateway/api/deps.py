@@ -16,7 +16,7 @@ from ..auth import Authenticator
 from ..catalog import Catalog
 from ..config import Settings
 from ..engines.relay.callbacks import CallbackReceiver
-from ..present import UrlSigner
+from ..present import TaskAnswers, UrlSigner
 from ..push import ChangeHub
 from ..push.runtime import Push
 from ..service import TaskService
@@ -37,6 +37,7 @@ class ApiServices:
     selection: SelectionService
     auth: Authenticator
     signer: UrlSigner
+    answers: TaskAnswers  # serialized task objects (finished ones kept)
     settings: Settings
     storage: Storage  # result files (signed URLs)
     hub: ChangeHub

@@ -46,7 +46,8 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, max_overflow: i
 
 
 class SQLitePointReader:
-    """Primary-key and unique-index lookups on a plain sqlite3 connection, run in the calling thread.
+    """Primary-key and unique-index lookups (and index-ordered pages) on a plain sqlite3
+    connection, run in the calling thread.
 
     The polling hot path reads one row by key. Through SQLAlchemy + aiosqlite that is a thread
     hand-off, a BEGIN and statement compilation per call; a WAL reader never waits on a writer, so
@@ -68,6 +69,11 @@ class SQLitePointReader:
     def one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self._connection().execute(sql, params).fetchone()
         return row
+
+    def all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """A bounded range read on an index (a list page)."""
+        rows: list[tuple[Any, ...]] = self._connection().execute(sql, params).fetchall()
+        return rows
 
     def close(self) -> None:
         if self._conn is not None:

@@ -82,6 +82,26 @@ _BY_EXTERNAL = select(*COLUMNS).where(
     tasks.c.family == bindparam("family"),
 )
 
+_SQL_PAGE = (
+    f"SELECT {', '.join('t.' + c for c in TaskRow.__dataclass_fields__)} FROM tasks AS t JOIN ("
+    "SELECT id FROM tasks WHERE account_id = ? AND family = ? "
+    "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+    ") AS page ON page.id = t.id ORDER BY t.created_at DESC, t.id DESC"
+)
+_PAGE_IDS = (
+    select(tasks.c.id)
+    .where(tasks.c.account_id == bindparam("account_id"), tasks.c.family == bindparam("family"))
+    .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+    .subquery("page")
+)
+_PAGE = (
+    select(*COLUMNS)
+    .join_from(tasks, _PAGE_IDS, _PAGE_IDS.c.id == tasks.c.id)
+    .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+)
+
 
 class DuplicateExternalId(GatewayError):
     """Another task of the account already has this ``external_task_id`` (the message)."""
@@ -234,16 +254,22 @@ class TaskStore:
         return await self._point(_SQL_BY_EXTERNAL, _BY_EXTERNAL, params)
 
     async def page(self, account_id: str, family: str, page_num: int, page_size: int) -> list[TaskRow]:
-        query = (
-            select(*COLUMNS)
-            .where(tasks.c.account_id == account_id, tasks.c.family == family)
-            .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
-            .limit(page_size)
-            .offset((page_num - 1) * page_size)
-        )
-        async with self.db.read.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [TaskRow(*r) for r in rows]
+        """One list page, newest first. The offset is walked in the list index alone (it holds
+        every column the inner query needs); only the page's own rows are read from the table
+        (a deferred join). On SQLite it runs inline like :meth:`_point`."""
+        params = {
+            "account_id": account_id,
+            "family": family,
+            "limit": page_size,
+            "offset": (page_num - 1) * page_size,
+        }
+        reader = self.db.point_reader
+        if reader is not None:
+            found = reader.all(_SQL_PAGE, tuple(params.values()))
+        else:
+            async with self.db.read.connect() as conn:
+                found = list((await conn.execute(_PAGE, params)).all())
+        return [TaskRow(*r) for r in found]
 
     async def events(self, task_id: str, after_id: int = 0) -> list[tuple[int, str, int]]:
         query = (
