@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from kling_gateway import auth
 from kling_gateway.api import create_app
@@ -30,7 +31,9 @@ from kling_gateway.ids import now_ms
 from kling_gateway.keys import IssuedKey, create_account
 from kling_gateway.present import TaskAnswers
 from kling_gateway.storage import signing
+from kling_gateway.store.tables import tasks
 from kling_gateway.tokens import mint_jwt
+from support import PostgresDatabase, postgres_available, require_service
 
 TEXT2VIDEO = "/kling/v1/videos/text2video"
 BODY = {"model_name": "kling-v2-6", "prompt": "a fox", "duration": "5"}
@@ -63,15 +66,23 @@ class Rig:
         assert moved
 
 
-@pytest.fixture()
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    gateway = Gateway(Settings(data_dir=tmp_path, workers=0))
-    app = create_app(gateway=gateway)
-    async with app.router.lifespan_context(app):
-        key = await create_account(gateway.accounts, gateway.box, "perf")
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as http:
-            yield Rig(gateway, http, key, app.state.services.answers)
+@pytest.fixture(params=["sqlite", "postgres"])
+async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
+    pg: PostgresDatabase | None = None
+    if request.param == "postgres":
+        require_service(postgres_available(), "PostgreSQL is not running at 127.0.0.1:5432")
+        pg = PostgresDatabase()
+    try:
+        gateway = Gateway(Settings(data_dir=tmp_path, workers=0, database_url=pg.url if pg else None))
+        app = create_app(gateway=gateway)
+        async with app.router.lifespan_context(app):
+            key = await create_account(gateway.accounts, gateway.box, "perf")
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as http:
+                yield Rig(gateway, http, key, app.state.services.answers)
+    finally:
+        if pg is not None:
+            pg.drop()
 
 
 class FakeClock:
@@ -98,7 +109,8 @@ async def test_key_revoked_in_another_process_is_refused_after_the_cache_bound(
     assert (await rig.gateway.auth.authenticate(api_header)).id == rig.key.account_id
     assert (await rig.gateway.auth.authenticate(jwt_header)).id == rig.key.account_id
 
-    other = Gateway(Settings(data_dir=tmp_path, workers=0))  # a second process on the same store
+    # a second process on the same store
+    other = Gateway(rig.gateway.settings.model_copy(update={"data_dir": tmp_path}))
     try:
         assert await other.accounts.revoke(rig.key.account_id, now_ms())
     finally:
@@ -142,7 +154,7 @@ async def test_answer_is_never_kept_before_the_task_is_terminal(rig: Rig) -> Non
     # the answer is now served from memory: a row change behind the gateway's back is not read
     # (a terminal task never changes; this only proves no store read happens)
     async with rig.gateway.db.write.begin() as conn:
-        await conn.exec_driver_sql("UPDATE tasks SET status_msg = 'changed behind' WHERE id = ?", (task_id,))
+        await conn.execute(update(tasks).where(tasks.c.id == task_id).values(status_msg="changed behind"))
     again = await rig.query(task_id)
     assert again.json()["data"] == data
     assert again.json()["request_id"] != done.json()["request_id"]

@@ -8,7 +8,9 @@ both names point at the same engine.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +48,7 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, max_overflow: i
 
 
 class SQLitePointReader:
-    """Primary-key and unique-index lookups (and index-ordered pages) on a plain sqlite3
-    connection, run in the calling thread.
+    """Primary-key and unique-index lookups on a plain sqlite3 connection, run in the calling thread.
 
     The polling hot path reads one row by key. Through SQLAlchemy + aiosqlite that is a thread
     hand-off, a BEGIN and statement compilation per call; a WAL reader never waits on a writer, so
@@ -71,7 +72,6 @@ class SQLitePointReader:
         return row
 
     def all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """A bounded range read on an index (a list page)."""
         rows: list[tuple[Any, ...]] = self._connection().execute(sql, params).fetchall()
         return rows
 
@@ -79,6 +79,27 @@ class SQLitePointReader:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class SQLiteRangeReader(SQLitePointReader):
+    """Index-ordered range reads (list pages) on a plain sqlite3 connection of their own, in one
+    worker thread.
+
+    A deep page walks tens of thousands of index entries (milliseconds): that must not stall the
+    event loop, but one hand-off to a thread of its own costs tens of microseconds where
+    SQLAlchemy + aiosqlite spend about a millisecond of CPU per query. SQLite releases the GIL
+    while it scans; pages queue on the one thread."""
+
+    def __init__(self, path: str):
+        super().__init__(path)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-pages")
+
+    async def rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self.all, sql, params)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+        super().close()
 
 
 class Database:
@@ -97,6 +118,7 @@ class Database:
             # and retries (create p99 of seconds under load). Other processes still use busy_timeout.
             self.write = _sqlite_engine(url, immediate=True, pool_size=1, max_overflow=0)
             self.point_reader: SQLitePointReader | None = SQLitePointReader(url.split("///", 1)[1])
+            self.range_reader: SQLiteRangeReader | None = SQLiteRangeReader(url.split("///", 1)[1])
         else:
             # No pre-ping: it costs a round trip per checkout on the polling hot path; connections
             # broken by a server restart are invalidated on first use and the pool refills.
@@ -104,6 +126,7 @@ class Database:
                 url, pool_size=pool_size, max_overflow=overflow, pool_recycle=1800
             )
             self.point_reader = None
+            self.range_reader = None
 
     @property
     def is_postgres(self) -> bool:
@@ -126,6 +149,8 @@ class Database:
     async def dispose(self) -> None:
         if self.point_reader is not None:
             self.point_reader.close()
+        if self.range_reader is not None:
+            self.range_reader.close()
         await self.write.dispose()
         if self.read is not self.write:
             await self.read.dispose()

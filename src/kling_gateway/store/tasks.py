@@ -256,16 +256,16 @@ class TaskStore:
     async def page(self, account_id: str, family: str, page_num: int, page_size: int) -> list[TaskRow]:
         """One list page, newest first. The offset is walked in the list index alone (it holds
         every column the inner query needs); only the page's own rows are read from the table
-        (a deferred join). On SQLite it runs inline like :meth:`_point`."""
+        (a deferred join). On SQLite it runs on the range reader's thread (plain sqlite3)."""
         params = {
             "account_id": account_id,
             "family": family,
             "limit": page_size,
             "offset": (page_num - 1) * page_size,
         }
-        reader = self.db.point_reader
+        reader = self.db.range_reader
         if reader is not None:
-            found = reader.all(_SQL_PAGE, tuple(params.values()))
+            found = await reader.rows(_SQL_PAGE, tuple(params.values()))
         else:
             async with self.db.read.connect() as conn:
                 found = list((await conn.execute(_PAGE, params)).all())
