@@ -2,9 +2,9 @@
 call loop, ``time.process_time()`` around N requests (all threads of the process, so SQLite
 work in aiosqlite's threads counts too).
 
-CPU seconds per request are far less sensitive to a loaded machine than req/s: other processes
-take wall time, not this process's CPU time. The HTTP layer (uvicorn + httptools) is not in the
-loop; it costs both apps the same per request, so over HTTP the ratios are closer to 1 than here.
+CPU seconds per request are less sensitive to a loaded machine than req/s: other processes take
+wall time, not this process's CPU time (they still perturb it through caches and clock speed). The
+HTTP layer (uvicorn + httptools) is not in the loop.
 
 ``python -m bench.cpu [--tasks N] [--requests N] [--profile SCENARIO]`` prints the table;
 ``python -m bench cpu`` puts it in the report (``make bench-quick`` runs this).
@@ -193,9 +193,11 @@ def run(ctx: BenchContext) -> report.Section:
             f"Store of {store.total_tasks:,} tasks ({ctx.config.tasks:,} in the queried account); queries cycle "
             f"over {len(store.query_ids):,} finished text2video tasks with a signed result URL. The bare app "
             "answers the gateway's captured body from memory. The ratio is bare CPU / gateway CPU (the "
-            "throughput ratio a CPU-bound server reaches); the HTTP layer, the same for both, is not in the "
-            "loop, so over HTTP the ratios are closer to 1. CPU time is little affected by other load on "
-            "the machine, unlike req/s."
+            "throughput ratio a CPU-bound server reaches). The HTTP layer (uvicorn, httptools) is not in the "
+            "loop; `python -m bench query` measures over HTTP. CPU time moves less than req/s when other "
+            "processes load the machine, but it still moves (caches, frequency, hyperthreads: ±30 % between "
+            f"rounds at load average 10 on 2 cores): compare ratios from one run. Load average (1/5/15 min) at "
+            f"the end of this measurement: {report.load_average()}."
         ),
     )
     section.tables.append(table(rows))
