@@ -1,4 +1,5 @@
-"""The caches on the polling hot path (in process, real SQLite): what they may serve and for how long.
+"""The caches on the polling hot path (the app in process, SQLite and PostgreSQL): what they may
+serve and for how long.
 
 - the authenticated-key cache: a key revoked through another process (another gateway on the same
   store) is refused once :data:`~kling_gateway.auth.CACHE_SECONDS` have passed (a fake clock, no
@@ -12,28 +13,27 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import pytest_asyncio
 from sqlalchemy import update
 
+from inprocess import InProcessGateway
 from kling_gateway import auth
-from kling_gateway.api import create_app
-from kling_gateway.config import Settings
 from kling_gateway.errors import KlingError
 from kling_gateway.gateway import Gateway
 from kling_gateway.ids import now_ms
-from kling_gateway.keys import IssuedKey, create_account
 from kling_gateway.present import TaskAnswers
 from kling_gateway.storage import signing
 from kling_gateway.store.tables import tasks
 from kling_gateway.tokens import mint_jwt
-from support import PostgresDatabase, postgres_available, require_service
+from support import Account
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 TEXT2VIDEO = "/kling/v1/videos/text2video"
 BODY = {"model_name": "kling-v2-6", "prompt": "a fox", "duration": "5"}
@@ -41,10 +41,25 @@ BODY = {"model_name": "kling-v2-6", "prompt": "a fox", "duration": "5"}
 
 @dataclass
 class Rig:
-    gateway: Gateway
-    http: httpx.AsyncClient
-    key: IssuedKey
-    answers: TaskAnswers
+    running: InProcessGateway
+    key: Account
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.running.gateway
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self.running.client
+
+    @property
+    def answers(self) -> TaskAnswers:
+        answers: TaskAnswers = self.running.app.state.services.answers
+        return answers
+
+    @property
+    def base(self) -> str:
+        return str(self.http.base_url).rstrip("/")
 
     @property
     def headers(self) -> dict[str, str]:
@@ -66,23 +81,10 @@ class Rig:
         assert moved
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
-    pg: PostgresDatabase | None = None
-    if request.param == "postgres":
-        require_service(postgres_available(), "PostgreSQL is not running at 127.0.0.1:5432")
-        pg = PostgresDatabase()
-    try:
-        gateway = Gateway(Settings(data_dir=tmp_path, workers=0, database_url=pg.url if pg else None))
-        app = create_app(gateway=gateway)
-        async with app.router.lifespan_context(app):
-            key = await create_account(gateway.accounts, gateway.box, "perf")
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as http:
-                yield Rig(gateway, http, key, app.state.services.answers)
-    finally:
-        if pg is not None:
-            pg.drop()
+@pytest_asyncio.fixture(loop_scope="module")
+async def rig(app_gateway: InProcessGateway) -> Rig:
+    """The module's app with an account of this test's own."""
+    return Rig(app_gateway, await app_gateway.create_account("perf"))
 
 
 class FakeClock:
@@ -100,7 +102,7 @@ class FakeClock:
 
 
 async def test_key_revoked_in_another_process_is_refused_after_the_cache_bound(
-    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = FakeClock()
     monkeypatch.setattr(auth, "time", SimpleNamespace(monotonic=clock.monotonic, time=clock.time))
@@ -109,8 +111,7 @@ async def test_key_revoked_in_another_process_is_refused_after_the_cache_bound(
     assert (await rig.gateway.auth.authenticate(api_header)).id == rig.key.account_id
     assert (await rig.gateway.auth.authenticate(jwt_header)).id == rig.key.account_id
 
-    # a second process on the same store
-    other = Gateway(rig.gateway.settings.model_copy(update={"data_dir": tmp_path}))
+    other = Gateway(rig.gateway.settings, run_workers=False)  # a second process on the same store
     try:
         assert await other.accounts.revoke(rig.key.account_id, now_ms())
     finally:
@@ -125,7 +126,7 @@ async def test_key_revoked_in_another_process_is_refused_after_the_cache_bound(
     assert reply.status_code == 401 and "revoked" in reply.json()["message"]
 
 
-def test_cache_bound_cannot_be_raised(rig: Rig) -> None:
+async def test_cache_bound_cannot_be_raised(rig: Rig) -> None:
     with pytest.raises(ValueError, match="cache_seconds"):
         auth.Authenticator(rig.gateway.accounts, rig.gateway.box, cache_seconds=5)
 
@@ -138,7 +139,7 @@ async def test_answer_is_never_kept_before_the_task_is_terminal(rig: Rig) -> Non
     answers = rig.answers
     first = await rig.query(task_id)
     assert first.json()["data"]["task_status"] == "submitted"
-    assert answers.cached(rig.key.account_id, "videos/text2video", task_id, "http://gw.test") is None
+    assert answers.cached(rig.key.account_id, "videos/text2video", task_id, rig.base) is None
 
     await rig.move(task_id, "processing", from_status="submitted")
     assert (await rig.query(task_id)).json()["data"]["task_status"] == "processing"
@@ -149,7 +150,7 @@ async def test_answer_is_never_kept_before_the_task_is_terminal(rig: Rig) -> Non
     data = done.json()["data"]
     assert data["task_status"] == "succeed" and data["final_unit_deduction"] == "1"
     assert done.headers["etag"] == f'W/"succeed-{data["updated_at"]}"'
-    assert answers.cached(rig.key.account_id, "videos/text2video", task_id, "http://gw.test") is not None
+    assert answers.cached(rig.key.account_id, "videos/text2video", task_id, rig.base) is not None
 
     # the answer is now served from memory: a row change behind the gateway's back is not read
     # (a terminal task never changes; this only proves no store read happens)
@@ -168,7 +169,7 @@ async def test_cached_answer_is_found_by_external_id_within_the_account_only(rig
     assert by_ext.json()["data"]["task_id"] == task_id
     assert (await rig.query("ext-perf-1")).json()["data"]["task_status_msg"] == "boom"
 
-    stranger = await create_account(rig.gateway.accounts, rig.gateway.box, "stranger")
+    stranger = await rig.running.create_account("stranger")
     for ref in (task_id, "ext-perf-1"):
         reply = await rig.query(ref, {"Authorization": f"Bearer {stranger.api_key}"})
         assert reply.status_code == 404, reply.text
