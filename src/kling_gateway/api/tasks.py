@@ -93,8 +93,8 @@ def _create_sync(family: Family) -> Handler:
         services = services_of(request)
         row = await services.tasks.create_sync(account, family.name, body)
         await services.signer.prepare_rows([row])
-        data = task_object(row, services.signer, base_url_of(request))
-        return envelope.success(data, request_id_of(request))
+        answer = services.answers.of(row, base_url_of(request))
+        return envelope.success_json(answer.data, request_id_of(request))
 
     return run_task
 
