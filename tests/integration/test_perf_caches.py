@@ -145,10 +145,10 @@ async def test_answer_is_never_kept_before_the_task_is_terminal(rig: Rig) -> Non
     assert (await rig.query(task_id)).json()["data"]["task_status"] == "processing"
 
     result = {"videos": [{"id": "v1", "url": f"storage:{task_id}/a1/video.mp4", "duration": "5.0"}]}
-    await rig.move(task_id, "succeed", from_status="processing", result=result, final_unit_deduction="1")
+    await rig.move(task_id, "succeed", from_status="processing", result=result)
     done = await rig.query(task_id)
     data = done.json()["data"]
-    assert data["task_status"] == "succeed" and data["final_unit_deduction"] == "1"
+    assert data["task_status"] == "succeed"
     assert done.headers["etag"] == f'W/"succeed-{data["updated_at"]}"'
     assert answers.cached(rig.key.account_id, "videos/text2video", task_id, rig.base) is not None
 
