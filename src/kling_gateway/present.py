@@ -80,6 +80,13 @@ class UrlSigner:
             return
         await self.prepare(json.loads(text) for row in rows for text in (row.result, row.info_extra) if text)
 
+    def shown(self, row: TaskRow, base_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``task_info`` and ``task_result`` of a row with their URLs resolved (not cached here:
+        finished answers are cached serialized, in :class:`TaskAnswers`)."""
+        info = self.resolve(task_info(row), base_url)
+        result = self.resolve(json.loads(row.result), base_url) if row.result else {}
+        return info, result
+
     def resolve(self, node: Any, base_url: str) -> Any:
         if isinstance(node, str):
             return self.url(node, base_url) if node.startswith(STORAGE_SCHEME) else node
@@ -101,8 +108,7 @@ def task_info(row: TaskRow) -> dict[str, Any]:
 
 def task_object(row: TaskRow, signer: UrlSigner, base_url: str) -> dict[str, Any]:
     """The task as queries, lists, callbacks and events show it."""
-    info = signer.resolve(task_info(row), base_url)
-    result = signer.resolve(json.loads(row.result), base_url) if row.result else {}
+    info, result = signer.shown(row, base_url)
     obj: dict[str, Any] = {
         "task_id": row.id,
         "task_status": row.status,
