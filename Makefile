@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test bench lint format typecheck install clean
+.PHONY: serve test bench bench-quick lint format typecheck install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,9 @@ bench: $(VENV)/.test-installed
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
+
+# Day-to-day (under 2 minutes, fine on a busy machine): CPU per request in process, gateway vs bare,
+# for query (API key / JWT, both layouts), list and create; prints and writes docs/benchmarks-quick.md.
+bench-quick: $(VENV)/.test-installed
+	$(BIN)/python -m bench cpu --tasks 20000 --out docs/benchmarks-quick.md
+	@sed -n '/^| scenario/,/^$$/p' docs/benchmarks-quick.md

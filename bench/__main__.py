@@ -1,4 +1,4 @@
-"""``python -m bench [name ...] [--quick] [--out PATH] [--load auto|wrk|python]``.
+"""``python -m bench [name ...] [--quick] [--tasks N] [--out PATH] [--load auto|wrk|python]``.
 
 With no names every measurement runs and the report goes to ``docs/benchmarks.md``; with names
 only those run and the markdown is printed (and written to ``--out`` when given).
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="load generator (auto: wrk when installed, else the Python fallback)",
     )
+    parser.add_argument("--tasks", type=int, help="tasks of the queried account (default 100,000)")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in MEASUREMENTS]
     if unknown:
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     config = replace(BenchConfig(), load_tool=args.load)
     if args.quick:
         config = quick(config)
+    if args.tasks:
+        config = replace(config, tasks=args.tasks)
     result = run(names, config, progress=lambda line: print(line, file=sys.stderr, flush=True))
     out = args.out or (DEFAULT_OUT if not args.names else None)
     text = result.markdown()

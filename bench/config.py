@@ -54,6 +54,8 @@ class BenchConfig:
     )
     # profile
     profile_seconds: float = 8.0
+    # cpu (in-process CPU per request)
+    cpu_requests: int = 2_000
 
     @property
     def deep_page(self) -> int:
@@ -83,4 +85,5 @@ def quick(config: BenchConfig) -> BenchConfig:
         saturation_tasks=3,
         saturation_body='{"model_name":"kling-v2-6","duration":"5","prompt":"bench: a lighthouse at dusk"}',
         profile_seconds=1.0,
+        cpu_requests=200,
     )

@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 
-from . import create, engine, hotpath, listing, memory, query, relay, report, saturation, scaleout
+from . import cpu, create, engine, hotpath, listing, memory, query, relay, report, saturation, scaleout
 from .config import BenchConfig
 from .context import BenchContext
 
@@ -22,6 +22,7 @@ MEASUREMENTS: dict[str, Measurement] = {
     "profile": hotpath.run,
     "relay": relay.run,
     "scaleout": scaleout.section,
+    "cpu": cpu.run,
 }
 
 

@@ -24,7 +24,7 @@ def test_revoked_key_is_refused(gateway, http):
     assert http.get(T2V, headers=issued.jwt_headers()).status_code == 200
     gateway.cli("keys", "revoke", issued.account_id)
 
-    def refused() -> bool:  # auth lookups are cached for 5 s per process
+    def refused() -> bool:  # auth lookups are cached for at most 1 s per process
         answers = [http.get(T2V, headers=headers) for headers in (issued.bearer, issued.jwt_headers())]
         return all(r.status_code == 401 and r.json()["code"] == 1000 for r in answers)
 

@@ -17,7 +17,18 @@ from types import ModuleType
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("query", "create", "list", "memory", "engine", "saturation", "profile", "relay", "scaleout")
+SECTIONS = (
+    "query",
+    "create",
+    "list",
+    "memory",
+    "engine",
+    "saturation",
+    "profile",
+    "relay",
+    "scaleout",
+    "cpu",
+)
 
 
 def _bench(name: str) -> ModuleType:

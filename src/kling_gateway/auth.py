@@ -1,8 +1,9 @@
 """Both authentication schemes on every route: a gateway API key as ``Bearer``, or Kling's
 self-signed HS256 JWT (``iss`` = access key, signed with the secret key; spec §2.1).
 
-Lookups are cached for a few seconds so the polling hot path rarely touches the store; a
-revoked key stops working within that window on every process.
+Lookups are cached for :data:`CACHE_SECONDS` so the polling hot path rarely touches the store
+(one lookup per key per process per second); a revoked key stops working within that bound on
+every process, this one included (``forget`` makes it immediate here).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from .tokens import mint_jwt
 __all__ = ["Authenticator", "mint_jwt"]
 
 LEEWAY_SECONDS = 5
+# The bound on how long a revoked key keeps working in another process (docs/benchmarks-quick.md).
+CACHE_SECONDS = 1.0
 
 V = TypeVar("V")
 
@@ -54,11 +57,14 @@ class Authenticator:
         accounts: AccountStore,
         box: SecretBox,
         *,
-        cache_seconds: float = 5.0,
+        cache_seconds: float = CACHE_SECONDS,
         max_token_lifetime: float = 24 * 3600.0,
     ):
-        """``max_token_lifetime``: a JWT whose ``exp`` lies further ahead is refused (Kling's own
+        """``cache_seconds`` is bounded by ``CACHE_SECONDS`` (how late a revocation may be seen);
+        ``max_token_lifetime``: a JWT whose ``exp`` lies further ahead is refused (Kling's own
         tokens live 30 minutes; an unbounded one is a key that cannot expire)."""
+        if not 0 <= cache_seconds <= CACHE_SECONDS:
+            raise ValueError(f"cache_seconds must be between 0 and {CACHE_SECONDS}")
         self.accounts = accounts
         self.max_token_lifetime = max_token_lifetime
         self.box = box

@@ -1,4 +1,5 @@
-"""Stored task rows → the wire task object (spec §5.3), with storage refs turned into signed URLs."""
+"""Stored task rows → the wire task object (spec §5.3), with storage refs turned into signed URLs,
+and :class:`TaskAnswers`: the object serialized once per finished task."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from .engines.base import STORAGE_SCHEME
+from .schemas.encoding import dumps
+from .schemas.tasks import TERMINAL_STATUSES
 from .storage.base import Presigner
 from .storage.signing import expiry, signed_path
 from .store import TaskRow
 
 S3_MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 refuses longer
 PRESIGNED_KEPT = 10_000
-SHOWN_KEPT = 10_000
+ANSWERS_KEPT = 20_000  # serialized finished tasks kept (about 0.5 kB each)
 
 
 class UrlSigner:
@@ -35,8 +39,14 @@ class UrlSigner:
         self.ttl = ttl
         self.presigner = presign if isinstance(presign, Presigner) else None
         self._presigned: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        # (task id, updated_at, base URL) -> (URL expiry it was built for, task_info, task_result)
-        self._shown: OrderedDict[tuple[str, int, str], tuple[int, Any, Any]] = OrderedDict()
+
+    def bucket(self) -> int | None:
+        """The expiry every gateway URL signed now carries; ``None`` with presigned URLs.
+
+        Signed URLs are the same for every call within one bucket (``ttl / 4``), so anything
+        built from them can be reused until the bucket changes, and every URL in it still lives
+        at least ``ttl``. Presigned URLs follow their own reuse window (:meth:`prepare`)."""
+        return expiry(self.ttl) if self.presigner is None else None
 
     def url(self, value: str, base_url: str) -> str:
         if not value.startswith(STORAGE_SCHEME):
@@ -71,22 +81,10 @@ class UrlSigner:
         await self.prepare(json.loads(text) for row in rows for text in (row.result, row.info_extra) if text)
 
     def shown(self, row: TaskRow, base_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``task_info`` and ``task_result`` of a row with their URLs resolved.
-
-        Polling asks for the same rows over and over; signed URLs are deterministic within one
-        expiry bucket, so the resolved parts are reused until the bucket (or the row) changes.
-        Presigned URLs are not cached here (they come from :meth:`prepare`)."""
-        bucket = expiry(self.ttl)
-        key = (row.id, row.updated_at, base_url)
-        cached = self._shown.get(key) if self.presigner is None else None
-        if cached is not None and cached[0] == bucket:
-            return cached[1], cached[2]
+        """``task_info`` and ``task_result`` of a row with their URLs resolved (not cached here:
+        finished answers are cached serialized, in :class:`TaskAnswers`)."""
         info = self.resolve(task_info(row), base_url)
         result = self.resolve(json.loads(row.result), base_url) if row.result else {}
-        if self.presigner is None:
-            self._shown[key] = (bucket, info, result)
-            if len(self._shown) > SHOWN_KEPT:
-                self._shown.popitem(last=False)
         return info, result
 
     def resolve(self, node: Any, base_url: str) -> Any:
@@ -127,6 +125,57 @@ def task_object(row: TaskRow, signer: UrlSigner, base_url: str) -> dict[str, Any
     if row.final_unit_deduction is not None:
         obj["final_unit_deduction"] = row.final_unit_deduction
     return obj
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A task object serialized (the ``data`` of a query, an item of a list)."""
+
+    data: bytes
+    status: str
+    updated_at: int
+
+
+class TaskAnswers:
+    """Task objects serialized once: a finished task never changes, so its answer is built once
+    per URL bucket (see :meth:`UrlSigner.bucket`) and base URL, and served from memory after that.
+
+    The answer is found again by the reference the client used (task id or external_task_id)
+    within the account and family, with no store read. A task not yet terminal is never cached
+    here: it is read and built on every request. With presigned URLs nothing is cached."""
+
+    def __init__(self, signer: UrlSigner, kept: int = ANSWERS_KEPT):
+        self.signer = signer
+        self.kept = kept
+        # (account id, family, task id or external id, base URL) -> (bucket, answer)
+        self._finished: OrderedDict[tuple[str, str, str, str], tuple[int, Answer]] = OrderedDict()
+
+    def cached(self, account_id: str, family: str, ref: str, base_url: str) -> Answer | None:
+        """The answer of a finished task of this account and family, when built in this bucket."""
+        item = self._finished.get((account_id, family, ref, base_url))
+        if item is None or item[0] != self.signer.bucket():
+            return None
+        return item[1]
+
+    def of(self, row: TaskRow, base_url: str, ref: str | None = None) -> Answer:
+        """The answer for ``row`` (read from the store just now); kept when the task is finished,
+        under its id and under ``ref`` (the external_task_id it was asked by)."""
+        bucket = self.signer.bucket()
+        key = (row.account_id, row.family, row.id, base_url)
+        item = self._finished.get(key)
+        if item is not None and item[0] == bucket and item[1].updated_at == row.updated_at:
+            answer = item[1]
+        else:
+            answer = Answer(
+                dumps(task_object(row, self.signer, base_url)).encode(), row.status, row.updated_at
+            )
+        if bucket is not None and row.status in TERMINAL_STATUSES:
+            self._finished[key] = (bucket, answer)
+            if ref is not None and ref != row.id:
+                self._finished[(row.account_id, row.family, ref, base_url)] = (bucket, answer)
+            while len(self._finished) > self.kept:
+                self._finished.popitem(last=False)
+        return answer
 
 
 def created_object(row: TaskRow) -> dict[str, Any]:

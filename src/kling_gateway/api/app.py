@@ -14,6 +14,7 @@ from .. import __version__, health, logredact
 from ..config import Settings
 from ..errors import Code
 from ..gateway import Gateway
+from ..present import TaskAnswers
 from . import (
     account,
     admin,
@@ -103,6 +104,7 @@ def create_app(
         selection=gateway.selection,
         auth=gateway.auth,
         signer=gateway.signer,
+        answers=TaskAnswers(gateway.signer),
         settings=gateway.settings,
         storage=gateway.storage,
         hub=gateway.hub,

@@ -18,7 +18,7 @@ from ..config import Settings
 from ..engines.relay.callbacks import CallbackReceiver
 from ..engines.router import EngineRouter
 from ..idempotency import IdempotentCreates
-from ..present import UrlSigner
+from ..present import TaskAnswers, UrlSigner
 from ..push import ChangeHub
 from ..push.runtime import Push
 from ..ratelimit import RateLimiter
@@ -40,6 +40,7 @@ class ApiServices:
     selection: SelectionService
     auth: Authenticator
     signer: UrlSigner
+    answers: TaskAnswers  # serialized task objects (finished ones kept)
     settings: Settings
     storage: Storage  # result files (signed URLs)
     hub: ChangeHub

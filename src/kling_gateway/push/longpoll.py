@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.responses import Response
 
@@ -56,7 +56,14 @@ RESPONSE_HEADERS: dict[str, Any] = {
 }
 
 
-def etag_of(row: TaskRow) -> str:
+class _State(Protocol):
+    @property
+    def status(self) -> str: ...
+    @property
+    def updated_at(self) -> int: ...
+
+
+def etag_of(row: _State) -> str:
     """Weak ETag naming the task's state: status and last change time."""
     return f'W/"{row.status}-{row.updated_at}"'
 
@@ -71,9 +78,10 @@ def seen_status(if_none_match: str | None) -> str | None:
     return None
 
 
-def decorate(response: Response, row: TaskRow, wait_seconds: float) -> Response:
-    """Add ``ETag`` and, when a wait was asked for and honoured, ``Preference-Applied``."""
-    response.headers["ETag"] = etag_of(row)
+def decorate(response: Response, etag: str, wait_seconds: float) -> Response:
+    """Add ``ETag`` (:func:`etag_of` the row shown) and, when a wait was asked for and honoured,
+    ``Preference-Applied``."""
+    response.headers["ETag"] = etag
     if wait_seconds > 0:
         shown = int(wait_seconds) if wait_seconds == int(wait_seconds) else wait_seconds
         response.headers["Preference-Applied"] = f"wait={shown}"

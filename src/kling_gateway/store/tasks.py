@@ -79,6 +79,21 @@ _BY_EXTERNAL = PointQuery(
     )
 )
 
+_PAGE_IDS = (
+    select(tasks.c.id)
+    .where(tasks.c.account_id == bindparam("account_id"), tasks.c.family == bindparam("family"))
+    .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+    .subquery("page")
+)
+_PAGE = (
+    select(*COLUMNS)
+    .join_from(tasks, _PAGE_IDS, _PAGE_IDS.c.id == tasks.c.id)
+    .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+)
+_PAGE_QUERY = PointQuery(_PAGE)  # the same statement, compiled once for the SQLite range reader
+
 
 class DuplicateExternalId(GatewayError):
     """Another task of the account already has this ``external_task_id`` (the message)."""
@@ -228,16 +243,22 @@ class TaskStore:
         return TaskRow(*found) if found else None
 
     async def page(self, account_id: str, family: str, page_num: int, page_size: int) -> list[TaskRow]:
-        query = (
-            select(*COLUMNS)
-            .where(tasks.c.account_id == account_id, tasks.c.family == family)
-            .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
-            .limit(page_size)
-            .offset((page_num - 1) * page_size)
-        )
-        async with self.db.read.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [TaskRow(*r) for r in rows]
+        """One list page, newest first. The offset is walked in the list index alone (it holds
+        every column the inner query needs); only the page's own rows are read from the table
+        (a deferred join). On SQLite it runs on the range reader's thread (plain sqlite3)."""
+        params = {
+            "account_id": account_id,
+            "family": family,
+            "limit": page_size,
+            "offset": (page_num - 1) * page_size,
+        }
+        reader = self.db.range_reader
+        if reader is not None:
+            found = await reader.rows(_PAGE_QUERY.sqlite_sql, _PAGE_QUERY.sqlite_params(params))
+        else:
+            async with self.db.read.connect() as conn:
+                found = list((await conn.execute(_PAGE, params)).all())
+        return [TaskRow(*r) for r in found]
 
     async def events(self, task_id: str, after_id: int = 0) -> list[tuple[int, str, int]]:
         query = (
