@@ -179,7 +179,7 @@ class ClientCore:
             raise KlingAPIError(
                 None, "a list query did not return an array", reply.request_id, reply.status_code
             )
-        tasks = [_parse_value(Task, item, reply) for item in reply.data]
+        tasks = [parse_value(Task, item, reply) for item in reply.data]
         for task in tasks:
             self.remember(task.task_id, fam.name)
         return tasks
@@ -281,7 +281,8 @@ def _finished(task: Task) -> Task:
 M = TypeVar("M", bound=BaseModel)
 
 
-def _parse_value(model: type[M], value: object, reply: Reply) -> M:
+def parse_value(model: type[M], value: object, reply: Reply) -> M:
+    """``value`` (part of ``reply``) as ``model``; a shape the SDK does not know is a ``KlingAPIError``."""
     try:
         return model.model_validate(value)
     except ValidationError as exc:
@@ -294,4 +295,4 @@ def _parse_value(model: type[M], value: object, reply: Reply) -> M:
 
 
 def _parse(model: type[M], reply: Reply) -> M:
-    return _parse_value(model, reply.data, reply)
+    return parse_value(model, reply.data, reply)

@@ -20,10 +20,10 @@ from pydantic import BaseModel, ValidationError
 from ..schemas import Task
 from ..schemas.standard2 import ContentsBody, CreatedRecord, Record, RecordPage, RecordStatus, TextToVideoBody
 from ..standard2.products import PRODUCTS
-from .core import ClientCore
+from .core import ClientCore, parse_value
 from .download import download_all
 from .errors import ConfigurationError, KlingAPIError, TaskFailedError, WaitTimeoutError
-from .transport import Plan, Progress, Reply, Sleep
+from .transport import Plan, Progress, Sleep
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -71,18 +71,6 @@ def split_target(target: str) -> tuple[str, str]:
     return product, model
 
 
-def _parse(model: type[M], value: object, reply: Reply) -> M:
-    try:
-        return model.model_validate(value)
-    except ValidationError as exc:
-        raise KlingAPIError(
-            None,
-            f"unexpected {model.__name__} shape: {exc.errors(include_url=False)[:2]}",
-            reply.request_id,
-            reply.status_code,
-        ) from None
-
-
 class Standard2Core:
     """The new standard's calls as plans, on the client's endpoint, credentials and retries."""
 
@@ -103,7 +91,7 @@ class Standard2Core:
         except ValidationError as exc:
             raise ConfigurationError(f"{product} body: {exc.errors(include_url=False)[0]['msg']}") from None
         reply = yield from self.core.caller.call("POST", self.url(f"{product}/{model}"), body=dict(body))
-        return _parse(CreatedRecord, reply.data, reply)
+        return parse_value(CreatedRecord, reply.data, reply)
 
     def records(
         self, task_ids: list[str] | None = None, external_task_ids: list[str] | None = None
@@ -119,11 +107,11 @@ class Standard2Core:
             raise KlingAPIError(
                 None, "GET /tasks did not return an array", reply.request_id, reply.status_code
             )
-        return [_parse(Record, item, reply) for item in reply.data]
+        return [parse_value(Record, item, reply) for item in reply.data]
 
     def page(self, body: Mapping[str, Any]) -> Plan[RecordPage]:
         reply = yield from self.core.caller.call("POST", self.url("tasks"), body=dict(body))
-        return _parse(RecordPage, reply.data, reply)
+        return parse_value(RecordPage, reply.data, reply)
 
     def wait(
         self, task_id: str, *, timeout: float | None = 900.0, on_progress: RecordProgress | None = None
