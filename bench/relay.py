@@ -41,7 +41,7 @@ from .servers import HOST, Server, free_port
 
 PATH = "/v1/audio/text-to-audio"
 TERMINAL = ("succeed", "failed")
-BASELINE_SLEEP = 15.0  # the baseline loop's pause between sweeps
+BASELINE_SLEEP = 15.0  # the baseline loop's pause between sweeps (the full run; --quick: 2 s)
 BASELINE_GAP = 1.0  # one status call per second per channel
 WATCH_INTERVAL = 0.1  # how often the bench lists a front's tasks
 
@@ -52,11 +52,12 @@ class Plan:
     upstream_workers: int  # tasks the upstream runs at once (all scenarios together)
     spread: float  # seconds over which the submissions are spread
     deadline: float  # seconds from the first submit until the bench gives up
+    baseline_sleep: float = BASELINE_SLEEP  # the baseline loop's pause between sweeps
 
 
 def plan(quick: bool) -> Plan:
     if quick:
-        return Plan(tasks=3, upstream_workers=9, spread=0.0, deadline=90.0)
+        return Plan(tasks=3, upstream_workers=9, spread=0.0, deadline=90.0, baseline_sleep=2.0)
     # 90 tasks, 30 at a time: three waves of ~11.5 s each, so lifetimes of ~11 to ~40 s
     return Plan(tasks=30, upstream_workers=30, spread=6.0, deadline=170.0)
 
@@ -175,13 +176,16 @@ def _watch_front(scenario: Scenario, stop: threading.Event) -> None:
             stop.wait(max(0.0, WATCH_INTERVAL - (time.monotonic() - t0)))
 
 
-def _baseline_poller(scenario: Scenario, upstream: Server, stop: threading.Event, phase: float) -> None:
-    """Sleep 15 s, then check each outstanding task one per second; repeat (``phase`` s the first time)."""
+def _baseline_poller(
+    scenario: Scenario, upstream: Server, stop: threading.Event, phase: float, sleep: float
+) -> None:
+    """Sleep ``sleep`` s (15 in the full run), then check each outstanding task one per second;
+    repeat (``phase`` s the first time)."""
     headers = {"Authorization": f"Bearer {scenario.api_key}"}
     pause = phase
     with httpx.Client(base_url=upstream.base_url, timeout=30) as http:
         while not stop.wait(pause):
-            pause = BASELINE_SLEEP
+            pause = sleep
             outstanding = [t for t in list(scenario.task_ids) if t not in scenario.seen]
             for task_id in outstanding:
                 t0 = time.monotonic()
@@ -291,7 +295,7 @@ def measure(root: Path, quick: bool) -> Outcome:
     }  # HOST: lets the upstream call the front back
     callbacks = Scenario("relay.callbacks", "front gateway, `callbacks = true`")
     polling = Scenario("relay.polling", "front gateway, `callbacks = false`")
-    baseline = Scenario("relay.baseline", "baseline: 15 s loop, 1 status call/s")
+    baseline = Scenario("relay.baseline", f"baseline: {p.baseline_sleep:g} s loop, 1 status call/s")
     scenarios = [callbacks, polling, baseline]
     for s in scenarios:  # one upstream account each: list queries see only their own tasks
         s.api_key = _keys_create(up_dir, up_env)["api_key"]
@@ -308,7 +312,7 @@ def measure(root: Path, quick: bool) -> Outcome:
             threading.Thread(
                 target=_baseline_poller,
                 daemon=True,
-                args=(baseline, upstream, stop, rng.uniform(0, BASELINE_SLEEP)),
+                args=(baseline, upstream, stop, rng.uniform(0, p.baseline_sleep), p.baseline_sleep),
             )
         )
         for thread in threads:
@@ -363,7 +367,8 @@ def run(ctx: BenchContext) -> report.Section:
             f"{'at once' if not p.spread else f'over ~{p.spread:g} s'}; upstream task lifetimes "
             f"{life[0]:.1f}–{life[-1]:.1f} s (median {report.median(life):.1f} s). The fronts are kling-gateways "
             'whose only channel is that upstream (`type = "kling-compatible"`), one with `callbacks = true`, '
-            "one with `callbacks = false`. The baseline works like the existing gateways: sleep 15 s, then check "
+            "one with `callbacks = false`. The baseline works like the existing gateways: "
+            f"sleep {p.baseline_sleep:g} s, then check "
             "each outstanding task upstream one at a time, 1 call/s, repeat (first sweep at a random phase). "
             "Freshness = when the client can see the task terminal (fronts: the bench lists each front's tasks "
             "every 100 ms, so up to ~0.1 s is sampling; baseline: the poll that saw the end) − the upstream "
