@@ -167,8 +167,8 @@ def test_omni_base_video_keeps_length_and_original_sound(http: httpx.Client, acc
     _, info = video_of(http, record)
     assert abs(info.duration - 3.5) < 0.15 and info.audio_codec == "aac"
     assert info.width == info.height  # the input's 1:1
-    # charged at admission (the ledger), before the input's length is known: with video 0.9 × 5 s
-    assert record["billing"][0]["amount"] == "4.5"
+    # held on a 5 s estimate at admission, re-priced from the output's length: with video 0.9 × 4 s
+    assert record["billing"][0]["amount"] == "3.6"
 
 
 def test_motion_control_follows_the_reference_video(http: httpx.Client, acct: Account) -> None:
@@ -185,7 +185,7 @@ def test_motion_control_follows_the_reference_video(http: httpx.Client, acct: Ac
     assert abs(info.width / info.height - 16 / 9) < 0.02
     jumps = frame_jumps(data)
     assert min(jumps) > 0  # the reference's motion carries into every frame
-    assert record["billing"][0]["amount"] == "2.5"  # charged at admission on 5 s: 0.5 × 5
+    assert record["billing"][0]["amount"] == "2"  # re-priced from the output's 4 s: 0.5 × 4
 
 
 def test_a_motion_video_too_short_fails_the_task_naming_it(http: httpx.Client, acct: Account) -> None:

@@ -89,7 +89,9 @@ class Gateway:
         # limits, packs and the charge, in the insert transaction (atomic admission)
         self.tasks.admission_hooks.append(ledger_rules.Admission(self.pricing.price_of))
         self.tasks.admission_hooks.append(self._engine_admission)  # e.g. a relay queue bound
-        self.tasks.terminal_hooks.append(ledger_rules.close)  # settle or refund with the status
+        self.tasks.terminal_hooks.append(  # settle (re-priced) or refund with the status
+            ledger_rules.Settlement(self.pricing.final_price, self.pricing.estimated_families)
+        )
         self.ledger = LedgerStore(self.db)
         self.box = SecretBox(load_master_key(settings.data_dir))
         self.auth = Authenticator(

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .accounting.money import balance_deduction
 from .engines.base import STORAGE_SCHEME
 from .schemas.encoding import dumps
 from .schemas.tasks import TERMINAL_STATUSES
@@ -124,6 +125,7 @@ def task_object(row: TaskRow, signer: UrlSigner, base_url: str) -> dict[str, Any
             obj["watermark_info"] = {"enabled": bool(watermark.get("enabled"))}
     if row.final_unit_deduction is not None:
         obj["final_unit_deduction"] = row.final_unit_deduction
+        obj["final_balance_deduction"] = balance_deduction(row.final_unit_deduction)
     return obj
 
 

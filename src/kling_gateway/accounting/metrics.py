@@ -17,6 +17,11 @@ UNITS = Counter("kling_usage_units", "Units charged at admission", _LABELS)
 SECONDS = Counter("kling_usage_seconds", "Output seconds charged", _LABELS)
 REFUNDED = Counter("kling_usage_failed", "Failed tasks (refunded)", _LABELS)
 REFUNDED_UNITS = Counter("kling_usage_refunded_units", "Units given back for failed tasks", _LABELS)
+REPRICED = Counter(
+    "kling_usage_repriced_units",
+    "Units moved at completion by re-pricing from the output's length (extra drawn, refund given back)",
+    [*_LABELS, "direction"],
+)
 REFUSED = Counter("kling_usage_refused", "Creates refused by a limit, by Kling code", ["account", "code"])
 
 
@@ -31,6 +36,12 @@ def admitted(account_id: str, family: str, price: Price) -> None:
 def refunded(account_id: str, family: str, model: str, milli: int) -> None:
     REFUNDED.labels(account_id, family, model).inc()
     REFUNDED_UNITS.labels(account_id, family, model).inc(milli / MILLI)
+
+
+def repriced(account_id: str, family: str, model: str, delta_milli: int) -> None:
+    """A charge moved at completion (re-priced from the output's real length)."""
+    direction = "extra" if delta_milli > 0 else "refund"
+    REPRICED.labels(account_id, family, model, direction).inc(abs(delta_milli) / MILLI)
 
 
 def refused(account_id: str, code: int) -> None:

@@ -4,7 +4,9 @@ spec-more §9); for a model or family the catalogue has no price for, :func:`pri
 the fallback rules below.
 
 Per-second families are charged for the requested duration; families whose length follows an
-input (lip-sync, avatar) are charged for 5 s at admission. Models with no published price are
+input (motion control, base-video edits, lip-sync, avatar) are charged an estimate (5 s) at
+admission and re-priced from the output's real length when they finish (:meth:`Pricing.final_price`,
+applied by the ledger in the terminal transaction). Models with no published price are
 charged like the cheapest listed video model (0.3 / 0.5 units per second, std / pro).
 """
 
@@ -15,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..catalog import Catalog, Usage, resolution_of_mode
-from ..standard2.billing import usage_of
+from ..standard2.billing import usage_of, whole_seconds
 from ..standard2.products import is_standard2
 from .units import to_milli
 
@@ -105,21 +107,50 @@ class Pricing:
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
+        self.estimated_families = frozenset(
+            offer.family
+            for spec in catalog
+            for offer in spec.offers
+            if (offer.durations is not None and offer.durations.follows) or "base_video" in offer.contents
+        )
 
-    def price_of(self, family: str, body: dict[str, Any]) -> Price:
-        model = body.get("model_name") or body.get("model")
-        served = self.catalog.offer(family, str(model) if model else None)
+    def follows_input(self, family: str, body: dict[str, Any]) -> bool:
+        """Whether this task's output length follows an input (so admission charged an estimate)."""
+        if family not in self.estimated_families:
+            return False
+        served = self.catalog.offer(family, _model_of(body))
+        if served is None:
+            return False
+        durations = served.offer.durations
+        if durations is not None and durations.follows:
+            return True
+        if is_standard2(family):
+            return any(item.get("type") == "base_video" for item in body.get("contents") or [])
+        videos = body.get("video_list") or []  # legacy omni: a video without refer_type is the base
+        return any((v.get("refer_type") or "base") == "base" for v in videos if isinstance(v, dict))
+
+    def final_price(self, family: str, body: dict[str, Any], output_seconds: float) -> Price | None:
+        """The price for the output's real length, for a task whose length follows an input;
+        None for the others (they cost what admission charged)."""
+        if not self.follows_input(family, body):
+            return None
+        return self.price_of(family, body, output_seconds)
+
+    def price_of(self, family: str, body: dict[str, Any], output_seconds: float | None = None) -> Price:
+        """The price of a task from its request; ``output_seconds`` (at completion) replaces the
+        estimate where the length follows an input."""
+        served = self.catalog.offer(family, _model_of(body))
         if served is None:
             return price_of(family, body)
         offer = served.offer
         if is_standard2(family):  # settings{} and contents[] (standard2/billing.py reads them)
-            estimate = float(offer.default_duration)  # where the length follows an input video
-            usage2 = usage_of(body, estimate, offer.sound_always)
+            length = float(offer.default_duration) if output_seconds is None else output_seconds
+            usage2 = usage_of(body, length, offer.sound_always)
             units2 = offer.units(usage2)
             if units2 is not None:
                 return Price(
                     to_milli(units2),
-                    "video",
+                    package_type_of(family),
                     served.wire_id,
                     usage2.resolution or "",
                     float(usage2.seconds),
@@ -133,9 +164,12 @@ class Pricing:
         else:
             resolution = resolution_of_mode(body.get("mode")) if offer.resolutions else ""
         per_second = any(p.units_per_second is not None for p in offer.prices)
-        seconds = (
-            D(_seconds(body) if body.get("duration") else offer.default_duration) if per_second else D(0)
-        )
+        if not per_second:
+            seconds = D(0)
+        elif output_seconds is not None:
+            seconds = whole_seconds(output_seconds)
+        else:
+            seconds = D(_seconds(body) if body.get("duration") else offer.default_duration)
         usage = Usage(
             resolution=resolution or None,
             audio=str(body.get("sound") or "off") == "on",
@@ -157,3 +191,8 @@ class Pricing:
             items,
             items,
         )
+
+
+def _model_of(body: dict[str, Any]) -> str | None:
+    model = body.get("model_name") or body.get("model")
+    return str(model) if model else None

@@ -28,6 +28,7 @@ USAGE_COLUMNS = (
     "upstream_units",
     "created_at",
     "settled_at",
+    "unpaid_units",
 )
 
 
@@ -100,6 +101,7 @@ def usage_row(entry: LedgerRow, account_name: str) -> dict[str, Any]:
         "upstream_units": entry.upstream_units or "",
         "created_at": entry.created_at,
         "settled_at": entry.settled_at if entry.settled_at is not None else "",
+        "unpaid_units": format_units(entry.shortfall_milli),
     }
 
 
@@ -139,18 +141,35 @@ def usage_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def reconciliation(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per UTC day, our units against the upstream's for relayed tasks (those with an upstream
-    figure); a day whose totals differ is flagged, with the tasks that differ."""
+    figure), and the tasks re-priced at completion above what their packs could cover
+    (``unpaid``); a day is flagged when a relayed task's figures differ or a task went unpaid."""
     from datetime import UTC, datetime
     from decimal import Decimal
 
     days: dict[str, dict[str, Any]] = {}
     for row in rows:
-        if not row["upstream_units"] or row["status"] != "settled":
+        unpaid = Decimal(row["unpaid_units"] or 0)
+        relayed = bool(row["upstream_units"])
+        if row["status"] != "settled" or not (relayed or unpaid):
             continue
         day = datetime.fromtimestamp(row["created_at"] / 1000, UTC).strftime("%Y-%m-%d")
         total = days.setdefault(
-            day, {"day": day, "tasks": 0, "units": Decimal(0), "upstream_units": Decimal(0), "mismatched": []}
+            day,
+            {
+                "day": day,
+                "tasks": 0,
+                "units": Decimal(0),
+                "upstream_units": Decimal(0),
+                "mismatched": [],
+                "unpaid": [],
+            },
         )
+        if unpaid:
+            total["unpaid"].append(
+                {"task_id": row["task_id"], "units": row["units"], "unpaid_units": row["unpaid_units"]}
+            )
+        if not relayed:
+            continue
         ours, theirs = Decimal(row["units"]), Decimal(row["upstream_units"])
         total["tasks"] += 1
         total["units"] += ours
@@ -168,7 +187,7 @@ def reconciliation(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "units": format_units(int(total["units"] * MILLI)),
                 "upstream_units": format_units(int(total["upstream_units"] * MILLI)),
                 "difference": format_units(int(difference * MILLI)),
-                "flagged": bool(total["mismatched"]),
+                "flagged": bool(total["mismatched"] or total["unpaid"]),
             }
         )
     return report

@@ -7,7 +7,7 @@ the config file. Build one :class:`Catalog` at start (``build_catalog(settings.m
 """
 
 from .catalog import MODE_RESOLUTION, Catalog, Served, format_units, resolution_of_mode, standard_of
-from .loader import build_catalog, packaged_models
+from .loader import build_catalog, packaged_models, unit_list_price
 from .models import (
     STANDARDS,
     AudioOption,
@@ -38,4 +38,5 @@ __all__ = [
     "packaged_models",
     "resolution_of_mode",
     "standard_of",
+    "unit_list_price",
 ]

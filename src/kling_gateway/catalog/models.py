@@ -190,3 +190,5 @@ class CatalogFile(_Entry):
     """The shape of ``models.toml`` (and of the config file's ``[[models]]`` tables)."""
 
     models: tuple[ModelSpec, ...] = ()
+    unit_list_price: Decimal | None = None  # money per unit at list price (models.toml only)
+    currency: str | None = None

@@ -1,13 +1,18 @@
-"""Units a finished new-standard task costs, from the catalogue's prices (§9)."""
+"""What a new-standard request uses, for pricing from the catalogue (§9; accounting/pricing.py)."""
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ..catalog import Catalog, Usage, format_units
+from ..catalog import Usage
 
 SOUND_ON = ("native", "original")
+
+
+def whole_seconds(seconds: float) -> Decimal:
+    """An output's length as billed: whole seconds, rounded half up, at least 1."""
+    return max(Decimal(1), Decimal(str(seconds)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def usage_of(request: dict[str, Any], output_seconds: float, sound_always: bool = False) -> Usage:
@@ -19,7 +24,7 @@ def usage_of(request: dict[str, Any], output_seconds: float, sound_always: bool 
     if isinstance(asked, int) and "base_video" not in kinds:
         seconds = Decimal(asked)
     else:
-        seconds = Decimal(str(output_seconds)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        seconds = whole_seconds(output_seconds)
     return Usage(
         resolution=settings.get("resolution"),
         audio=sound_always or settings.get("audio") in SOUND_ON,
@@ -27,12 +32,3 @@ def usage_of(request: dict[str, Any], output_seconds: float, sound_always: bool 
         with_video=bool(kinds & {"feature_video", "base_video"}),
         seconds=seconds,
     )
-
-
-def units_text(catalog: Catalog, family: str, request: dict[str, Any], output_seconds: float) -> str | None:
-    """``final_unit_deduction`` / ``billing[].amount`` as a string; None when unpriced."""
-    served = catalog.offer(family, request.get("model"))
-    if served is None:
-        return None
-    units = served.offer.units(usage_of(request, output_seconds, served.offer.sound_always))
-    return None if units is None else format_units(units)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..accounting.money import billing
 from ..present import UrlSigner
 from ..schemas.standard2 import RecordStatus
-from ..schemas.tasks import TaskStatus
 from ..store import TaskRow
-from .products import product_type_of
 
 
 def status_of(row: TaskRow) -> RecordStatus:
@@ -57,24 +56,10 @@ def outputs_of(result: dict[str, Any]) -> list[dict[str, Any]]:
     return outputs
 
 
-def package_type_of(family: str) -> str:
-    """The resource pack a family draws on (§5.4: voices and elements bill ``video``)."""
-    kind = product_type_of(family)
-    return {"try_on": "image"}.get(kind, kind)
-
-
 def billing_of(row: TaskRow) -> list[dict[str, Any]]:
-    """``billing[]`` from the units charged (the same number as ``final_unit_deduction``); a
-    failed task was refunded, so it bills nothing."""
-    if row.final_unit_deduction is None or row.status == TaskStatus.FAILED:  # failed: refunded
-        return []
-    return [
-        {
-            "charge_type": "unit",
-            "amount": row.final_unit_deduction,
-            "package_type": package_type_of(row.family),
-        }
-    ]
+    """``billing[]`` from the ledger's charge (``final_unit_deduction``, written with the
+    terminal status; accounting/money.py): a failed task was refunded and bills nothing."""
+    return billing(row.final_unit_deduction, row.family)
 
 
 def record(row: TaskRow, signer: UrlSigner, base_url: str) -> dict[str, Any]:

@@ -76,6 +76,7 @@ class LedgerRow:
     upstream_units: str | None
     created_at: int
     settled_at: int | None
+    shortfall_milli: int = 0  # re-priced above the charge and the packs could not cover it
 
     @property
     def draw_list(self) -> list[tuple[str, int, int]]:
@@ -254,8 +255,110 @@ async def admit(conn: AsyncConnection, row: Any, price: Price) -> None:
     )
 
 
+# (family, request body, output seconds) -> the price for the output's real length, or None
+# when the task's length did not follow an input (it was charged what it asked for).
+Reprice = Callable[[str, dict[str, Any], float], Price | None]
+
+
+def output_seconds(result: dict[str, Any] | None) -> float | None:
+    """The longest video of a ``task_result`` (legacy shape), or None when it has none."""
+    lengths = []
+    for video in (result or {}).get("videos") or []:
+        try:
+            lengths.append(float(str(video.get("duration"))))
+        except ValueError:
+            continue
+    return max(lengths) if lengths else None
+
+
+class Settlement:
+    """The terminal hook (``TaskStore.terminal_hooks``): :func:`close` with re-pricing."""
+
+    def __init__(self, reprice: Reprice | None = None, estimated_families: frozenset[str] = frozenset()):
+        self.reprice = reprice
+        self.estimated_families = estimated_families  # where the length may follow an input
+
+    async def __call__(
+        self,
+        conn: AsyncConnection,
+        task_id: str,
+        to_status: str,
+        now: int,
+        upstream_units: str | None,
+        result: dict[str, Any] | None,
+    ) -> str | None:
+        return await close(conn, task_id, to_status, now, upstream_units, result, self)
+
+    async def final_price(
+        self, conn: AsyncConnection, entry: LedgerRow, result: dict[str, Any] | None
+    ) -> int:
+        """Milli-units the finished task costs: its charge, or the re-priced one where its length
+        followed an input (motion control, base-video edits, lip-sync, avatar)."""
+        seconds = output_seconds(result)
+        if self.reprice is None or seconds is None or entry.family not in self.estimated_families:
+            return entry.units_milli
+        request = (await conn.execute(select(tasks.c.request).where(tasks.c.id == entry.task_id))).scalar()
+        final = self.reprice(entry.family, json.loads(request or "{}"), seconds)
+        return entry.units_milli if final is None else final.milli
+
+
+async def _adjust(
+    conn: AsyncConnection, entry: LedgerRow, final_milli: int, now: int
+) -> tuple[int, list[Any], int]:
+    """Move the entry's pack draw from its charge to ``final_milli``: give back the difference
+    (last draw first) or draw the rest (oldest-expiring online pack first). Never overdraws: when
+    the packs cannot cover the rest, the charge stays what was held and the rest is the
+    shortfall. Returns (units charged, draws, shortfall)."""
+    draws: list[list[Any]] = [list(d) for d in entry.draw_list]
+    if not draws:  # not metered: nothing was drawn, nothing to move
+        return final_milli, draws, 0
+    await _lock_account(conn, entry.account_id)  # same lock order as admission: account, then packs
+    if final_milli < entry.units_milli:
+        back = entry.units_milli - final_milli
+        for draw in reversed(draws):
+            give = min(back, draw[1])
+            if give:
+                await conn.execute(
+                    update(resource_packs)
+                    .where(resource_packs.c.id == draw[0])
+                    .values(remaining_milli=resource_packs.c.remaining_milli + give)
+                )
+            draw[1] -= give
+            back -= give
+        return final_milli, [d for d in draws if d[1] > 0], 0
+    extra = final_milli - entry.units_milli
+    usable = sorted(
+        (
+            p
+            for p in await _packs(conn, entry.account_id)
+            if p.package_type == entry.package_type and p.status(now) == "online"
+        ),
+        key=lambda p: (p.invalid_time, p.effective_time, p.id),
+    )
+    if sum(p.remaining_milli for p in usable) < extra:
+        return entry.units_milli, draws, extra
+    for pack in usable:
+        if extra == 0:
+            break
+        take = min(extra, pack.remaining_milli)
+        await conn.execute(
+            update(resource_packs)
+            .where(resource_packs.c.id == pack.id)
+            .values(remaining_milli=resource_packs.c.remaining_milli - take)
+        )
+        draws.append([pack.id, take, pack.remaining_milli])
+        extra -= take
+    return final_milli, draws, 0
+
+
 async def close(
-    conn: AsyncConnection, task_id: str, to_status: str, now: int, upstream_units: str | None
+    conn: AsyncConnection,
+    task_id: str,
+    to_status: str,
+    now: int,
+    upstream_units: str | None,
+    result: dict[str, Any] | None = None,
+    settlement: Settlement | None = None,
 ) -> str | None:
     """Close a task's entry with its terminal status, in that transaction.
 
@@ -271,12 +374,21 @@ async def close(
         return None
     found = LedgerRow(*entry)
     if to_status == TaskStatus.SUCCEED:
+        values: dict[str, Any] = {"status": "settled", "settled_at": now, "upstream_units": upstream_units}
+        milli = found.units_milli
+        final = milli if settlement is None else await settlement.final_price(conn, found, result)
+        if final != found.units_milli:
+            milli, draws, shortfall = await _adjust(conn, found, final, now)
+            seconds = output_seconds(result)
+            values.update(units_milli=milli, draws=json.dumps(draws), shortfall_milli=shortfall)
+            if seconds is not None:
+                values["seconds"] = seconds
+            if milli != found.units_milli:
+                usage_metrics.repriced(found.account_id, found.family, found.model, milli - found.units_milli)
         await conn.execute(
-            update(ledger)
-            .where(ledger.c.task_id == task_id, ledger.c.status == "charged")
-            .values(status="settled", settled_at=now, upstream_units=upstream_units)
+            update(ledger).where(ledger.c.task_id == task_id, ledger.c.status == "charged").values(**values)
         )
-        return format_units(found.units_milli)
+        return format_units(milli)
     await _lock_account(conn, found.account_id)  # same lock order as admission: account, then packs
     for pack_id, milli, _before in sorted(found.draw_list):
         await conn.execute(

@@ -33,6 +33,8 @@ accounts = Table(
     Column("revoked_at", BigInteger, nullable=True),
     Column("daily_unit_cap", BigInteger, nullable=True),  # milli-units per UTC day
     Column("monthly_unit_cap", BigInteger, nullable=True),  # milli-units per UTC month
+    Column("rate_limit_per_second", Float, nullable=True),  # overrides the global setting
+    Column("rate_limit_burst", Integer, nullable=True),
 )
 
 tasks = Table(
@@ -143,6 +145,8 @@ ledger = Table(
     Column("upstream_units", String(32), nullable=True),  # a relay's final_unit_deduction
     Column("created_at", BigInteger, nullable=False),
     Column("settled_at", BigInteger, nullable=True),
+    # re-priced at completion above what was held, and the packs could not cover the rest
+    Column("shortfall_milli", BigInteger, nullable=False, server_default="0"),
 )
 Index("ix_ledger_account_created", ledger.c.account_id, ledger.c.created_at, ledger.c.task_id)
 Index("ix_ledger_created", ledger.c.created_at, ledger.c.task_id)

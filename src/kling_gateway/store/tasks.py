@@ -32,9 +32,11 @@ RunnableHook = Callable[[AsyncConnection, str, str | None, int, bool], Awaitable
 AdmissionHook = Callable[[AsyncConnection, "TaskRow"], Awaitable[None]]
 
 # Called inside the transaction that gives a task its terminal status, with (connection, task
-# id, status, now, final_unit_deduction as reported by the engine); may return the deduction to
-# store instead (the ledger's own charge).
-TerminalHook = Callable[[AsyncConnection, str, str, int, str | None], Awaitable[str | None]]
+# id, status, now, final_unit_deduction as reported by the engine, task_result or None); may
+# return the deduction to store instead (the ledger's own charge, re-priced from the result).
+TerminalHook = Callable[
+    [AsyncConnection, str, str, int, str | None, dict[str, Any] | None], Awaitable[str | None]
+]
 
 
 @dataclass(frozen=True)
@@ -408,7 +410,7 @@ class TaskStore:
             await _event(conn, task_id, to_status, now)
             if to_status in TERMINAL_STATUSES:
                 for hook in self.terminal_hooks:
-                    charged = await hook(conn, task_id, to_status, now, final_unit_deduction)
+                    charged = await hook(conn, task_id, to_status, now, final_unit_deduction, result)
                     if charged is not None:
                         await conn.execute(
                             update(tasks).where(tasks.c.id == task_id).values(final_unit_deduction=charged)

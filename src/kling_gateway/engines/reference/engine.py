@@ -10,7 +10,6 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from kling_gateway.catalog import build_catalog
 from kling_gateway.config import Settings
 from kling_gateway.engines.base import (
     EngineBase,
@@ -21,7 +20,6 @@ from kling_gateway.engines.base import (
 from kling_gateway.errors import TaskFailure, TransientEngineError
 from kling_gateway.ids import new_numeric_id
 from kling_gateway.standard2 import is_standard2
-from kling_gateway.standard2.billing import units_text
 from kling_gateway.standard2.products import PRODUCTS
 
 from .inputs import GATHERERS, Prepared
@@ -52,7 +50,6 @@ class ReferenceEngine(EngineBase):
 
     def __init__(self, settings: Settings):
         self._settings = settings
-        self._catalog = build_catalog(settings.models)
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         clean_stale_temp_dirs()  # what a killed predecessor left behind
@@ -103,11 +100,8 @@ class ReferenceEngine(EngineBase):
         if self._settings.engine_pacing:
             await asyncio.sleep(FINISH_PAUSE_S)
         extra = {"parent_video": prepared.parent_video} if prepared.parent_video is not None else {}
-        units = None
-        if is_standard2(task.family):  # billed from the catalogue (legacy pricing: the ledger's)
-            seconds = max((f.seconds for f in files if f.role == "video"), default=0.0)
-            units = units_text(self._catalog, task.family, task.request, seconds)
-        return EngineOutcome(task_result=result, task_info_extra=extra, final_unit_deduction=units)
+        # the charge is the ledger's (re-priced from the output's length where it follows an input)
+        return EngineOutcome(task_result=result, task_info_extra=extra)
 
     async def close(self) -> None:
         self.shutdown()
