@@ -31,6 +31,7 @@ COMMANDS = [
     ["keys", "create"],
     ["keys", "list"],
     ["keys", "revoke"],
+    ["keys", "rotate"],
     ["submit"],
     ["task"],
     ["task", "get"],
@@ -73,7 +74,7 @@ def test_shell_completion_completes_commands() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "kling_gateway"], env=env, capture_output=True, text=True, timeout=60
     )
-    assert out.stdout.split() == ["create", "list", "revoke", "limits"], out.stderr
+    assert out.stdout.split() == ["create", "list", "revoke", "rotate", "limits"], out.stderr
     script = runner.invoke(app, ["--show-completion", "bash"], prog_name="kling-gateway")
     assert "_kling_gateway_completion" in script.output
 

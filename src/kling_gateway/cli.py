@@ -1,9 +1,10 @@
-"""The ``kling-gateway`` command: run the server, manage keys (client commands live in client/cli)."""
+"""The ``kling-gateway`` command: run the server and its workers, migrate, doctor. The operator's
+accounting commands (keys, packs, usage) live in admin_cli, client commands in client/cli; the
+shared apps and options in cli_common."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
@@ -12,34 +13,18 @@ from typing import Annotated, Any
 import typer
 
 from . import __version__
-from .cli_help import PlainHelpGroup
-from .config import Settings, load_settings
-
-app = typer.Typer(
-    cls=PlainHelpGroup,
-    help="kling-gateway: a self-hostable Kling API gateway. Shell completion: "
-    "'kling-gateway --install-completion' (bash, zsh, fish, PowerShell).",
-    no_args_is_help=True,
-    add_completion=True,
+from .cli_common import (
+    ConfigFile,
+    DatabaseUrl,
+    DataDir,
+    app,
+    print_json,
+    settings_from,
 )
-keys_app = typer.Typer(help="Manage gateway API keys (accounts).", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
-from .client.cli import register as _register_client_commands  # noqa: E402
+from .client.cli import register as _register_client_commands
+from .config import Settings
 
 _register_client_commands(app)  # submit, task get/list/wait/download
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir", envvar="KLING_GATEWAY_DATA_DIR", help="Where the store, results and secrets live."
-    ),
-]
-ConfigFile = Annotated[
-    Path | None, typer.Option("--config", envvar="KLING_GATEWAY_CONFIG", help="TOML settings file.")
-]
-DatabaseUrl = Annotated[
-    str | None, typer.Option("--database-url", envvar="KLING_GATEWAY_DATABASE_URL", help="SQLAlchemy URL.")
-]
 
 
 def _show_version(value: bool) -> None:
@@ -56,102 +41,6 @@ def _root(
     ] = False,
 ) -> None:
     """kling-gateway: a self-hostable Kling API gateway."""
-
-
-def _settings(data_dir: Path | None, config: Path | None, database_url: str | None, **extra: Any) -> Settings:
-    return load_settings(config, data_dir=data_dir, database_url=database_url, **extra)
-
-
-async def _with_gateway(settings: Settings, action):  # type: ignore[no-untyped-def]
-    from .gateway import Gateway
-
-    gateway = Gateway(settings, run_workers=False)
-    await gateway.db.migrate()
-    try:
-        return await action(gateway)
-    finally:
-        await gateway.db.dispose()
-
-
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def _say_store(settings: Settings) -> None:
-    """Which store a keys command works on, on stderr (stdout stays JSON)."""
-    from .store_info import describe
-
-    typer.echo("kling-gateway store:\n" + describe(settings), err=True)
-
-
-def _require_store(settings: Settings, command: str) -> None:
-    """Read-only commands never create a store: exit 2 with what to do when there is none."""
-    from .store_info import missing_store_message, store_exists
-
-    try:
-        exists = asyncio.run(store_exists(settings))
-    except Exception as exc:  # unreachable server, bad URL...
-        typer.echo(f"error: cannot open the database: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if not exists:
-        typer.echo(missing_store_message(settings, command), err=True)
-        raise typer.Exit(2)
-
-
-@keys_app.command("create")
-def keys_create(
-    name: Annotated[str, typer.Option("--name", help="A label for the key's owner.")] = "",
-    max_concurrent: Annotated[
-        int | None, typer.Option("--max-concurrent", min=1, help="Tasks in flight at once (1303 beyond).")
-    ] = None,
-    data_dir: DataDir = None,
-    config: ConfigFile = None,
-    database_url: DatabaseUrl = None,
-) -> None:
-    """Create an account and print its API key, access/secret key pair and webhook secret (shown once)."""
-    from .keys import create_account
-
-    settings = _settings(data_dir, config, database_url)
-    _say_store(settings)
-    issued = asyncio.run(
-        _with_gateway(
-            settings,
-            lambda gw: create_account(gw.accounts, gw.box, name, max_concurrent_tasks=max_concurrent),
-        )
-    )
-    _print_json(issued.as_dict())
-
-
-@keys_app.command("list")
-def keys_list(data_dir: DataDir = None, config: ConfigFile = None, database_url: DatabaseUrl = None) -> None:
-    """List accounts (never their secrets)."""
-    from .keys import public_view
-
-    settings = _settings(data_dir, config, database_url)
-    _say_store(settings)
-    _require_store(settings, "keys list")
-    rows = asyncio.run(_with_gateway(settings, lambda gw: gw.accounts.list()))
-    _print_json([public_view(r) for r in rows])
-
-
-@keys_app.command("revoke")
-def keys_revoke(
-    account_id: Annotated[str, typer.Argument(help="The account_id printed by 'keys create'.")],
-    data_dir: DataDir = None,
-    config: ConfigFile = None,
-    database_url: DatabaseUrl = None,
-) -> None:
-    """Revoke an account's keys (every process stops accepting them within seconds)."""
-    from .ids import now_ms
-
-    settings = _settings(data_dir, config, database_url)
-    _say_store(settings)
-    _require_store(settings, "keys revoke")
-    ok = asyncio.run(_with_gateway(settings, lambda gw: gw.accounts.revoke(account_id, now_ms())))
-    if not ok:
-        typer.echo(f"no active account {account_id}", err=True)
-        raise typer.Exit(2)
-    _print_json({"account_id": account_id, "revoked": True})
 
 
 def _store_flags(settings: Settings, config: Path | None) -> str:
@@ -252,7 +141,7 @@ def serve(
 
     from .api import create_app
 
-    settings = _settings(
+    settings = settings_from(
         data_dir, config, database_url, host=host, port=port, workers=0 if no_workers else workers
     )
     problem = _port_free(settings.host, settings.port)
@@ -307,7 +196,7 @@ def worker(
         chosen = parse_queues(queues)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--queues") from None
-    settings = _settings(data_dir, config, database_url, workers=concurrency)
+    settings = settings_from(data_dir, config, database_url, workers=concurrency)
     if settings.workers < 1:
         settings.workers = 1
     logging.basicConfig(level="DEBUG" if os.environ.get("KLING_GATEWAY_DEBUG") else log_level.upper())
@@ -321,7 +210,7 @@ def migrate(data_dir: DataDir = None, config: ConfigFile = None, database_url: D
     async def run() -> dict[str, Any]:
         from .gateway import Gateway
 
-        gateway = Gateway(_settings(data_dir, config, database_url), run_workers=False)
+        gateway = Gateway(settings_from(data_dir, config, database_url), run_workers=False)
         try:
             await gateway.db.migrate()
             applied = await gateway.distributed.prepare() if gateway.distributed is not None else False
@@ -329,7 +218,7 @@ def migrate(data_dir: DataDir = None, config: ConfigFile = None, database_url: D
         finally:
             await gateway.db.dispose()
 
-    _print_json(asyncio.run(run()))
+    print_json(asyncio.run(run()))
 
 
 @app.command()
@@ -340,7 +229,7 @@ def doctor(data_dir: DataDir = None, config: ConfigFile = None, database_url: Da
     """
     from .doctor import run_checks
 
-    settings = _settings(data_dir, config, database_url)
+    settings = settings_from(data_dir, config, database_url)
     checks = asyncio.run(run_checks(settings))
     for check in checks:
         typer.echo(check.line())
@@ -351,7 +240,7 @@ def doctor(data_dir: DataDir = None, config: ConfigFile = None, database_url: Da
         raise typer.Exit(1)
 
 
-from . import admin_cli as _admin_cli  # noqa: E402,F401 - registers keys limits, packs, usage
+from . import admin_cli as _admin_cli  # noqa: E402,F401 - registers keys, packs, usage
 
 
 def main() -> None:

@@ -1,5 +1,7 @@
 """Per-key request rate limits: one token bucket per account, refilled at ``rate`` per second up
 to ``burst``. Beyond it a request is refused with Kling's 1302 (HTTP 429) and ``Retry-After``.
+The rate and burst are the settings' (``rate_limit_per_second``, ``rate_limit_burst``) unless the
+account has its own (set by the operator: admin API, ``keys limits``), which override them.
 
 Separate from the concurrency limit (1303, tasks in flight). Buckets live in this process: with
 N API processes behind a balancer a key gets up to N × rate (docs/security.md)."""
@@ -25,30 +27,36 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.rate > 0
 
-    def take(self, key: str, now: float | None = None) -> float:
-        """Spend one token of ``key``'s bucket: 0.0 when allowed, else seconds until one is back."""
-        if not self.enabled:
+    def take(
+        self, key: str, now: float | None = None, rate: float | None = None, burst: int | None = None
+    ) -> float:
+        """Spend one token of ``key``'s bucket: 0.0 when allowed, else seconds until one is back.
+        ``rate`` / ``burst``: the key's own limits, instead of the limiter's (None: the limiter's)."""
+        rate = self.rate if rate is None else rate
+        size = float(self.burst if burst is None else max(1, burst))
+        if rate <= 0:
             return 0.0
         now = time.monotonic() if now is None else now
-        tokens, at = self._buckets.pop(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - at) * self.rate)
+        tokens, at = self._buckets.pop(key, (size, now))
+        tokens = min(size, tokens + (now - at) * rate)
         if tokens >= 1.0:
             self._buckets[key] = (tokens - 1.0, now)
             wait = 0.0
         else:
             self._buckets[key] = (tokens, now)
-            wait = (1.0 - tokens) / self.rate
+            wait = (1.0 - tokens) / rate
         if len(self._buckets) > MAX_BUCKETS:
             self._buckets.popitem(last=False)
         return wait
 
-    def check(self, key: str) -> None:
-        """Raise 1302 with ``Retry-After`` when ``key`` is over its rate."""
-        wait = self.take(key)
+    def check(self, key: str, rate: float | None = None, burst: int | None = None) -> None:
+        """Raise 1302 with ``Retry-After`` when ``key`` is over its rate (its own, when given)."""
+        wait = self.take(key, rate=rate, burst=burst)
         if wait > 0:
             raise KlingError(
                 Code.TOO_FAST,
-                f"requests too fast: this key may send {self.rate:g} requests per second "
-                f"(bursts of {self.burst}); retry in {wait:.2f} s",
+                f"requests too fast: this key may send {self.rate if rate is None else rate:g} requests "
+                f"per second (bursts of {self.burst if burst is None else max(1, burst)}); "
+                f"retry in {wait:.2f} s",
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )

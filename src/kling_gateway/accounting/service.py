@@ -4,14 +4,16 @@ accounts and their limits, resource packs, usage. Inputs are checked here once, 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Code, KlingError, invalid_parameter
 from ..ids import now_ms
-from ..keys import IssuedKey, create_account, public_view
+from ..keys import IssuedKey, create_account, public_view, rotate_keys
 from ..secrets_box import SecretBox
 from ..store import AccountRow, AccountStore, LedgerStore, PackRow, UsageQuery
+from ..store.accounts import LIMITS
 from ..store.ledger import PACK_TYPES, PACKAGE_TYPES
 from .units import format_units, to_milli
 from .views import admin_pack_view, usage_row
@@ -22,15 +24,18 @@ MAX_EXPORT = 100_000  # entries per usage read; page with start_time for more
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-account limits; ``None`` leaves a limit as it is, ``clear`` names the ones to remove."""
+    """Per-account limits; ``None`` leaves a limit as it is, ``clear`` names the ones to remove.
+    A rate limit (requests per second, burst) overrides the settings' for this account's keys."""
 
     max_concurrent_tasks: int | None = None
     daily_units: str | None = None
     monthly_units: str | None = None
     clear: tuple[str, ...] = ()
+    rate_limit_per_second: float | None = None
+    rate_limit_burst: int | None = None
 
-    def values(self) -> dict[str, int | None]:
-        out: dict[str, int | None] = {}
+    def values(self) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
         if self.max_concurrent_tasks is not None:
             if self.max_concurrent_tasks < 1:
                 raise invalid_parameter("max_concurrent_tasks: must be at least 1")
@@ -38,11 +43,18 @@ class Limits:
         for name, value in (("daily_unit_cap", self.daily_units), ("monthly_unit_cap", self.monthly_units)):
             if value is not None:
                 out[name] = _units(name, value)
+        if self.rate_limit_per_second is not None:
+            rate = float(self.rate_limit_per_second)
+            if not math.isfinite(rate) or rate <= 0:
+                raise invalid_parameter("rate_limit_per_second: must be a number greater than 0")
+            out["rate_limit_per_second"] = rate
+        if self.rate_limit_burst is not None:
+            if self.rate_limit_burst < 1:
+                raise invalid_parameter("rate_limit_burst: must be at least 1")
+            out["rate_limit_burst"] = self.rate_limit_burst
         for name in self.clear:
-            if name not in ("max_concurrent_tasks", "daily_unit_cap", "monthly_unit_cap"):
-                raise invalid_parameter(
-                    f"clear: unknown limit '{name}' (max_concurrent_tasks, daily_unit_cap, monthly_unit_cap)"
-                )
+            if name not in LIMITS:
+                raise invalid_parameter(f"clear: unknown limit '{name}' ({', '.join(LIMITS)})")
             out[name] = None
         return out
 
@@ -64,6 +76,8 @@ def account_view(row: AccountRow) -> dict[str, Any]:
         "max_concurrent_tasks": row.max_concurrent_tasks,
         "daily_unit_cap": format_units(row.daily_unit_cap) if row.daily_unit_cap is not None else None,
         "monthly_unit_cap": format_units(row.monthly_unit_cap) if row.monthly_unit_cap is not None else None,
+        "rate_limit_per_second": row.rate_limit_per_second,
+        "rate_limit_burst": row.rate_limit_burst,
     }
 
 
@@ -95,6 +109,15 @@ class AccountingService:
         await self._account(account_id)
         await self.accounts.revoke(account_id, now_ms())
         return account_view(await self._account(account_id))
+
+    async def rotate(self, account_id: str) -> tuple[IssuedKey, dict[str, Any]]:
+        """New API key and access/secret key pair (shown once); the old ones are refused within
+        the auth cache's bound (``auth.CACHE_SECONDS``) in every process."""
+        row = await self._account(account_id)
+        issued = await rotate_keys(self.accounts, self.box, row) if row.active else None
+        if issued is None:
+            raise invalid_parameter(f"account '{account_id}' is disabled: its keys cannot be rotated")
+        return issued, account_view(await self._account(account_id))
 
     async def set_limits(self, account_id: str, limits: Limits) -> dict[str, Any]:
         await self._account(account_id)

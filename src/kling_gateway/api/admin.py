@@ -1,6 +1,6 @@
-"""The operator's admin API under ``/admin/v1``: accounts (create, list, disable, limits),
-resource packs (grant, list, revoke) and usage (JSON or CSV), for the token in the
-``admin_token`` setting only (:func:`kling_gateway.admin_access.is_admin`) — never an account
+"""The operator's admin API under ``/admin/v1``: accounts (create, list, disable, rotate keys,
+limits and rate limits), resource packs (grant, list, revoke) and usage (JSON or CSV), for the
+token in the ``admin_token`` setting only (:func:`kling_gateway.admin_access.is_admin`) — never an account
 key. Answers use the Kling envelope; the actions are :class:`AccountingService`'s, the same the
 CLI calls."""
 
@@ -33,6 +33,10 @@ class LimitsBody(_Body):
     max_concurrent_tasks: int | None = Field(default=None, ge=1, description="tasks in flight (1303 beyond)")
     daily_unit_cap: Units | None = Field(default=None, description="units per UTC day (1101 beyond)")
     monthly_unit_cap: Units | None = Field(default=None, description="units per UTC month (1101 beyond)")
+    rate_limit_per_second: float | None = Field(
+        default=None, gt=0, description="requests per second for the account's keys (1302 beyond)"
+    )
+    rate_limit_burst: int | None = Field(default=None, ge=1, description="token bucket size")
     clear: list[str] = Field(default_factory=list, description="limits to remove")
 
     def limits(self) -> Limits:
@@ -41,6 +45,8 @@ class LimitsBody(_Body):
             None if self.daily_unit_cap is None else str(self.daily_unit_cap),
             None if self.monthly_unit_cap is None else str(self.monthly_unit_cap),
             tuple(self.clear),
+            self.rate_limit_per_second,
+            self.rate_limit_burst,
         )
 
 
@@ -108,6 +114,12 @@ async def list_accounts(request: Request, admin: Admin) -> Response:
 @router.post("/accounts/{account_id}/disable", summary="Disable an account (revoke its keys)")
 async def disable_account(request: Request, account_id: str, admin: Admin) -> Response:
     return _ok(request, await admin.disable(account_id))
+
+
+@router.post("/accounts/{account_id}/rotate", summary="New API key and secret (shown once); old ones refused")
+async def rotate_keys(request: Request, account_id: str, admin: Admin) -> Response:
+    issued, view = await admin.rotate(account_id)
+    return _ok(request, {**view, **issued.as_dict()})
 
 
 @router.patch("/accounts/{account_id}/limits", summary="Set or clear an account's limits")

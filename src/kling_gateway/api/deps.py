@@ -65,7 +65,7 @@ async def authenticate(request: Request) -> AccountRow:
     request rate."""
     services = services_of(request)
     account = await services.auth.authenticate(request.headers.get("authorization"))
-    services.limiter.check(account.id)
+    services.limiter.check(account.id, account.rate_limit_per_second, account.rate_limit_burst)
     return account
 
 

@@ -23,6 +23,8 @@ class AccountRow:
     revoked_at: int | None
     daily_unit_cap: int | None = None  # milli-units per UTC day (1101 beyond)
     monthly_unit_cap: int | None = None  # milli-units per UTC month (1101 beyond)
+    rate_limit_per_second: float | None = None  # the key's own request rate (1302 beyond)
+    rate_limit_burst: int | None = None  # None: the settings' rate / burst
 
     @property
     def active(self) -> bool:
@@ -30,6 +32,25 @@ class AccountRow:
 
 
 _COLUMNS = [accounts.c[name] for name in AccountRow.__dataclass_fields__]
+
+
+LIMITS = (
+    "max_concurrent_tasks",
+    "daily_unit_cap",
+    "monthly_unit_cap",
+    "rate_limit_per_second",
+    "rate_limit_burst",
+)
+
+
+@dataclass(frozen=True)
+class NewKeys:
+    """Replacement credentials for :meth:`AccountStore.rotate` (secrets already sealed)."""
+
+    api_key_hash: str
+    api_key_prefix: str
+    access_key: str
+    secret_key_enc: str
 
 
 class AccountStore:
@@ -64,9 +85,9 @@ class AccountStore:
             )
         return result.rowcount == 1
 
-    async def set_limits(self, account_id: str, **values: int | None) -> bool:
-        """Set ``max_concurrent_tasks``, ``daily_unit_cap``, ``monthly_unit_cap`` (None clears one)."""
-        allowed = {"max_concurrent_tasks", "daily_unit_cap", "monthly_unit_cap"}
+    async def set_limits(self, account_id: str, **values: float | None) -> bool:
+        """Set any of :data:`LIMITS` (None clears one)."""
+        allowed = set(LIMITS)
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"unknown limits: {sorted(unknown)}")
@@ -74,6 +95,17 @@ class AccountStore:
             return await self.by_id(account_id) is not None
         async with self.db.write.begin() as conn:
             result = await conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+        return result.rowcount == 1
+
+    async def rotate(self, account_id: str, keys: NewKeys) -> bool:
+        """Replace an active account's API key and access/secret key pair (the old ones stop
+        authenticating once the auth cache lets go of them: ``auth.CACHE_SECONDS``)."""
+        async with self.db.write.begin() as conn:
+            result = await conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id, accounts.c.revoked_at.is_(None))
+                .values(**keys.__dict__)
+            )
         return result.rowcount == 1
 
     async def _one(self, condition: ColumnElement[bool]) -> AccountRow | None:
