@@ -76,6 +76,14 @@ class WatermarkState(_Open):
     enabled: bool = False
 
 
+class BalanceDeduction(_Open):
+    """``final_balance_deduction`` (spec-more §8): cash taken from a balance (the gateway draws
+    packs only: "0") and what the charged units are worth at list price (docs/accounting.md)."""
+
+    quota: str
+    list_price: str
+
+
 class Task(_Open):
     """A task as a query returns it (and, bare, as a callback body)."""
 
@@ -86,6 +94,7 @@ class Task(_Open):
     task_result: TaskResult = Field(default_factory=TaskResult)
     watermark_info: WatermarkState | None = None
     final_unit_deduction: str | None = None
+    final_balance_deduction: BalanceDeduction | None = None
     created_at: int
     updated_at: int
 
