@@ -7,6 +7,8 @@ spend caps and the pack balance are read and the charge is drawn, so two creates
 take the last slot or the last units. The entry is closed in the transaction that gives the task
 its terminal status (``TaskStore.terminal_hooks``): settled on success, refunded to the packs it
 drew on when the task failed — exactly once, because that status change is a compare-and-set.
+A task whose length follows an input was charged an estimate; it is settled at the price of its
+real output (:class:`Settlement`), the pack draw moved to match without ever overdrawing.
 """
 
 from __future__ import annotations
