@@ -11,7 +11,7 @@ import httpx
 import pytest
 from starlette.routing import BaseRoute, Match, Mount, Route
 
-from kling_gateway.api import create_app
+from kling_gateway.api import create_app, routes
 from kling_gateway.api.app import PREFIXES
 from kling_gateway.config import Settings
 from kling_gateway.gateway import Gateway
@@ -86,6 +86,49 @@ def test_every_call_resolves_to_exactly_one_route(gateway: Gateway) -> None:
         scope = {"type": "http", "method": method, "path": path, "root_path": "", "path_params": {}}
         matched = full_matches(app.routes, scope)
         assert [r.name for r in matched] == [name], (method, path)
+
+
+def test_table_router_picks_the_route_a_full_scan_picks(gateway: Gateway) -> None:
+    """The table's index by literal prefix (TableRouter) chooses, for every call, for other
+    methods (405 cases) and for paths no route serves, what Starlette's scan of the same routes
+    in order chooses."""
+    app = create_app(gateway=gateway)
+    mounts = {m.path: m for m in app.routes if isinstance(m, Mount) and m.path in PREFIXES}
+    probes = {(method, path) for method, path, _ in calls()}
+    probes |= {(m, path) for _, path, _ in calls() for m in ("GET", "HEAD", "POST", "DELETE")}
+    probes |= {
+        (m, prefix + tail)
+        for prefix in PREFIXES
+        for m in ("GET", "POST")
+        for tail in (
+            "",
+            "/",
+            "/videos",
+            "/videos/",
+            "/videos/text2video/",
+            "/videos/text2video/1/x",
+            "/videos/avatar/image2video/1",
+            "/videos/avatar",
+            "/tasks",
+            "/models/x",
+        )
+    }
+    picked_somewhere = 0
+    for method, path in sorted(probes):
+        prefix = next(p for p in sorted(PREFIXES, key=len, reverse=True) if path.startswith(p))
+        mount = mounts[prefix]
+        scope = {"type": "http", "method": method, "path": path, "root_path": "", "path_params": {}}
+        _, child = mount.matches(scope)
+        if not child:  # the mount itself does not match (the bare prefix): nothing to compare
+            continue
+        inner = {**scope, **child}
+        router = mount.app
+        assert isinstance(router, routes.TableRouter)
+        expected = full_matches(mount.routes, inner)[:1]
+        picked = router.pick(inner)
+        assert [p[0] for p in [picked] if p is not None] == expected, (method, path)
+        picked_somewhere += picked is not None
+    assert picked_somewhere >= len(list(calls()))
 
 
 def test_openapi_documents_exactly_the_served_table(gateway: Gateway) -> None:

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -33,11 +34,10 @@ from . import (
     tasks,
 )
 from .deps import ApiServices
-from .guard import GuardMiddleware
 from .middleware import GatewayMiddleware, request_id_of
-from .ops_access import OpsAccessMiddleware
 
 PREFIXES = ("/v1", "/kling/v1")
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def kling_endpoints() -> list[routes.Endpoint]:
@@ -84,6 +84,9 @@ def create_app(
         description="Kling media-generation API (official `/v1` and CometAPI `/kling/v1` layouts). "
         "Every error is `{code, message, request_id}` with Kling's official code and HTTP status.",
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry probes the global providers on every request; the gateway
+        # configures none (its metrics are Prometheus, /metrics), so the probe is pure cost.
+        telemetry=NO_TELEMETRY,
         routes=[
             *(routes.mount(prefix, endpoints) for prefix in PREFIXES),
             *(r for prefix in account.PREFIXES for r in routes.flat(prefix, account_endpoints)),
@@ -158,7 +161,5 @@ def create_app(
     docs_assets.install(app)  # /docs and /redoc with same-origin assets (work offline)
     frontpage.install(app)  # GET /
     console.install(app)  # /console: the web console's static files
-    app.add_middleware(OpsAccessMiddleware, settings=gateway.settings, auth=gateway.auth)
-    app.add_middleware(GuardMiddleware, settings=gateway.settings)  # inside: it reuses the request id
-    app.add_middleware(GatewayMiddleware)
+    app.add_middleware(GatewayMiddleware, settings=gateway.settings, auth=gateway.auth)
     return app

@@ -14,12 +14,23 @@ def success(data: Any, request_id: str, *, message: str = "SUCCEED") -> Response
     return success_json(dumps(data).encode(), request_id, message=message)
 
 
-def success_json(data: bytes, request_id: str, *, message: str = "SUCCEED") -> Response:
+_SUCCEED_HEAD = b'{"code":0,"message":"SUCCEED","request_id":'
+
+
+def success_json(
+    data: bytes, request_id: str, *, message: str = "SUCCEED", headers: dict[str, str] | None = None
+) -> Response:
     """The envelope around ``data`` already serialized (a cached task answer): spliced in as
-    bytes, never parsed or encoded again. The request id differs per request, the data need not."""
-    head = dumps({"code": 0, "message": message, "request_id": request_id})
-    body = head[:-1].encode() + b',"data":' + data + b"}"
-    return Response(body, media_type="application/json", headers={"X-Request-Id": request_id})
+    bytes, never parsed or encoded again. The request id differs per request, the data need not.
+    ``headers`` are sent besides ``X-Request-Id``."""
+    head = (
+        _SUCCEED_HEAD
+        if message == "SUCCEED"
+        else b'{"code":0,"message":' + dumps(message).encode() + b',"request_id":'
+    )
+    body = head + dumps(request_id).encode() + b',"data":' + data + b"}"
+    all_headers = {"X-Request-Id": request_id, **headers} if headers else {"X-Request-Id": request_id}
+    return Response(body, media_type="application/json", headers=all_headers)
 
 
 def acknowledged(request_id: str) -> Response:

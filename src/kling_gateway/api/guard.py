@@ -14,11 +14,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from ..config import Settings
 from ..errors import Code, KlingError
-from ..ids import new_request_id
 from ..schemas import FAMILIES
 from ..schemas.encoding import dumps
 
@@ -72,50 +71,46 @@ def _nul_in_target(scope: Scope) -> bool:
     return b"\x00" in query or (b"%00" in query and b"\x00" in unquote_to_bytes(query))
 
 
-class GuardMiddleware:
-    """Refuses NUL-bearing targets and oversized bodies in the Kling envelope."""
+def refusal(scope: Scope, settings: Settings) -> KlingError | None:
+    """Why the request is refused before it reaches a route (NUL in the target, a declared body
+    above the route's cap), else None."""
+    if _nul_in_target(scope):
+        return KlingError(Code.INVALID_REQUEST, "request path or query contains a NUL byte (%00)")
+    declared = _content_length(scope)
+    if declared is not None:
+        limit = body_limit(scope["method"], scope.get("path", ""), settings)
+        if declared > limit:
+            return body_too_large(limit)
+    return None
 
-    def __init__(self, app: ASGIApp, settings: Settings):
-        self.app = app
-        self.settings = settings
 
-    async def _refuse(self, scope: Scope, send: Send, exc: KlingError) -> None:
-        rid = scope.setdefault("state", {}).setdefault("request_id", new_request_id())
-        body = dumps({"code": exc.code, "message": exc.message, "request_id": rid}).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"x-request-id", rid.encode()),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": exc.http_status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+async def refuse(send: Send, exc: KlingError, request_id: str) -> None:
+    """The envelope for a refused request; the connection closes (the body is left unread)."""
+    body = dumps({"code": exc.code, "message": exc.message, "request_id": request_id}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id.encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": exc.http_status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if _nul_in_target(scope):
-            err = KlingError(Code.INVALID_REQUEST, "request path or query contains a NUL byte (%00)")
-            await self._refuse(scope, send, err)
-            return
-        limit = body_limit(scope["method"], scope.get("path", ""), self.settings)
-        declared = _content_length(scope)
-        if declared is not None and declared > limit:
-            await self._refuse(scope, send, body_too_large(limit))
-            return
-        received = 0
 
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise body_too_large(limit)
-            return message
+def counted(receive: Receive, limit: int) -> Receive:
+    """``receive`` that refuses a streamed body as soon as it passes ``limit`` bytes."""
+    received = 0
 
-        await self.app(scope, counted, send)
+    async def receive_counted() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise body_too_large(limit)
+        return message
+
+    return receive_counted
 
 
 def _content_length(scope: Scope) -> int | None:

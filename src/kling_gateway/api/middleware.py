@@ -1,8 +1,15 @@
-"""The one ASGI middleware in front of the routes.
+"""The one ASGI middleware in front of the routes (pure ASGI: no task or stream per request).
 
-Request ids: every response carries one, in the body's ``request_id`` and in ``X-Request-Id``
-(added here too, so even framework-level errors have it). Kling bodies are read as JSON whatever
-the client labels them (curl -d sends a form type) by the handlers themselves (``api/bodies.py``).
+In order, for every HTTP request:
+
+1. Request id: every response carries one, in the body's ``request_id`` and in ``X-Request-Id``
+   (added here when a response lacks it, so even framework-level answers have it).
+2. The edge guard (``api/guard.py``): a NUL byte in the path or query, or a declared body above
+   the route's cap, is refused before anything else runs; a streamed body is counted.
+3. Who may read the ops endpoints (``api/ops_access.py``).
+
+Kling bodies are read as JSON whatever the client labels them (curl -d sends a form type) by the
+handlers themselves (``api/bodies.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +19,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..auth import Authenticator
+from ..config import Settings
+from ..errors import KlingError
 from ..ids import new_request_id
+from . import guard, ops_access
+from .envelope import error
+
+REQUEST_ID_HEADER = b"x-request-id"
 
 
 def request_id_of(request: Request) -> str:
@@ -24,21 +38,40 @@ def request_id_of(request: Request) -> str:
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, settings: Settings, auth: Authenticator):
         self.app = app
+        self.settings = settings
+        self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
-        rid = state.setdefault("request_id", new_request_id())
+        rid: str = state.setdefault("request_id", new_request_id())
+        refusal = guard.refusal(scope, self.settings)
+        if refusal is not None:
+            await guard.refuse(send, refusal, rid)
+            return
+        path: str = scope.get("path", "")
+        if ops_access.is_ops_path(path):
+            try:
+                await ops_access.check(path, _header(scope, b"authorization"), self.settings, self.auth)
+            except KlingError as exc:
+                await error(exc, rid)(scope, receive, send)
+                return
+        rid_bytes = rid.encode()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.get("headers", [])
-                if not any(name.lower() == b"x-request-id" for name, _ in headers):
-                    message["headers"] = [*headers, (b"x-request-id", rid.encode())]
+                if not any(name.lower() == REQUEST_ID_HEADER for name, _ in headers):
+                    message["headers"] = [*headers, (REQUEST_ID_HEADER, rid_bytes)]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        limit = guard.body_limit(scope["method"], path, self.settings)
+        await self.app(scope, guard.counted(receive, limit), send_with_id)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    return next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == name), None)

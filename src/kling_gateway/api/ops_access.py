@@ -7,22 +7,21 @@ tenant's traffic, so it needs at least a valid key even when the rest is open.""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
-
 from ..admin_access import is_admin
 from ..auth import Authenticator
 from ..config import Settings
 from ..errors import Code, KlingError
-from ..ids import new_request_id
-from .envelope import error
 
 DOC_PATHS = ("/docs", "/redoc", "/openapi.json", "/docs-assets")
 OPS_PATHS = ("/metrics", *DOC_PATHS, "/push/stats")
 LEVELS = ("open", "account", "admin", "off")
 
 
+_OPS_SUBPATHS = tuple(p + "/" for p in OPS_PATHS)
+
+
 def is_ops_path(path: str) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in OPS_PATHS)
+    return path in OPS_PATHS or path.startswith(_OPS_SUBPATHS)
 
 
 def level_for(path: str, setting: str) -> str:
@@ -47,23 +46,3 @@ async def check(path: str, authorization: str | None, settings: Settings, auth: 
     if is_admin(authorization, settings.admin_token):
         return
     await auth.authenticate(authorization)
-
-
-class OpsAccessMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings, auth: Authenticator):
-        self.app = app
-        self.settings = settings
-        self.auth = auth
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and is_ops_path(scope.get("path", "")):
-            header = next(
-                (v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"authorization"), None
-            )
-            try:
-                await check(scope["path"], header, self.settings, self.auth)
-            except KlingError as exc:
-                rid = scope.setdefault("state", {}).setdefault("request_id", new_request_id())
-                await error(exc, rid)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

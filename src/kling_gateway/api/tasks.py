@@ -70,8 +70,8 @@ def _query(family: Family) -> Handler:
                 row = await services.tasks.wait_if_asked(account, row, prefer, seen=seen)
             await services.signer.prepare_rows([row])  # S3 presigned URLs, when configured
             answer = services.answers.of(row, base, ref=task_id)
-        response = envelope.success_json(answer.data, request_id_of(request))
-        return longpoll.decorate(response, longpoll.etag_of(answer), parse_prefer_wait(prefer))
+        headers = longpoll.answer_headers(longpoll.etag_of(answer), parse_prefer_wait(prefer))
+        return envelope.success_json(answer.data, request_id_of(request), headers=headers)
 
     return get_task
 

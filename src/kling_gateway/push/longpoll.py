@@ -16,8 +16,6 @@ import re
 import time
 from typing import Any, Protocol
 
-from starlette.responses import Response
-
 from ..schemas import TERMINAL_STATUSES, TaskStatus
 from ..store import TaskRow, TaskStore
 from .hub import ChangeHub
@@ -78,15 +76,13 @@ def seen_status(if_none_match: str | None) -> str | None:
     return None
 
 
-def decorate(response: Response, etag: str, wait_seconds: float) -> Response:
-    """Add ``ETag`` (:func:`etag_of` the row shown) and, when a wait was asked for and honoured,
+def answer_headers(etag: str, wait_seconds: float) -> dict[str, str]:
+    """``ETag`` (:func:`etag_of` the row shown) and, when a wait was asked for and honoured,
     ``Preference-Applied``."""
-    response.headers["ETag"] = etag
-    if wait_seconds > 0:
-        shown = int(wait_seconds) if wait_seconds == int(wait_seconds) else wait_seconds
-        response.headers["Preference-Applied"] = f"wait={shown}"
-        response.headers["Vary"] = "Prefer, If-None-Match"
-    return response
+    if wait_seconds <= 0:
+        return {"ETag": etag}
+    shown = int(wait_seconds) if wait_seconds == int(wait_seconds) else wait_seconds
+    return {"ETag": etag, "Preference-Applied": f"wait={shown}", "Vary": "Prefer, If-None-Match"}
 
 
 class LongPoller:
