@@ -235,3 +235,23 @@ async def test_delete_marks_deleted_and_refuses_later_use(app: App) -> None:
     assert again.status_code == 400
     after = await app.create("/v1/videos/omni-video", body)
     assert after.status_code == 400 and "element_list[0].element_id" in after.json()["message"]
+
+
+async def test_sdk_creates_lists_presets_and_deletes(app: App) -> None:
+    from kling_gateway.client import AsyncKlingClient, PollPolicy
+
+    poll = PollPolicy(long_poll=5, interval=0.1, max_interval=0.5)
+    async with AsyncKlingClient(
+        str(app.http.base_url), api_key=app.keys[2], poll=poll, http_client=app.http
+    ) as kling:
+        created = await kling.create_element(image_body(element_name="SDK hero"))
+        task = await kling.wait(created)
+        record = task.task_result.model_dump()["elements"][0]  # an open model keeps ``elements``
+        assert record["element_name"] == "SDK hero" and record["element_id"] == int(created.task_id)
+        frontal = decoded_image(await app.fetch(record["element_image_list"]["frontal_image"]))
+        assert frontal.size == (600, 400)
+        presets = await kling.preset_elements(page_size=2)
+        assert [p.task_id for p in presets] == [str(p["element_id"]) for p in PRESETS[:2]]
+        assert (await kling.delete_element(record["element_id"]))["task_status"] == "succeed"
+    got = await app.http.get(f"/v1{PATH}/{created.task_id}", headers=app.auth(2))
+    assert got.json()["data"]["task_result"]["elements"][0]["status"] == "deleted"
