@@ -31,6 +31,10 @@ SELECTION_CALLS = (
 EXTENSIONS = (
     ("GET", "/models", "list_models"),
     ("GET", "/tasks/search", "search_tasks"),
+    # the element calls beside the family's create/query/list (spec more §7.7)
+    ("GET", "/general/advanced-presets-elements", "list_preset_elements"),
+    ("POST", "/general/delete-advanced-elements", "delete_element_0"),
+    ("POST", "/general/delete-elements", "delete_element_1"),
 )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from .accounting.money import balance_deduction
 from .engines.base import STORAGE_SCHEME
+from .schemas.elements import ELEMENTS
 from .schemas.encoding import dumps
 from .schemas.tasks import TERMINAL_STATUSES
 from .storage.base import Presigner
@@ -138,6 +139,11 @@ class Answer:
     updated_at: int
 
 
+# Families whose finished tasks still change: an element's record turns ``deleted`` later, in
+# whichever process serves the delete, so no process may keep its answer.
+CHANGING_FAMILIES = frozenset({ELEMENTS})
+
+
 class TaskAnswers:
     """Task objects serialized once: a finished task never changes, so its answer is built once
     per URL bucket (see :meth:`UrlSigner.bucket`) and base URL, and served from memory after that.
@@ -171,7 +177,7 @@ class TaskAnswers:
             answer = Answer(
                 dumps(task_object(row, self.signer, base_url)).encode(), row.status, row.updated_at
             )
-        if bucket is not None and row.status in TERMINAL_STATUSES:
+        if bucket is not None and row.status in TERMINAL_STATUSES and row.family not in CHANGING_FAMILIES:
             self._finished[key] = (bucket, answer)
             if ref is not None and ref != row.id:
                 self._finished[(row.account_id, row.family, ref, base_url)] = (bucket, answer)

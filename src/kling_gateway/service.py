@@ -15,6 +15,7 @@ from .accounting.pricing import Price, price_of
 from .audio_refs import tts_audio_url
 from .catalog import Catalog
 from .config import Settings
+from .element_refs import PRESETS, deleted_result, own_element, preset
 from .engines.base import EngineTask
 from .engines.router import EngineRouter
 from .errors import (
@@ -150,7 +151,9 @@ class TaskService:
             return await self.store.video(ref, account.id) is not None
         if kind == "audio":
             return tts_audio_url(await self.store.get(ref), account.id, now_ms()) is not None
-        return False  # elements: this gateway keeps no element library yet, so none exists
+        if kind == "element":
+            return preset(ref) is not None or own_element(await self.store.get(ref), account.id) is not None
+        return False
 
     async def _accept(
         self, account: AccountRow, family_name: str, body: Any
@@ -299,6 +302,23 @@ class TaskService:
         found = await self.store.get(row.id)
         assert found is not None
         return found
+
+    async def delete_element(self, account: AccountRow, element_id: Any) -> TaskRow:
+        """Mark an element of the account deleted (its creation task keeps the record)."""
+        ref = str(element_id if element_id is not None else "")
+        if preset(ref) is not None:
+            raise invalid_parameter(f"element_id: '{ref}' is an official element and cannot be deleted")
+        row = await self.store.get(ref)
+        if row is None or own_element(row, account.id) is None or row.result is None:
+            raise invalid_parameter(f"element_id: element '{ref}' does not exist for this account")
+        await self.store.replace_result(row.id, deleted_result(row.result), now_ms())
+        return row
+
+    @staticmethod
+    def preset_elements(page_num: Any, page_size: Any) -> list[dict[str, Any]]:
+        num = _int_in_range("pageNum", page_num, 1, PAGE_NUM_RANGE)
+        size = _int_in_range("pageSize", page_size, 30, PAGE_SIZE_RANGE)
+        return list(PRESETS[(num - 1) * size : num * size])
 
     async def get(self, account: AccountRow, family_name: str, task_id: str) -> TaskRow:
         family = family_or_404(family_name)

@@ -21,6 +21,7 @@ from . import (
     admin,
     console,
     docs_assets,
+    elements,
     events,
     files,
     frontpage,
@@ -50,6 +51,7 @@ def kling_endpoints() -> list[routes.Endpoint]:
         *tasks.query_endpoints(),
         *tasks.family_endpoints(),
         *selection.endpoints(),
+        *elements.endpoints(),
         *events.endpoints(),
         *models.endpoints(),
     ]

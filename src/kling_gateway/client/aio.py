@@ -156,6 +156,14 @@ class AsyncKlingClient(FamilyMethods[Coroutine[Any, Any, CreatedTask], Coroutine
         """Save every result file under ``dest`` (a directory, or a file name for one result)."""
         return await self._run(self.core.download(task, dest, family=family, timeout=timeout))
 
+    async def preset_elements(self, *, page: int = 1, page_size: int = 30) -> list[Task]:
+        """The official elements (``general/advanced-presets-elements``), one page."""
+        return await self._run(self.core.preset_elements(page, page_size))
+
+    async def delete_element(self, element_id: int | str) -> dict[str, Any]:
+        """Delete an element of this account (``general/delete-advanced-elements``)."""
+        return await self._run(self.core.delete_element(element_id))
+
     async def init_selection(self, request: Any = None, /, **fields: Any) -> InitSelectionData:
         return await self._run(self.core.init_selection(request, fields))
 

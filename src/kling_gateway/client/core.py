@@ -196,6 +196,27 @@ class ClientCore:
             )
         return reply.data
 
+    def preset_elements(self, page: int, page_size: int) -> Plan[list[Task]]:
+        """The official elements, each as a finished creation task (spec more §7.7)."""
+        reply = yield from self.caller.call(
+            "GET",
+            self.endpoint.url("general/advanced-presets-elements"),
+            params={"pageNum": page, "pageSize": page_size},
+        )
+        if not isinstance(reply.data, list):
+            raise KlingAPIError(
+                None, "a list query did not return an array", reply.request_id, reply.status_code
+            )
+        return [parse_value(Task, item, reply) for item in reply.data]
+
+    def delete_element(self, element_id: int | str) -> Plan[dict[str, Any]]:
+        reply = yield from self.caller.call(
+            "POST", self.endpoint.url("general/delete-advanced-elements"), body={"element_id": element_id}
+        )
+        if not isinstance(reply.data, dict):
+            raise KlingAPIError(None, "delete returned no data object", reply.request_id, reply.status_code)
+        return reply.data
+
     def init_selection(self, request: Any, fields: Mapping[str, Any]) -> Plan[InitSelectionData]:
         data = yield from self.selection("init-selection", request, fields)
         return InitSelectionData.model_validate(data)

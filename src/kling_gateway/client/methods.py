@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 from ..schemas import (
     AvatarRequest,
     EffectsRequest,
+    ElementRequest,
     ExpandRequest,
     Image2VideoRequest,
     ImageGenerationRequest,
@@ -42,6 +43,13 @@ class FamilyMethods(Generic[R, S]):
 
     def _run_sync(self, family: str, request: Any, fields: dict[str, Any]) -> S:
         raise NotImplementedError
+
+    def create_element(
+        self, request: ElementRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> R:
+        """``general/advanced-custom-elements``: an element from images or a video (spec more §7.7);
+        the finished task's ``task_result.elements[0].element_id`` goes into ``element_list``."""
+        return self._create("general/advanced-custom-elements", request, fields)
 
     def omni_image(self, request: OmniImageRequest | Mapping[str, Any] | None = None, /, **fields: Any) -> R:
         """``images/omni-image``: single images (``n``) or a ``series`` (spec more §7.9)."""

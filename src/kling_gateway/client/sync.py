@@ -154,6 +154,14 @@ class KlingClient(FamilyMethods[CreatedTask, Task]):
         """Save every result file under ``dest`` (a directory, or a file name for one result)."""
         return self._run(self.core.download(task, dest, family=family, timeout=timeout))
 
+    def preset_elements(self, *, page: int = 1, page_size: int = 30) -> list[Task]:
+        """The official elements (``general/advanced-presets-elements``), one page."""
+        return self._run(self.core.preset_elements(page, page_size))
+
+    def delete_element(self, element_id: int | str) -> dict[str, Any]:
+        """Delete an element of this account (``general/delete-advanced-elements``)."""
+        return self._run(self.core.delete_element(element_id))
+
     def init_selection(self, request: Any = None, /, **fields: Any) -> InitSelectionData:
         """Multi-elements step 1: open a selection session on ``video_id`` or ``video_url``."""
         return self._run(self.core.init_selection(request, fields))

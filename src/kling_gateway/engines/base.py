@@ -109,6 +109,10 @@ class EngineContext(Protocol):
         TaskFailure naming ``field`` when unknown, foreign or expired."""
         ...
 
+    async def resolve_element(self, element_id: str, *, field: str) -> dict[str, Any]:
+        """An element record (own or preset) by id; TaskFailure naming ``field`` when absent."""
+        ...
+
     async def read_stored(self, url: str, *, field: str, kind: str) -> bytes:
         """The bytes of a ``storage:<key>`` reference (or a URL kept for a passthrough result)."""
         ...

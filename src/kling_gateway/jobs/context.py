@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from ..audio_refs import tts_audio_url
 from ..config import Settings
+from ..element_refs import own_element, preset
 from ..engines.base import (
     STORAGE_SCHEME,
     SelectionSession,
@@ -71,6 +73,12 @@ class WorkerContext:
         if url is None:
             raise TaskFailure(f"{field}: audio '{audio_id}' does not exist for this account")
         return url
+
+    async def resolve_element(self, element_id: str, *, field: str) -> dict[str, Any]:
+        element = preset(element_id) or own_element(await self.store.get(element_id), self.row.account_id)
+        if element is None:
+            raise TaskFailure(f"{field}: element '{element_id}' does not exist for this account")
+        return element
 
     async def read_stored(self, url: str, *, field: str, kind: str) -> bytes:
         if url.startswith(STORAGE_SCHEME):

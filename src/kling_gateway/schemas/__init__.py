@@ -1,6 +1,7 @@
 """Wire models shared by the server, the client SDK and the tests."""
 
 from .audio import TextToAudioRequest, TtsRequest, VideoToAudioRequest
+from .elements import ElementRequest
 from .encoding import dumps
 from .errors import validation_error
 from .families import FAMILIES, Family, iter_inputs, model_name_of
@@ -35,6 +36,7 @@ from .videos import (
 __all__ = [
     "ACTIVE_STATUSES",
     "AvatarRequest",
+    "ElementRequest",
     "FAMILIES",
     "TERMINAL_STATUSES",
     "CreatedEnvelope",

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from .audio import TextToAudioRequest, TtsRequest, VideoToAudioRequest
 from .common import WireModel
+from .elements import ElementRequest
 from .image_tools import ExpandRequest, MultiImage2ImageRequest, OmniImageRequest
 from .images import ImageGenerationRequest, VirtualTryOnRequest
 from .omni import AvatarRequest, MotionControlRequest, OmniVideoRequest
@@ -35,7 +36,7 @@ class Family:
 
     name: str
     request_model: type[WireModel]
-    result_kind: Literal["video", "image", "audio"]
+    result_kind: Literal["video", "image", "audio", "element"]
     inputs: tuple[tuple[str, InputKind], ...] = ()
     summary: str = ""
     synchronous: bool = False
@@ -145,6 +146,17 @@ FAMILIES: dict[str, Family] = {
         ),
         Family("audio/text-to-audio", TextToAudioRequest, "audio", (), "Text to audio (sound effects)"),
         Family("audio/video-to-audio", VideoToAudioRequest, "audio", (), "Video to audio"),
+        Family(
+            "general/advanced-custom-elements",
+            ElementRequest,
+            "element",
+            (
+                ("element_image_list.frontal_image", "image"),
+                ("element_image_list.refer_images[].image_url", "image"),
+                ("element_video_list.refer_videos[].video_url", "video"),
+            ),
+            "Elements: a character, item or scene from images or a video (advanced)",
+        ),
         Family("audio/tts", TtsRequest, "audio", (), "Text to speech (synchronous)", synchronous=True),
     )
 }

@@ -449,6 +449,15 @@ class TaskStore:
         async with self.db.read.connect() as conn:
             return [r[0] for r in (await conn.execute(query)).all()]
 
+    async def replace_result(self, task_id: str, result: dict[str, Any], now: int) -> None:
+        """Rewrite a finished task's result (an element marked deleted keeps its record)."""
+        async with self.db.write.begin() as conn:
+            await conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id)
+                .values(result=json.dumps(result, separators=(",", ":")), updated_at=now)
+            )
+
     async def mark_files_expired(self, task_id: str, now: int) -> None:
         async with self.db.write.begin() as conn:
             await conn.execute(update(tasks).where(tasks.c.id == task_id).values(files_expired_at=now))

@@ -19,6 +19,7 @@ from kling_gateway.engines.base import (
 )
 from kling_gateway.errors import TaskFailure, TransientEngineError
 from kling_gateway.ids import new_numeric_id
+from kling_gateway.schemas.elements import ELEMENTS
 from kling_gateway.standard2 import is_standard2
 from kling_gateway.standard2.products import PRODUCTS
 
@@ -163,9 +164,36 @@ async def _task_result(
         result["series_images"] = series
     if audios:
         result["audios"] = audios
+    if task.family == ELEMENTS:
+        result["elements"] = [_element_record(task, files, refs)]
     return result
 
 
 def standard2_duration(seconds: float) -> str:
     """Three decimals on the new standard (``"5.042"``)."""
     return frames_duration_text(int(round(seconds * FPS)))
+
+
+def _element_record(task: EngineTask, files: list[RenderedFile], refs: dict[str, str]) -> dict[str, Any]:
+    """The element a creation task made; its id is the task id (see element_refs)."""
+    req = task.request
+    images = [refs[f.name] for f in sorted(files, key=lambda f: f.index) if f.role == "element_image"]
+    videos = [refs[f.name] for f in files if f.role == "element_video"]
+    return {
+        "element_id": int(task.task_id),
+        "element_name": req.get("element_name"),
+        "element_description": req.get("element_description"),
+        "reference_type": req.get("reference_type"),
+        "element_image_list": (
+            {"frontal_image": images[0], "refer_images": [{"image_url": u} for u in images[1:]]}
+            if images
+            else None
+        ),
+        "element_video_list": {"refer_videos": [{"video_url": u} for u in videos]} if videos else None,
+        "element_voice_info": (
+            {"voice_id": req["element_voice_id"], "owned_by": "user"} if req.get("element_voice_id") else None
+        ),
+        "tag_list": req.get("tag_list") or [],
+        "owned_by": "user",
+        "status": "succeed",
+    }

@@ -251,7 +251,7 @@ def _reference_video_limits(model: str | None) -> ReferenceVideo:
 
 async def _omni_video(task: EngineTask, ctx: EngineContext) -> Prepared:
     req = task.request
-    references: list[bytes] = []
+    references: list[bytes] = await element_images(ctx, req)
     out = Prepared(inputs={"references": references})
     for i, item in enumerate(req.get("image_list") or []):
         data = await _image(ctx, item.get("image_url") or "", f"image_list[{i}].image_url")
@@ -320,7 +320,7 @@ async def _avatar(task: EngineTask, ctx: EngineContext) -> Prepared:
 async def _omni_image(task: EngineTask, ctx: EngineContext) -> Prepared:
     items = task.request.get("image_list") or []
     images = [await _image(ctx, i.get("image") or "", f"image_list[{k}].image") for k, i in enumerate(items)]
-    return Prepared(inputs={"image_list": images})
+    return Prepared(inputs={"image_list": images + await element_images(ctx, task.request)})
 
 
 async def _multi_image2image(task: EngineTask, ctx: EngineContext) -> Prepared:
@@ -338,6 +338,40 @@ async def _multi_image2image(task: EngineTask, ctx: EngineContext) -> Prepared:
 
 async def _expand(task: EngineTask, ctx: EngineContext) -> Prepared:
     return Prepared(inputs={"image": await _image(ctx, task.request.get("image") or "", "image")})
+
+
+ELEMENT_VIDEO_S = (3.0, 8.0)
+
+
+async def _element(task: EngineTask, ctx: EngineContext) -> Prepared:
+    """An element's references: a frontal image and 1–3 angles, or one 3–8 s video."""
+    req = task.request
+    images = req.get("element_image_list") or {}
+    if req.get("reference_type") == "image_refer":
+        frontal = await _image(ctx, images.get("frontal_image") or "", "element_image_list.frontal_image")
+        refers = [
+            await _image(ctx, item.get("image_url") or "", f"element_image_list.refer_images[{k}].image_url")
+            for k, item in enumerate(images.get("refer_images") or [])
+        ]
+        return Prepared(inputs={"frontal": frontal, "refers": refers})
+    videos = (req.get("element_video_list") or {}).get("refer_videos") or [{}]
+    field_name = "element_video_list.refer_videos[0].video_url"
+    video = await ctx.fetch_input(videos[0].get("video_url") or "", field=field_name, kind="video")
+    low, high = ELEMENT_VIDEO_S
+    validate.validate_video(video, field_name, max_bytes=200 * MB, min_s=low, max_s=high)
+    return Prepared(inputs={"video": video})
+
+
+async def element_images(ctx: EngineContext, req: dict[str, Any]) -> list[bytes]:
+    """The frontal images of the elements a request names (presets have none stored)."""
+    out = []
+    for k, item in enumerate(req.get("element_list") or []):
+        field_name = f"element_list[{k}].element_id"
+        element = await ctx.resolve_element(str(item.get("element_id")), field=field_name)
+        url = (element.get("element_image_list") or {}).get("frontal_image")
+        if url:
+            out.append(await ctx.read_stored(url, field=field_name, kind="image"))
+    return out
 
 
 async def _tts(task: EngineTask, ctx: EngineContext) -> Prepared:
@@ -364,4 +398,5 @@ GATHERERS: dict[str, Callable[[EngineTask, EngineContext], Awaitable[Prepared]]]
     "images/multi-image2image": _multi_image2image,
     "images/editing/expand": _expand,
     "videos/avatar/image2video": _avatar,
+    "general/advanced-custom-elements": _element,
 }

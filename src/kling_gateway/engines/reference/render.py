@@ -7,6 +7,7 @@ from collections.abc import Callable
 from kling_gateway.standard2.products import PRODUCTS
 
 from .audio_families import render_text_to_audio, render_tts
+from .element_families import render_element
 from .image_families import render_generations, render_try_on
 from .image_tools import render_expand, render_multi_image2image, render_omni_image
 from .jobs import RenderedFile, RenderJob
@@ -42,6 +43,7 @@ RENDERERS: dict[str, Callable[[RenderJob], list[RenderedFile]]] = {
     "images/multi-image2image": render_multi_image2image,
     "images/editing/expand": render_expand,
     "videos/avatar/image2video": render_avatar,
+    "general/advanced-custom-elements": render_element,
 }
 
 
