@@ -4,15 +4,17 @@ playground to ``succeed``, API errors next to their field, the operator's keys, 
 
 One browser for the module; each test opens a fresh context (its own sessionStorage). Media shown
 in the page are compared with the same files decoded here. Screenshots of every page go to
-``$KLING_CONSOLE_SCREENSHOTS`` (default: the module's temporary directory) for review.
+``$CONSOLE_SCREENSHOTS`` (or ``$KLING_CONSOLE_SCREENSHOTS``) (default: the module's temporary directory) for review.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ import pytest
 
 from kling_gateway.media.probe import probe_av, probe_image
 from kling_gateway.schemas import FAMILIES
-from support import Account, GatewayProcess, require_service, wait_for_task
+from support import Account, GatewayProcess, png_bytes, require_service, wait_for_task
 
 CHROMIUM = os.environ.get("KLING_TEST_CHROMIUM", "/usr/bin/chromium")
 ADMIN = "console-admin-token"
@@ -63,7 +65,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    configured = os.environ.get("KLING_CONSOLE_SCREENSHOTS")
+    configured = os.environ.get("CONSOLE_SCREENSHOTS") or os.environ.get("KLING_CONSOLE_SCREENSHOTS")
     path = Path(configured) if configured else tmp_path_factory.mktemp("screenshots")
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -139,6 +141,67 @@ def test_task_list_opens_an_image_task_that_shows_the_real_image(
     assert f'"task_id": "{task_id}"' in page.locator("#raw").inner_text()
     assert "$KLING_API_KEY" in page.locator("#curl").inner_text()
     page.screenshot(path=shots / "task-image.png", full_page=True)
+
+
+class _HeldImage:
+    """A loopback image server that answers only once released: the task fetching it stays
+    ``submitted`` until then."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        held = self.release
+        body = png_bytes(320, 320)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                held.wait(60)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/held.png"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_task_list_follows_a_task_created_while_it_is_open(
+    page: Any, server: GatewayProcess, account: Account, shots: Path
+) -> None:
+    held = _HeldImage()
+    try:
+        sign_in(page, account.api_key)
+        page.locator("#task-table tbody tr").first.wait_for()
+        page.evaluate("() => { window.notReloaded = true }")
+        with httpx.Client(base_url=server.base_url, timeout=30) as http:
+            body = {"image": held.url, "prompt": "a live kite"}
+            task_id = http.post("/v1/videos/image2video", json=body, headers=account.bearer).json()["data"][
+                "task_id"
+            ]
+        row = page.locator(f'#task-table tr[data-task-id="{task_id}"]')
+        row.wait_for()  # it appeared without a reload, still waiting for its image
+        assert row.get_attribute("data-seen") == "submitted"
+        held.release.set()
+        with httpx.Client(base_url=server.base_url, timeout=30) as http:
+            done = wait_for_task(http, "/v1/videos/image2video", task_id, account.bearer)
+        assert done["task_status"] == "succeed", done
+        row.locator('[data-status="succeed"]').wait_for(timeout=30_000)  # followed from its stream
+        seen = row.get_attribute("data-seen").split()
+        assert seen[0] == "submitted" and seen[-1] == "succeed", seen
+        assert page.evaluate("() => window.notReloaded === true")
+        assert page.locator(f'#task-table tr[data-task-id="{task_id}"]').count() == 1  # listed once
+        page.screenshot(path=shots / "tasks-live.png", full_page=True)
+    finally:
+        held.close()
 
 
 def test_a_failed_task_shows_its_failure_message(page: Any, server: GatewayProcess, account: Account) -> None:
