@@ -204,6 +204,89 @@ def test_task_list_follows_a_task_created_while_it_is_open(
         held.close()
 
 
+# The accessible name of the focused control: its <label>, else aria-label, else its text.
+FOCUSED_NAME = """() => { const a = document.activeElement;
+  return [a.id, ((a.labels && a.labels[0] && a.labels[0].textContent) || a.getAttribute('aria-label')
+    || a.textContent || '').trim()] }"""
+
+
+def test_keyboard_alone_signs_in_and_walks_the_playground_with_every_control_named(
+    page: Any, account: Account
+) -> None:
+    page.goto("/console/")
+    page.locator("#token").wait_for()
+    order = [page.evaluate(FOCUSED_NAME)]  # the key field has the focus on arrival
+    for key in ["Tab", "Shift+Tab", "Shift+Tab", "Shift+Tab", "Shift+Tab"]:
+        page.keyboard.press(key)
+        order.append(page.evaluate(FOCUSED_NAME))
+    assert order == [
+        ["token", "API key or admin token"],
+        ["", "Sign in"],
+        ["token", "API key or admin token"],
+        ["role", "Sign in as"],
+        ["theme", "Dark theme"],  # the hidden page links and Sign out are not in the order
+        ["", "kling-gateway console"],
+    ], order
+    for _ in range(3):
+        page.keyboard.press("Tab")
+    assert page.evaluate(FOCUSED_NAME)[0] == "token"
+    page.keyboard.type(account.api_key)
+    page.keyboard.press("Enter")  # submits the form
+    page.locator("#task-table").wait_for()
+
+    page.goto("/console/#/playground?family=videos/text2video")
+    page.locator("#playground").wait_for()
+    page.locator("#pg-family").focus()
+    names = [page.evaluate(FOCUSED_NAME)]
+    controls = page.locator("main input, main select, main textarea, main button").count()
+    for _ in range(controls + 5):
+        page.keyboard.press("Tab")
+        names.append(page.evaluate(FOCUSED_NAME))
+        if names[-1][1] == "Submit":
+            break
+    assert names[0] == ["pg-family", "Family"] and names[-1][1] == "Submit", names
+    unnamed = [n for n in names if not n[1]]
+    assert not unnamed, unnamed
+    prompt = [n for n in names if n[0] == "f-prompt"]
+    assert prompt and prompt[0][1] == "prompt", names  # the schema's fields are in the tab order
+    missing = page.evaluate(
+        "() => [...document.querySelectorAll('main input, main select, main textarea')]"
+        ".filter(c => !(c.labels && c.labels.length) && !c.getAttribute('aria-label')).map(c => c.id || c.name)"
+    )
+    assert missing == []
+
+
+def test_theme_follows_the_system_until_toggled_and_the_first_load_is_small(
+    browser: Any, server: GatewayProcess, account: Account, shots: Path
+) -> None:
+    context = browser.new_context(base_url=server.base_url, color_scheme="dark")
+    try:
+        tab = context.new_page()
+        tab.goto("/console/")
+        tab.locator("#token").wait_for()
+        tab.wait_for_load_state("networkidle")
+        transferred = tab.evaluate(
+            "() => performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
+            ".reduce((n, e) => n + e.transferSize, 0)"
+        )
+        assert 1000 < transferred < 200_000, transferred  # measured, and under 200 KB
+        background = "() => getComputedStyle(document.body).backgroundColor"
+        assert tab.evaluate("() => document.documentElement.dataset.theme") == "dark"
+        assert tab.evaluate(background) == "rgb(20, 20, 22)"
+        tab.screenshot(path=shots / "sign-in-dark.png", full_page=True)
+        toggle = tab.get_by_role("button", name="Dark theme")
+        assert toggle.get_attribute("aria-pressed") == "true"
+        toggle.click()
+        assert tab.evaluate(background) == "rgb(255, 255, 255)"
+        assert toggle.get_attribute("aria-pressed") == "false"
+        tab.reload()  # the choice outlives a reload
+        tab.locator("#token").wait_for()
+        assert tab.evaluate(background) == "rgb(255, 255, 255)"
+        tab.screenshot(path=shots / "sign-in-light.png", full_page=True)
+    finally:
+        context.close()
+
+
 def test_a_failed_task_shows_its_failure_message(page: Any, server: GatewayProcess, account: Account) -> None:
     missing = f"{server.base_url}/files/no-such-task/no-such-image.png"  # a 404 fails the task for good
     with httpx.Client(base_url=server.base_url, timeout=30) as http:

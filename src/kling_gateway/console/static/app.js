@@ -406,5 +406,18 @@ document.getElementById("signout").addEventListener("click", () => {
   location.hash = "";
   route();
 });
+// Dark or light: the system's choice (prefers-color-scheme) until the toggle picks one, which this
+// browser remembers (localStorage holds only the theme, never a credential).
+function applyTheme() {
+  const chosen = localStorage.getItem("kling-gateway-theme");
+  const dark = chosen ? chosen === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
+  document.documentElement.dataset.theme = dark ? "dark" : "light";
+  document.getElementById("theme").setAttribute("aria-pressed", String(dark));
+}
+document.getElementById("theme").addEventListener("click", () => {
+  localStorage.setItem("kling-gateway-theme", document.documentElement.dataset.theme === "dark" ? "light" : "dark");
+  applyTheme();
+});
+applyTheme();
 window.addEventListener("hashchange", route);
 route();
