@@ -4,15 +4,17 @@ playground to ``succeed``, API errors next to their field, the operator's keys, 
 
 One browser for the module; each test opens a fresh context (its own sessionStorage). Media shown
 in the page are compared with the same files decoded here. Screenshots of every page go to
-``$KLING_CONSOLE_SCREENSHOTS`` (default: the module's temporary directory) for review.
+``$CONSOLE_SCREENSHOTS`` (or ``$KLING_CONSOLE_SCREENSHOTS``) (default: the module's temporary directory) for review.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ import pytest
 
 from kling_gateway.media.probe import probe_av, probe_image
 from kling_gateway.schemas import FAMILIES
-from support import Account, GatewayProcess, require_service, wait_for_task
+from support import Account, GatewayProcess, png_bytes, require_service, wait_for_task
 
 CHROMIUM = os.environ.get("KLING_TEST_CHROMIUM", "/usr/bin/chromium")
 ADMIN = "console-admin-token"
@@ -63,7 +65,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    configured = os.environ.get("KLING_CONSOLE_SCREENSHOTS")
+    configured = os.environ.get("CONSOLE_SCREENSHOTS") or os.environ.get("KLING_CONSOLE_SCREENSHOTS")
     path = Path(configured) if configured else tmp_path_factory.mktemp("screenshots")
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -139,6 +141,150 @@ def test_task_list_opens_an_image_task_that_shows_the_real_image(
     assert f'"task_id": "{task_id}"' in page.locator("#raw").inner_text()
     assert "$KLING_API_KEY" in page.locator("#curl").inner_text()
     page.screenshot(path=shots / "task-image.png", full_page=True)
+
+
+class _HeldImage:
+    """A loopback image server that answers only once released: the task fetching it stays
+    ``submitted`` until then."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        held = self.release
+        body = png_bytes(320, 320)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                held.wait(60)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/held.png"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_task_list_follows_a_task_created_while_it_is_open(
+    page: Any, server: GatewayProcess, account: Account, shots: Path
+) -> None:
+    held = _HeldImage()
+    try:
+        sign_in(page, account.api_key)
+        page.locator("#task-table tbody tr").first.wait_for()
+        page.evaluate("() => { window.notReloaded = true }")
+        with httpx.Client(base_url=server.base_url, timeout=30) as http:
+            body = {"image": held.url, "prompt": "a live kite"}
+            task_id = http.post("/v1/videos/image2video", json=body, headers=account.bearer).json()["data"][
+                "task_id"
+            ]
+        row = page.locator(f'#task-table tr[data-task-id="{task_id}"]')
+        row.wait_for()  # it appeared without a reload, still waiting for its image
+        assert row.get_attribute("data-seen") == "submitted"
+        held.release.set()
+        with httpx.Client(base_url=server.base_url, timeout=30) as http:
+            done = wait_for_task(http, "/v1/videos/image2video", task_id, account.bearer)
+        assert done["task_status"] == "succeed", done
+        row.locator('[data-status="succeed"]').wait_for(timeout=30_000)  # followed from its stream
+        seen = row.get_attribute("data-seen").split()
+        assert seen[0] == "submitted" and seen[-1] == "succeed", seen
+        assert page.evaluate("() => window.notReloaded === true")
+        assert page.locator(f'#task-table tr[data-task-id="{task_id}"]').count() == 1  # listed once
+        page.screenshot(path=shots / "tasks-live.png", full_page=True)
+    finally:
+        held.close()
+
+
+# The accessible name of the focused control: its <label>, else aria-label, else its text.
+FOCUSED_NAME = """() => { const a = document.activeElement;
+  return [a.id, ((a.labels && a.labels[0] && a.labels[0].textContent) || a.getAttribute('aria-label')
+    || a.textContent || '').trim()] }"""
+
+
+def test_keyboard_alone_signs_in_and_walks_the_playground_with_every_control_named(
+    page: Any, account: Account
+) -> None:
+    page.goto("/console/")
+    page.locator("#token").wait_for()
+    order = [page.evaluate(FOCUSED_NAME)]  # the key field has the focus on arrival
+    for key in ["Tab", "Shift+Tab", "Shift+Tab", "Shift+Tab", "Shift+Tab"]:
+        page.keyboard.press(key)
+        order.append(page.evaluate(FOCUSED_NAME))
+    assert order == [
+        ["token", "API key or admin token"],
+        ["", "Sign in"],
+        ["token", "API key or admin token"],
+        ["role", "Sign in as"],
+        ["theme", "Dark theme"],  # the hidden page links and Sign out are not in the order
+        ["", "kling-gateway console"],
+    ], order
+    for _ in range(3):
+        page.keyboard.press("Tab")
+    assert page.evaluate(FOCUSED_NAME)[0] == "token"
+    page.keyboard.type(account.api_key)
+    page.keyboard.press("Enter")  # submits the form
+    page.locator("#task-table").wait_for()
+
+    page.goto("/console/#/playground?family=videos/text2video")
+    page.locator("#playground").wait_for()
+    page.locator("#pg-family").focus()
+    names = [page.evaluate(FOCUSED_NAME)]
+    controls = page.locator("main input, main select, main textarea, main button").count()
+    for _ in range(controls + 5):
+        page.keyboard.press("Tab")
+        names.append(page.evaluate(FOCUSED_NAME))
+        if names[-1][1] == "Submit":
+            break
+    assert names[0] == ["pg-family", "Family"] and names[-1][1] == "Submit", names
+    unnamed = [n for n in names if not n[1]]
+    assert not unnamed, unnamed
+    prompt = [n for n in names if n[0] == "f-prompt"]
+    assert prompt and prompt[0][1] == "prompt", names  # the schema's fields are in the tab order
+    missing = page.evaluate(
+        "() => [...document.querySelectorAll('main input, main select, main textarea')]"
+        ".filter(c => !(c.labels && c.labels.length) && !c.getAttribute('aria-label')).map(c => c.id || c.name)"
+    )
+    assert missing == []
+
+
+def test_theme_follows_the_system_until_toggled_and_the_first_load_is_small(
+    browser: Any, server: GatewayProcess, account: Account, shots: Path
+) -> None:
+    context = browser.new_context(base_url=server.base_url, color_scheme="dark")
+    try:
+        tab = context.new_page()
+        tab.goto("/console/")
+        tab.locator("#token").wait_for()
+        tab.wait_for_load_state("networkidle")
+        transferred = tab.evaluate(
+            "() => performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
+            ".reduce((n, e) => n + e.transferSize, 0)"
+        )
+        assert 1000 < transferred < 200_000, transferred  # measured, and under 200 KB
+        background = "() => getComputedStyle(document.body).backgroundColor"
+        assert tab.evaluate("() => document.documentElement.dataset.theme") == "dark"
+        assert tab.evaluate(background) == "rgb(20, 20, 22)"
+        tab.screenshot(path=shots / "sign-in-dark.png", full_page=True)
+        toggle = tab.get_by_role("button", name="Dark theme")
+        assert toggle.get_attribute("aria-pressed") == "true"
+        toggle.click()
+        assert tab.evaluate(background) == "rgb(255, 255, 255)"
+        assert toggle.get_attribute("aria-pressed") == "false"
+        tab.reload()  # the choice outlives a reload
+        tab.locator("#token").wait_for()
+        assert tab.evaluate(background) == "rgb(255, 255, 255)"
+        tab.screenshot(path=shots / "sign-in-light.png", full_page=True)
+    finally:
+        context.close()
 
 
 def test_a_failed_task_shows_its_failure_message(page: Any, server: GatewayProcess, account: Account) -> None:

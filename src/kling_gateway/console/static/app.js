@@ -117,17 +117,73 @@ async function tasksPage(params) {
       error.replaceChildren(errorBox(err));
       return;
     }
-    for (const t of data.tasks) {
-      body.append(el("tr", { "data-task-id": t.task_id },
-        el("td", {}, el("a", { href: `#/task/${t.family}/${t.task_id}` }, t.task_id)),
-        el("td", { class: "wide" }, t.family), el("td", {}, statusBadge(t.task_status)),
-        el("td", { class: "wide" }, (t.prompt ?? "").slice(0, 80)), el("td", { class: "wide" }, when(t.created_at))));
-    }
-    if (!data.tasks.length && !cursor) body.append(el("tr", {}, el("td", { colspan: "5" }, "No tasks match.")));
+    for (const t of data.tasks) body.append(live.row(t));
+    if (!data.tasks.length && !cursor) body.append(el("tr", { class: "empty" }, el("td", { colspan: "5" }, "No tasks match.")));
     more.hidden = !data.next_cursor;
     more.onclick = () => page(data.next_cursor);
   }
+  const live = liveRows(body, signal);
   await page(null);
+  // New tasks: the first page is asked again every few seconds and rows not yet shown go on top.
+  const fresh = new URLSearchParams(query);
+  fresh.delete("cursor");
+  while (!signal.aborted) {
+    await new Promise((ok) => setTimeout(ok, LIST_POLL_MS));
+    if (signal.aborted) return;
+    let data;
+    try {
+      data = await call("GET", "/tasks/search?" + fresh);
+    } catch {
+      continue; // a missed poll: the next one catches up
+    }
+    const added = data.tasks.filter((t) => !live.has(t.task_id)).map((t) => live.row(t));
+    if (added.length) {
+      body.querySelector("tr.empty")?.remove();
+      body.prepend(...added);
+    }
+  }
+}
+
+const LIST_POLL_MS = 2000;
+const MAX_STREAMS = 3; // a browser holds 6 HTTP/1.1 connections per origin: leave room for the API
+const TERMINAL = new Set(["succeed", "failed"]);
+
+// The task list's rows, live: each running task's status follows its event stream (at most
+// MAX_STREAMS at once, the rest wait their turn); every status a row showed is kept in its
+// data-seen attribute.
+function liveRows(body, signal) {
+  const rows = new Map();
+  const waiting = [];
+  let open = 0;
+  function setStatus(tr, status) {
+    tr.querySelector("[data-status]").replaceWith(statusBadge(status));
+    const seen = tr.dataset.seen.split(" ");
+    if (seen.at(-1) !== status) tr.dataset.seen = [...seen, status].join(" ");
+  }
+  function next() {
+    while (open < MAX_STREAMS && waiting.length && !signal.aborted) {
+      const t = waiting.shift();
+      open += 1;
+      stream(`/${t.family}/${t.task_id}/events`, (ev) => setStatus(rows.get(t.task_id), ev.event), signal)
+        .catch(() => {}) // the row keeps its last status; the task page shows the error
+        .finally(() => { open -= 1; next(); });
+    }
+  }
+  return {
+    has: (id) => rows.has(id),
+    row(t) {
+      const tr = el("tr", { "data-task-id": t.task_id, "data-seen": t.task_status },
+        el("td", {}, el("a", { href: `#/task/${t.family}/${t.task_id}` }, t.task_id)),
+        el("td", { class: "wide" }, t.family), el("td", {}, statusBadge(t.task_status)),
+        el("td", { class: "wide" }, (t.prompt ?? "").slice(0, 80)), el("td", { class: "wide" }, when(t.created_at)));
+      rows.set(t.task_id, tr);
+      if (!TERMINAL.has(t.task_status)) {
+        waiting.push(t);
+        next();
+      }
+      return tr;
+    },
+  };
 }
 
 function mediaOf(result) {
@@ -350,5 +406,18 @@ document.getElementById("signout").addEventListener("click", () => {
   location.hash = "";
   route();
 });
+// Dark or light: the system's choice (prefers-color-scheme) until the toggle picks one, which this
+// browser remembers (localStorage holds only the theme, never a credential).
+function applyTheme() {
+  const chosen = localStorage.getItem("kling-gateway-theme");
+  const dark = chosen ? chosen === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
+  document.documentElement.dataset.theme = dark ? "dark" : "light";
+  document.getElementById("theme").setAttribute("aria-pressed", String(dark));
+}
+document.getElementById("theme").addEventListener("click", () => {
+  localStorage.setItem("kling-gateway-theme", document.documentElement.dataset.theme === "dark" ? "light" : "dark");
+  applyTheme();
+});
+applyTheme();
 window.addEventListener("hashchange", route);
 route();
