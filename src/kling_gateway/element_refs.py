@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from .schemas.elements import ELEMENTS
+from .schemas.tasks import TaskStatus
 from .store import TaskRow
 
 # The official elements (GET general/advanced-presets-elements): ids, names and tags.
@@ -43,11 +44,16 @@ PRESET_IDS = {str(p["element_id"]) for p in PRESETS}
 
 def own_element(row: TaskRow | None, account_id: str) -> dict[str, Any] | None:
     """The element made by ``row`` when it is a live element of ``account_id``, else None."""
-    if row is None or row.account_id != account_id or row.family != ELEMENTS or row.status != "succeed":
+    if (
+        row is None
+        or row.account_id != account_id
+        or row.family != ELEMENTS
+        or row.status != TaskStatus.SUCCEED
+    ):
         return None
     elements = (json.loads(row.result) if row.result else {}).get("elements") or []
     element = elements[0] if elements and isinstance(elements[0], dict) else None
-    return element if element is not None and element.get("status") == "succeed" else None
+    return element if element is not None and element.get("status") == TaskStatus.SUCCEED else None
 
 
 def preset(element_id: str) -> dict[str, Any] | None:
