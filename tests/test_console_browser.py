@@ -24,6 +24,7 @@ import pytest
 from kling_gateway.media.probe import probe_av, probe_image
 from kling_gateway.schemas import FAMILIES
 from support import Account, GatewayProcess, png_bytes, require_service, wait_for_task
+from test_relay_faults import FakeUpstream, channel
 
 CHROMIUM = os.environ.get("KLING_TEST_CHROMIUM", "/usr/bin/chromium")
 ADMIN = "console-admin-token"
@@ -38,10 +39,33 @@ def _playwright_ready() -> bool:
     return shutil.which(CHROMIUM) is not None or Path(CHROMIUM).exists()
 
 
+RELAYED_MODEL = "kling-v2"  # images of this model go to the relay channel "edge"; the rest stay local
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def edge() -> Iterator[FakeUpstream]:
+    """A fake Kling upstream that answers every create with a 500: the channel's circuit opens."""
+    upstream = FakeUpstream(mode="down").start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, edge: FakeUpstream) -> Iterator[GatewayProcess]:
     env = {"KLING_GATEWAY_ADMIN_TOKEN": ADMIN}
-    with GatewayProcess(tmp_path_factory.mktemp("console-gw"), extra_env=env) as gw:
+    data = tmp_path_factory.mktemp("console-gw")
+    config = data / "channels.toml"
+    config.write_text(
+        channel(
+            "edge",
+            edge,
+            families=["images/generations"],
+            models=[RELAYED_MODEL],
+            breaker_threshold=1,
+            breaker_cooldown=600,
+        )
+    )
+    with GatewayProcess(data, extra_env=env, extra_args=["--config", str(config)]) as gw:
         yield gw
 
 
@@ -428,3 +452,120 @@ def test_operator_view_needs_the_admin_token_and_manages_keys(
     page.wait_for_function(
         f"() => document.querySelector('#key-table tr[data-account-id=\"{key['account_id']}\"] .state')?.textContent === 'revoked'"
     )
+
+
+def admin_call(http: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
+    r = http.request(method, path, headers={"Authorization": f"Bearer {ADMIN}"}, **kwargs)
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+def chart_values(page: Any, chart: str) -> dict[str, float]:
+    """The bars of one usage chart as drawn: data-key -> data-value of each SVG rect."""
+    bars = page.locator(f"svg#{chart} rect.chart-bar").evaluate_all(
+        "rs => rs.map(r => [r.dataset.key, Number(r.dataset.value)])"
+    )
+    return dict(bars)
+
+
+def chart_table(page: Any, chart: str) -> dict[str, float]:
+    """The same chart's data table (the accessible alternative): row header -> value."""
+    rows = page.locator(f'table[data-chart="{chart}"] tbody tr').evaluate_all(
+        "trs => trs.map(t => [t.dataset.key, Number(t.querySelector('td').textContent)])"
+    )
+    return dict(rows)
+
+
+def test_usage_charts_count_the_tasks_per_day_family_and_model_and_show_packs_left(
+    page: Any, server: GatewayProcess, shots: Path
+) -> None:
+    me = server.create_account("usage-charts")
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        for package, quantity in (("image", 100), ("audio", 10)):
+            body = {"quantity": quantity, "package_type": package, "name": f"{package}-pack"}
+            admin_call(http, "POST", f"/admin/v1/accounts/{me.account_id}/packs", json=body)
+        asked = [
+            ("images/generations", {"prompt": "one", "model_name": "kling-v1"}),
+            ("images/generations", {"prompt": "two", "model_name": "kling-v1"}),
+            # fetches an input that is no image: fails, refunded, counted as a task of 0 units
+            (
+                "images/generations",
+                {"prompt": "bad", "model_name": "kling-v1", "image": f"{server.base_url}/healthz"},
+            ),
+            ("images/generations", {"prompt": "three", "model_name": "kling-v2-1"}),
+            ("audio/text-to-audio", {"prompt": "rain on a roof", "duration": 3}),
+        ]
+        ids = []
+        for family, body in asked:
+            r = http.post(f"/v1/{family}", json=body, headers=me.bearer)
+            assert r.status_code == 200, r.text
+            ids.append((family, r.json()["data"]["task_id"]))
+        done = [wait_for_task(http, f"/v1/{family}", tid, me.bearer)["task_status"] for family, tid in ids]
+    assert done == ["succeed", "succeed", "failed", "succeed", "succeed"], done
+
+    sign_in(page, me.api_key)
+    page.get_by_role("link", name="Usage").click()
+    page.locator("svg#chart-tasks-model").wait_for()
+    v1, v21, audio = (
+        "kling-v1 (images/generations)",
+        "kling-v2-1 (images/generations)",
+        "kling-audio (audio/text-to-audio)",
+    )
+    expected_tasks = {v1: 3, v21: 1, audio: 1}
+    expected_units = {v1: 16, v21: 4, audio: 0.25}  # the failed one cost nothing
+    assert chart_values(page, "chart-tasks-model") == expected_tasks == chart_table(page, "chart-tasks-model")
+    assert chart_values(page, "chart-units-model") == expected_units == chart_table(page, "chart-units-model")
+    families = {"images/generations": 4, "audio/text-to-audio": 1}
+    assert chart_values(page, "chart-tasks-family") == families == chart_table(page, "chart-tasks-family")
+    per_day = chart_values(page, "chart-tasks-day")
+    assert len(per_day) == 30 and sorted(per_day.values())[-2:] == [0, 5]  # one bar a day, all today
+    today = page.evaluate(
+        "() => { const d = new Date(); return d.getFullYear() + '-' + String(d.getMonth() + 1).padStart(2, '0') + '-' + String(d.getDate()).padStart(2, '0') }"
+    )
+    assert per_day[today] == 5 and chart_values(page, "chart-units-day")[today] == 20.25
+    label = page.locator("svg#chart-tasks-day").get_attribute("aria-label")
+    assert label.startswith("Tasks per day:") and "5" in label
+    assert page.locator("svg#chart-tasks-day title").first.text_content() == label
+    assert "5 tasks (1 failed" in page.locator("#usage-summary").inner_text()
+    remaining = "#packs tr:has-text('{}') td.remaining"
+    assert page.locator(remaining.format("image-pack")).inner_text() == "80"  # 100 − 16 − 4
+    assert page.locator(remaining.format("audio-pack")).inner_text() == "9.75"
+    page.screenshot(path=shots / "usage-charts.png", full_page=True)
+
+    page.set_viewport_size({"width": 375, "height": 812})  # a phone: the charts fit the screen
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.locator("svg#chart-units-day").evaluate("s => s.getBoundingClientRect().width") <= 375
+    page.screenshot(path=shots / "usage-phone.png", full_page=True)
+
+
+def test_operator_sees_the_relay_channels_circuit_open_after_upstream_failures(
+    page: Any, server: GatewayProcess, account: Account, edge: FakeUpstream, shots: Path
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        body = {"prompt": "relayed", "model_name": RELAYED_MODEL}
+        r = http.post("/v1/images/generations", json=body, headers=account.bearer)
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 30
+        while admin_call(http, "GET", "/admin/v1/channels")["channels"][0]["circuit"] != "open":
+            assert time.monotonic() < deadline, "the edge channel's circuit never opened"
+            time.sleep(0.2)
+        refused = http.get("/admin/v1/channels", headers=account.bearer)  # an account key: no
+        assert refused.status_code == 401 and refused.json()["code"] == 1000
+
+    sign_in(page, account.api_key)
+    page.goto("/console/#/channels")  # an account cannot open the operator's page
+    page.locator("#task-table").wait_for()
+    assert page.locator("#channel-table").count() == 0
+    assert page.get_by_role("link", name="Channels").is_hidden()
+
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, ADMIN, role="operator")
+    page.get_by_role("link", name="Channels").click()
+    row = page.locator('#channel-table tr[data-channel="edge"]')
+    row.wait_for()
+    assert row.get_attribute("data-circuit") == "open"
+    assert "open" in row.locator(".circuit").inner_text()
+    assert int(row.locator(".failovers").get_attribute("data-total")) >= 1
+    assert "down 1" in row.locator(".failovers").inner_text()
+    assert row.locator(".failures").inner_text() == "1 / 1"
+    page.screenshot(path=shots / "channels.png", full_page=True)

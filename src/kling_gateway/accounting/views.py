@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from typing import Any
 
-from ..store import AccountRow, LedgerRow, PackRow
+from ..store import AccountRow, DailyUsage, LedgerRow, PackRow
 from .units import MILLI, format_units
 
 PRODUCT_TYPES = {"video": "video", "image": "image", "try_on": "try-on", "audio": "audio"}
@@ -103,6 +104,21 @@ def usage_row(entry: LedgerRow, account_name: str) -> dict[str, Any]:
         "settled_at": entry.settled_at if entry.settled_at is not None else "",
         "unpaid_units": format_units(entry.shortfall_milli),
     }
+
+
+def daily_view(rows: list[DailyUsage]) -> list[dict[str, Any]]:
+    """``GET /account/usage/daily`` items: the day as ``YYYY-MM-DD`` (in the asked time zone)."""
+    return [
+        {
+            "day": datetime.fromtimestamp(r.day * 86_400, UTC).strftime("%Y-%m-%d"),
+            "family": r.family,
+            "model_name": r.model,
+            "tasks": r.tasks,
+            "failed": r.failed,
+            "units": r.units_milli / MILLI,
+        }
+        for r in rows
+    ]
 
 
 def usage_csv(rows: list[dict[str, Any]]) -> str:

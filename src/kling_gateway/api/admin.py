@@ -157,6 +157,19 @@ async def usage(
     return _ok(request, {"entries": rows, "summary": usage_summary(rows)})
 
 
+@router.get(
+    "/channels",
+    summary="Relay channels' health: circuit state, tasks in flight upstream, failovers",
+    description="One item per relay channel, in priority order. `circuit` (closed, open, "
+    "half-open), `consecutive_failures` and `failovers` (by reason: breaker, full, busy, down) "
+    "are this process's (each replica learns on its own); `in_flight` counts the tasks the "
+    "channel holds upstream now, from the store.",
+)
+async def channels(request: Request, admin: Admin) -> Response:
+    found = [health for engine in services_of(request).engines.engines if (health := await engine.health())]
+    return _ok(request, {"channels": found})
+
+
 @router.get("/reconciliation", summary="Per day: our units against the upstream's for relayed tasks")
 async def reconcile(
     request: Request,

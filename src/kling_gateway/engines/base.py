@@ -168,6 +168,11 @@ class Engine(Protocol):
         / ``RescheduleTask`` (see :mod:`kling_gateway.errors`)."""
         ...
 
+    async def health(self) -> dict[str, Any] | None:
+        """What the operator's ``GET /admin/v1/channels`` shows of this engine (a relay channel's
+        circuit, in-flight tasks, failovers); None for an engine with no upstream to watch."""
+        ...
+
     async def close(self) -> None:
         """Release what the engine holds (pools, HTTP clients) when the gateway stops."""
         ...
@@ -189,6 +194,9 @@ class EngineBase:
 
     async def run(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome:
         raise NotImplementedError
+
+    async def health(self) -> dict[str, Any] | None:
+        return None
 
     async def close(self) -> None:
         return None

@@ -2,12 +2,13 @@
 
 from .accounts import AccountRow, AccountStore
 from .database import Database
-from .ledger import LedgerRow, LedgerStore, PackRow, UsageQuery
+from .ledger import DailyUsage, LedgerRow, LedgerStore, PackRow, UsageQuery
 from .tasks import DuplicateExternalId, TaskRow, TaskStore, VideoInsert
 
 __all__ = [
     "AccountRow",
     "AccountStore",
+    "DailyUsage",
     "Database",
     "DuplicateExternalId",
     "LedgerRow",

@@ -2,6 +2,7 @@
 
 import { API, ApiError, call, credential, curlFor, signIn, signOut, stream } from "./api.js";
 import { el, errorBox, when } from "./dom.js";
+import { barChart } from "./chart.js";
 import { buildForm, readForm, showFieldError } from "./schema_form.js";
 
 const main = document.getElementById("main");
@@ -303,25 +304,79 @@ async function playgroundPage(params) {
 
 // ---- usage (the ledger's account API) ----------------------------------------------------
 
-async function usagePage() {
+const DAY_MS = 86_400_000;
+const RANGES = [7, 30, 90];
+
+// YYYY-MM-DD of a time in this browser's time zone (the days the API grouped by).
+function localDay(ms) {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+}
+
+function totals(rows, keyOf, field) {
+  const sums = new Map();
+  for (const r of rows) sums.set(keyOf(r), (sums.get(keyOf(r)) ?? 0) + r[field]);
+  return [...sums].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([key, value]) => ({ key, label: key, value }));
+}
+
+function usageCharts(days, rows) {
+  const perDay = (field) => days.map((day) => ({
+    key: day, label: day.slice(5), value: rows.filter((r) => r.day === day).reduce((n, r) => n + r[field], 0) }));
+  const modelOf = (r) => `${r.model_name} (${r.family})`;
+  return el("div", { class: "charts" },
+    barChart({ id: "chart-units-day", title: "Units per day", unit: "units", rows: perDay("units") }),
+    barChart({ id: "chart-tasks-day", title: "Tasks per day", unit: "tasks", rows: perDay("tasks") }),
+    barChart({ id: "chart-units-family", title: "Units by family", unit: "units", rows: totals(rows, (r) => r.family, "units"), horizontal: true }),
+    barChart({ id: "chart-tasks-family", title: "Tasks by family", unit: "tasks", rows: totals(rows, (r) => r.family, "tasks"), horizontal: true }),
+    barChart({ id: "chart-units-model", title: "Units by model", unit: "units", rows: totals(rows, modelOf, "units"), horizontal: true }),
+    barChart({ id: "chart-tasks-model", title: "Tasks by model", unit: "tasks", rows: totals(rows, modelOf, "tasks"), horizontal: true }));
+}
+
+function packsTable(packs) {
+  return el("div", { class: "table-wrap" }, el("table", { id: "packs" },
+    el("thead", {}, el("tr", {}, ...["Pack", "Type", "Remaining", "Total", "", "Status", "Valid until"].map((h) => el("th", {}, h)))),
+    el("tbody", {}, ...packs.map((p) => el("tr", { "data-pack-id": p.resource_pack_id },
+      el("td", {}, p.resource_pack_name), el("td", {}, p.resource_pack_type),
+      el("td", { class: "remaining" }, p.remaining_quantity), el("td", {}, p.total_quantity),
+      el("td", {}, el("meter", { min: "0", max: String(p.total_quantity || 1), value: String(p.remaining_quantity),
+        "aria-label": `${p.resource_pack_name}: ${p.remaining_quantity} of ${p.total_quantity} left` })),
+      el("td", {}, p.status), el("td", {}, when(p.invalid_time)))))));
+}
+
+async function usagePage(params) {
   const signal = pageAbort.signal;
+  const span = RANGES.includes(Number(params.get("days"))) ? Number(params.get("days")) : 30;
+  const range = el("select", { id: "usage-range" }, ...RANGES.map((n) => el("option", { value: String(n), selected: n === span }, `last ${n} days`)));
+  range.addEventListener("change", () => { location.hash = "#/usage?days=" + range.value; });
+  const charts = el("div", { id: "usage-charts" }, el("p", { class: "hint" }, "Loading…"));
   const box = el("div", { id: "usage" });
-  render(signal, el("h1", {}, "Usage"), box);
+  render(signal, el("h1", {}, "Usage"), el("div", { class: "field" }, el("label", { for: "usage-range" }, "Period"), range),
+    charts, el("h2", {}, "Resource packs"), box);
   const end = Date.now();
-  const start = end - 30 * 24 * 3600 * 1000;
-  try {
-    const data = await call("GET", `/account/costs?start_time=${start}&end_time=${end}`);
-    const packs = data.resource_pack_subscribe_infos ?? [];
-    box.replaceChildren(el("h2", {}, "Resource packs"), el("div", { class: "table-wrap" }, el("table", {},
-      el("thead", {}, el("tr", {}, ...["Pack", "Type", "Remaining", "Total", "Status", "Valid until"].map((h) => el("th", {}, h)))),
-      el("tbody", {}, ...packs.map((p) => el("tr", {}, el("td", {}, p.resource_pack_name), el("td", {}, p.resource_pack_type),
-        el("td", {}, p.remaining_quantity), el("td", {}, p.total_quantity), el("td", {}, p.status), el("td", {}, when(p.invalid_time))))))));
-  } catch (err) {
-    if (err.status === 404) {
-      box.replaceChildren(el("p", { class: "notice", id: "usage-unavailable" },
-        "Usage is not available on this gateway: it does not serve the account API (GET /account/costs)."));
-    } else box.replaceChildren(errorBox(err));
+  const first = new Date(end - (span - 1) * DAY_MS);
+  first.setHours(0, 0, 0, 0);
+  const start = first.getTime();
+  const days = [];
+  for (let t = start; localDay(t) <= localDay(end); t += DAY_MS) if (!days.includes(localDay(t))) days.push(localDay(t));
+  const offset = -new Date().getTimezoneOffset();
+  const [usage, costs] = await Promise.allSettled([
+    call("GET", `/account/usage/daily?start_time=${start}&end_time=${end}&utc_offset_minutes=${offset}`),
+    call("GET", `/account/costs?start_time=${start}&end_time=${end}`),
+  ]);
+  if (signal.aborted) return;
+  const unavailable = (what, path) => el("p", { class: "notice", id: `${what}-unavailable` },
+    `Not available on this gateway: it does not serve ${path}.`);
+  if (usage.status === "fulfilled") {
+    const rows = usage.value.days;
+    const sum = (f) => rows.reduce((n, r) => n + r[f], 0);
+    charts.replaceChildren(
+      el("p", { id: "usage-summary" }, `${sum("tasks")} tasks (${sum("failed")} failed, refunded), ${+sum("units").toFixed(3)} units.`),
+      usageCharts(days, rows));
+  } else {
+    charts.replaceChildren(usage.reason.status === 404 ? unavailable("usage", "GET /account/usage/daily") : errorBox(usage.reason));
   }
+  if (costs.status === "fulfilled") box.replaceChildren(packsTable(costs.value.resource_pack_subscribe_infos ?? []));
+  else box.replaceChildren(costs.reason.status === 404 ? unavailable("packs", "GET /account/costs") : errorBox(costs.reason));
 }
 
 // ---- keys (operator) ---------------------------------------------------------------------
@@ -373,6 +428,45 @@ async function keysPage() {
   await refresh();
 }
 
+// ---- relay channels (operator) ----------------------------------------------------------
+
+const CHANNEL_POLL_MS = 3000;
+
+async function channelsPage() {
+  const signal = pageAbort.signal;
+  const error = el("div");
+  const body = el("tbody");
+  const stamp = el("p", { class: "hint", id: "channels-updated", "aria-live": "polite" });
+  const cols = ["Channel", "Type", "Circuit", "Failures", "In flight", "Failovers", "Serves"];
+  render(signal, el("h1", {}, "Relay channels"),
+    el("p", { class: "hint" }, "Circuit and failovers as this gateway process sees them; in flight: tasks each channel holds upstream now."),
+    error, stamp,
+    el("div", { class: "table-wrap" }, el("table", { id: "channel-table" },
+      el("thead", {}, el("tr", {}, ...cols.map((h) => el("th", { scope: "col" }, h)))), body)));
+  while (!signal.aborted) {
+    try {
+      const { channels } = await call("GET", "/admin/v1/channels");
+      if (signal.aborted) return;
+      error.replaceChildren();
+      body.replaceChildren(...(channels.length ? channels.map((c) => el("tr", { "data-channel": c.name, "data-circuit": c.circuit },
+        el("th", { scope: "row" }, c.name), el("td", {}, c.type),
+        el("td", {}, el("span", { class: `circuit circuit-${c.circuit}` }, c.circuit),
+          c.available_in_seconds > 0 ? el("span", { class: "hint" }, ` (retry in ${Math.ceil(c.available_in_seconds)} s)`) : null),
+        el("td", { class: "failures" }, `${c.consecutive_failures} / ${c.breaker_threshold}`),
+        el("td", { class: "in-flight" }, c.max_concurrent ? `${c.in_flight} / ${c.max_concurrent}` : String(c.in_flight)),
+        el("td", { class: "failovers", "data-total": c.failovers_total },
+          String(c.failovers_total), c.failovers_total ? el("span", { class: "hint" },
+            " (" + Object.entries(c.failovers).filter(([, n]) => n).map(([why, n]) => `${why} ${n}`).join(", ") + ")") : null),
+        el("td", {}, `${c.families.join(", ")} · ${c.models.join(", ")}`)))
+        : [el("tr", {}, el("td", { colspan: String(cols.length) }, "No relay channels: the reference engine serves every task."))]));
+      stamp.textContent = `Updated ${new Date().toLocaleTimeString()}`;
+    } catch (err) {
+      error.replaceChildren(errorBox(err));
+    }
+    await new Promise((ok) => setTimeout(ok, CHANNEL_POLL_MS));
+  }
+}
+
 // ---- routing -----------------------------------------------------------------------------
 
 async function route() {
@@ -391,10 +485,10 @@ async function route() {
   if (!cred) return signInPage();
   const parts = path.split("/").filter(Boolean);
   try {
-    if (cred.role === "operator") return await keysPage();
+    if (cred.role === "operator") return parts[0] === "channels" ? await channelsPage() : await keysPage();
     if (parts[0] === "task" && parts.length >= 4) return await taskPage(parts.slice(1, -1).join("/"), parts.at(-1));
     if (parts[0] === "playground") return await playgroundPage(params);
-    if (parts[0] === "usage") return await usagePage();
+    if (parts[0] === "usage") return await usagePage(params);
     return await tasksPage(params);
   } catch (err) {
     render(pageAbort.signal, errorBox(err instanceof ApiError ? err : new ApiError(0, 0, String(err.message ?? err))));

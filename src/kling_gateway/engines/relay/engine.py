@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,7 @@ from .upstream import Busy, ChannelDown, NotFound, Rejected, UpstreamClient, Ups
 RELAY_ADMISSION_LOCK = 7_325_002  # pg_advisory_xact_lock key: one relay queue admission at a time
 
 log = logging.getLogger("kling_gateway.relay")
+FAILOVER_REASONS = ("breaker", "full", "busy", "down")  # why a task moved on from a channel
 
 
 class RelayCore:
@@ -57,6 +59,7 @@ class RelayCore:
         self.breakers = {
             c.name: CircuitBreaker(c.breaker_threshold, c.breaker_cooldown, c.busy_backoff) for c in channels
         }
+        self.failovers: dict[str, Counter[str]] = {c.name: Counter() for c in channels}
         self.inbox = inbox if inbox is not None else Inbox()
         self.tracker = StatusTracker()
         self.signer = UrlSigner(settings.secret(), settings.url_ttl_seconds)
@@ -112,6 +115,34 @@ class RelayCore:
             await client.aclose()
         if self._files is not None:
             await self._files.aclose()
+
+    def _failover(self, channel: str, reason: str) -> None:
+        metrics.FAILOVERS.labels(channel, reason).inc()
+        self.failovers[channel][reason] += 1
+
+    async def health(self, name: str) -> dict[str, Any]:
+        """What the operator sees of one channel (``GET /admin/v1/channels``): its circuit as this
+        process's breaker has it, the tasks it holds upstream now (from the store: all processes),
+        and the failovers this process counted since it started."""
+        channel, breaker = self.channels[name], self.breakers[name]
+        in_flight = await self.relay_store.in_flight(name) if self.relay_store is not None else 0
+        failovers = {reason: self.failovers[name][reason] for reason in FAILOVER_REASONS}
+        return {
+            "name": name,
+            "type": channel.type,
+            "base_url": channel.base_url,
+            "priority": channel.priority,
+            "families": list(channel.families),
+            "models": list(channel.models),
+            "circuit": breaker.state,
+            "consecutive_failures": breaker.failures,
+            "breaker_threshold": breaker.threshold,
+            "available_in_seconds": round(breaker.wait_hint(), 3),
+            "in_flight": in_flight,
+            "max_concurrent": channel.max_concurrent,
+            "failovers": failovers,
+            "failovers_total": sum(failovers.values()),
+        }
 
     # ---- one run of a task --------------------------------------------------------------
 
@@ -276,13 +307,13 @@ class RelayCore:
         for channel in self._order(eligible):
             breaker = self.breakers[channel.name]
             if not breaker.available():
-                metrics.FAILOVERS.labels(channel.name, "breaker").inc()
+                self._failover(channel.name, "breaker")
                 waits.append(max(breaker.wait_hint(), 0.05))
                 continue
             async with self._reserve_locks[channel.name]:
                 reserved = await rs.reserve(task.task_id, owner, channel.name, channel.max_concurrent)
             if not reserved:
-                metrics.FAILOVERS.labels(channel.name, "full").inc()
+                self._failover(channel.name, "full")
                 waits.append(channel.queue_recheck)
                 continue
             client = self.clients[channel.name]
@@ -301,7 +332,7 @@ class RelayCore:
                 await rs.set_upstream(task.task_id, channel.name, None)
                 metrics.SUBMITS.labels(channel.name, "busy").inc()
                 metrics.ERRORS.labels(channel.name, str(exc.code)).inc()
-                metrics.FAILOVERS.labels(channel.name, "busy").inc()
+                self._failover(channel.name, "busy")
                 continue
             except ChannelDown as exc:
                 breaker.failure()
@@ -310,7 +341,7 @@ class RelayCore:
                 await rs.set_upstream(task.task_id, channel.name, None)
                 metrics.SUBMITS.labels(channel.name, "down").inc()
                 metrics.ERRORS.labels(channel.name, str(exc.code)).inc()
-                metrics.FAILOVERS.labels(channel.name, "down").inc()
+                self._failover(channel.name, "down")
                 log.warning("channel %s: create failed (%s), trying the next channel", channel.name, exc)
                 continue
             breaker.success()
@@ -407,6 +438,9 @@ class ChannelEngine(EngineBase):
 
     async def run(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome:
         return await self.core.run(task, ctx)
+
+    async def health(self) -> dict[str, Any] | None:
+        return await self.core.health(self.name)
 
     async def close(self) -> None:
         await self.core.close()
