@@ -108,6 +108,11 @@ def task_info(row: TaskRow) -> dict[str, Any]:
     return info
 
 
+# Families whose result fields Kling puts in ``data`` itself (identify-face: spec §8.6.2); the
+# gateway shows them there and in ``task_result``, so task-shaped clients find them too.
+FLAT_RESULT_FAMILIES: dict[str, tuple[str, ...]] = {"videos/identify-face": ("session_id", "face_data")}
+
+
 def task_object(row: TaskRow, signer: UrlSigner, base_url: str) -> dict[str, Any]:
     """The task as queries, lists, callbacks and events show it."""
     info, result = signer.shown(row, base_url)
@@ -124,6 +129,8 @@ def task_object(row: TaskRow, signer: UrlSigner, base_url: str) -> dict[str, Any
         watermark = row.request_body.get("watermark_info")
         if isinstance(watermark, dict):
             obj["watermark_info"] = {"enabled": bool(watermark.get("enabled"))}
+    if row.family in FLAT_RESULT_FAMILIES:  # Kling answers these at the top of ``data``
+        obj.update({key: result[key] for key in FLAT_RESULT_FAMILIES[row.family] if key in result})
     if row.final_unit_deduction is not None:
         obj["final_unit_deduction"] = row.final_unit_deduction
         obj["final_balance_deduction"] = balance_deduction(row.final_unit_deduction)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from .accounting import metrics as usage_metrics
 from .accounting.pricing import Price, price_of
-from .audio_refs import tts_audio_url
+from .audio_refs import tts_audio, tts_audio_url
 from .catalog import Catalog
 from .config import Settings
 from .element_refs import PRESETS, deleted_result, own_element, preset
@@ -28,6 +28,7 @@ from .errors import (
     kling_error,
     not_found,
 )
+from .face_refs import check_face_choice, face_session, missing_face_session, seconds_text
 from .ids import new_numeric_id, now_ms
 from .jobs.context import WorkerContext
 from .media.fetch import decode_base64_input, is_url, max_bytes_for
@@ -52,7 +53,11 @@ REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
     "videos/motion-control": (("element_list[].element_id", "element"),),
     "videos/avatar/image2video": (("audio_id", "audio"),),
     "images/omni-image": (("element_list[].element_id", "element"),),
+    "videos/identify-face": (("video_id", "video"),),
+    "videos/advanced-lip-sync": (("face_choose[].audio_id", "audio"),),
 }
+ADVANCED_LIP_SYNC = "videos/advanced-lip-sync"
+LIP_SYNC_AUDIO_S = (2.0, 60.0)
 
 
 def family_or_404(name: str) -> Family:
@@ -76,6 +81,19 @@ def check_inline_input(value: str, *, field: str, kind: str, settings: Settings)
             validate.validate_image(data, field)
         elif kind == "audio":
             validate.validate_audio(data, field)
+    except (FetchError, TaskFailure) as exc:
+        raise kling_error(exc) from None
+
+
+def _audio_seconds(value: str, settings: Settings) -> float:
+    """The length of a Base64 ``sound_file`` of advanced lip-sync (2–60 s, ≤ 5 MB)."""
+    from .media import validate  # imported late: pulls in PyAV
+
+    field = "face_choose[0].sound_file"
+    low, high = LIP_SYNC_AUDIO_S
+    try:
+        data = decode_base64_input(value, field=field, max_bytes=max_bytes_for("audio", settings))
+        return validate.validate_audio(data, field, min_s=low, max_s=high)
     except (FetchError, TaskFailure) as exc:
         raise kling_error(exc) from None
 
@@ -145,6 +163,31 @@ class TaskService:
             session_id = str(body["session_id"])
             if await self.store.session(session_id, account.id, now_ms()) is None:
                 raise invalid_parameter(f"session_id: {missing_session(session_id)}")
+        if family.name == ADVANCED_LIP_SYNC:
+            await self._check_face_choice(account, body)
+
+    async def _check_face_choice(self, account: AccountRow, body: dict[str, Any]) -> None:
+        """The session exists for the account, the face is in it, the clip fits the audio and
+        the video and overlaps the face's window by ≥ 2 s (spec §8.6.3)."""
+        session_id = str(body["session_id"])
+        session = face_session(await self.store.get(session_id), account.id, now_ms())
+        if session is None:
+            raise invalid_parameter(f"session_id: {missing_face_session(session_id)}")
+        choice = body["face_choose"][0]
+        low, high = LIP_SYNC_AUDIO_S
+        seconds: float | None = None
+        if choice.get("audio_id"):
+            audio = tts_audio(await self.store.get(str(choice["audio_id"])), account.id, now_ms())
+            seconds = seconds_text(audio["duration"]) if audio is not None else None
+            if seconds is not None and not low <= seconds <= high:
+                raise invalid_parameter(
+                    f"face_choose[0].audio_id: the audio is {seconds:.1f} s, outside {low:g}–{high:g} s"
+                )
+        elif not is_url(str(choice.get("sound_file"))):
+            seconds = await asyncio.to_thread(_audio_seconds, str(choice["sound_file"]), self.settings)
+        problem = check_face_choice(session, choice, None if seconds is None else int(seconds * 1000))
+        if problem is not None:
+            raise invalid_parameter(problem)
 
     async def _exists(self, account: AccountRow, kind: str, ref: str) -> bool:
         if kind == "video":
@@ -296,6 +339,7 @@ class TaskService:
             to_status=TaskStatus.SUCCEED,
             now=now,
             result=outcome.task_result,
+            info_extra=outcome.task_info_extra,
             final_unit_deduction=outcome.final_unit_deduction,
             account_id=account.id,
         )

@@ -49,14 +49,23 @@ def _suffix(url: str, default: str) -> str:
 
 
 def result_files(task: Task) -> list[ResultFile]:
-    """Every result file of a task: videos, images, and audio in each format given (spec §10)."""
+    """Every result file of a task: videos, images (masks, side views), faces, and audio in each
+    format given (spec §10)."""
     result = task.task_result
     files: list[ResultFile] = []
     tid = task.task_id
     for i, video in enumerate(result.videos or []):
         files.append(ResultFile(video.url, f"{tid}-{i}{_suffix(video.url, '.mp4')}", "video"))
-    for image in result.images or []:
-        files.append(ResultFile(image.url, f"{tid}-{image.index}{_suffix(image.url, '.png')}", "image"))
+    for k, image in enumerate(result.images or []):
+        label = image.type or str(image.index if image.index is not None else k)  # masks: by type
+        named = (("", image.url), ("-1", image.url_1), ("-2", image.url_2), ("-3", image.url_3))
+        for suffix, url in named:  # url_1..url_3: ai-multi-shot's side views
+            if url:
+                files.append(ResultFile(url, f"{tid}-{label}{suffix}{_suffix(url, '.png')}", "image"))
+    for i, face in enumerate(result.face_data or []):
+        files.append(
+            ResultFile(face.face_image, f"{tid}-face-{i}{_suffix(face.face_image, '.png')}", "image")
+        )
     for i, audio in enumerate(result.audios or []):
         for url, default in ((audio.url_mp3, ".mp3"), (audio.url_wav, ".wav"), (audio.url, ".mp3")):
             if url:

@@ -3,7 +3,7 @@
 Each takes the family's request model (or a mapping) and/or keyword fields, validated
 client-side through that model. The sync client returns :class:`CreatedTask`; the async one a
 coroutine of it (the type parameter ``R``). Synchronous families (``audio/tts``) return the
-finished :class:`Task` (type parameter ``S``).
+finished :class:`Task` (type parameter ``S``): tts, identify-face, image-recognize.
 """
 
 from __future__ import annotations
@@ -12,12 +12,16 @@ from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from ..schemas import (
+    AdvancedLipSyncRequest,
+    AiMultiShotRequest,
     AvatarRequest,
     EffectsRequest,
     ElementRequest,
     ExpandRequest,
+    IdentifyFaceRequest,
     Image2VideoRequest,
     ImageGenerationRequest,
+    ImageRecognizeRequest,
     LipSyncRequest,
     MotionControlRequest,
     MultiElementsRequest,
@@ -84,6 +88,35 @@ class FamilyMethods(Generic[R, S]):
         """``audio/tts`` (synchronous): the finished task, its mp3 in ``task_result.audios``; the
         audio's id is an ``audio_id`` for avatar and advanced lip-sync (spec more §7.5)."""
         return self._run_sync("audio/tts", request, fields)
+
+    def identify_face(
+        self, request: IdentifyFaceRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> S:
+        """``videos/identify-face`` (synchronous): the faces of ``video_id`` or ``video_url``;
+        ``task_result.session_id`` and ``face_data[].face_id`` go to :meth:`advanced_lip_sync`
+        (spec §8.6.2)."""
+        return self._run_sync("videos/identify-face", request, fields)
+
+    def advanced_lip_sync(
+        self, request: AdvancedLipSyncRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> R:
+        """``videos/advanced-lip-sync``: one face of a session speaks an ``audio_id`` or
+        ``sound_file`` clip, inserted at ``sound_insert_time`` (spec §8.6.3)."""
+        return self._create("videos/advanced-lip-sync", request, fields)
+
+    def image_recognize(
+        self, request: ImageRecognizeRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> S:
+        """``videos/image-recognize`` (synchronous): object, head, face and cloth masks of
+        ``image`` (spec more §7.8)."""
+        return self._run_sync("videos/image-recognize", request, fields)
+
+    def ai_multi_shot(
+        self, request: AiMultiShotRequest | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> R:
+        """``general/ai-multi-shot``: three sets of side views of ``element_frontal_image``, for
+        an element's ``refer_images`` (spec more §7.9)."""
+        return self._create("general/ai-multi-shot", request, fields)
 
     def image_generation(
         self, request: ImageGenerationRequest | Mapping[str, Any] | None = None, /, **fields: Any

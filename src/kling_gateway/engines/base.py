@@ -125,6 +125,11 @@ class EngineContext(Protocol):
         """A multi-elements selection session of the same account; TaskFailure when unknown/expired."""
         ...
 
+    async def face_session(self, session_id: str, *, field: str) -> dict[str, Any]:
+        """An identify-face session of the same account (``face_refs.face_session``'s record);
+        TaskFailure naming ``field`` when unknown, foreign or expired."""
+        ...
+
     async def mark_processing(self) -> None:
         """Move the task to ``processing`` (idempotent)."""
         ...

@@ -16,6 +16,7 @@ from ..engines.base import (
     storage_ref,
 )
 from ..errors import FetchError, TaskFailure, TransientEngineError
+from ..face_refs import face_session, missing_face_session
 from ..ids import now_ms
 from ..media.fetch import fetch_input
 from ..push import ChangeHub, TaskChange
@@ -116,6 +117,12 @@ class WorkerContext:
             total_frame=info["total_frame"],
             selections=json.loads(found["selections"]),
         )
+
+    async def face_session(self, session_id: str, *, field: str) -> dict[str, Any]:
+        found = face_session(await self.store.get(session_id), self.row.account_id, now_ms())
+        if found is None:
+            raise TaskFailure(f"{field}: {missing_face_session(session_id)}")
+        return found
 
     async def mark_processing(self) -> None:
         now = now_ms()

@@ -4,6 +4,7 @@ from .audio import TextToAudioRequest, TtsRequest, VideoToAudioRequest
 from .elements import ElementRequest
 from .encoding import dumps
 from .errors import validation_error
+from .faces import AdvancedLipSyncRequest, AiMultiShotRequest, IdentifyFaceRequest, ImageRecognizeRequest
 from .families import FAMILIES, Family, iter_inputs, model_name_of
 from .image_tools import ExpandRequest, MultiImage2ImageRequest, OmniImageRequest
 from .images import ImageGenerationRequest, VirtualTryOnRequest
@@ -35,6 +36,10 @@ from .videos import (
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "AdvancedLipSyncRequest",
+    "AiMultiShotRequest",
+    "IdentifyFaceRequest",
+    "ImageRecognizeRequest",
     "AvatarRequest",
     "ElementRequest",
     "FAMILIES",

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from .audio import TextToAudioRequest, TtsRequest, VideoToAudioRequest
 from .common import WireModel
 from .elements import ElementRequest
+from .faces import AdvancedLipSyncRequest, AiMultiShotRequest, IdentifyFaceRequest, ImageRecognizeRequest
 from .image_tools import ExpandRequest, MultiImage2ImageRequest, OmniImageRequest
 from .images import ImageGenerationRequest, VirtualTryOnRequest
 from .omni import AvatarRequest, MotionControlRequest, OmniVideoRequest
@@ -158,6 +159,36 @@ FAMILIES: dict[str, Family] = {
             "Elements: a character, item or scene from images or a video (advanced)",
         ),
         Family("audio/tts", TtsRequest, "audio", (), "Text to speech (synchronous)", synchronous=True),
+        Family(
+            "videos/identify-face",
+            IdentifyFaceRequest,
+            "video",
+            (("video_url", "video"),),
+            "Identify faces for advanced lip-sync (synchronous)",
+            synchronous=True,
+        ),
+        Family(
+            "videos/advanced-lip-sync",
+            AdvancedLipSyncRequest,
+            "video",
+            (("face_choose[].sound_file", "audio"),),
+            "Advanced lip-sync: one face of an identify-face session speaks an audio",
+        ),
+        Family(
+            "videos/image-recognize",
+            ImageRecognizeRequest,
+            "image",
+            (("image", "image"),),
+            "Image recognition: object, head, face and cloth masks (synchronous)",
+            synchronous=True,
+        ),
+        Family(
+            "general/ai-multi-shot",
+            AiMultiShotRequest,
+            "image",
+            (("element_frontal_image", "image"),),
+            "AI multi-shot: three sets of side views of a frontal image, for elements",
+        ),
     )
 }
 

@@ -51,9 +51,26 @@ class VideoResult(_Open):
 
 
 class ImageResult(_Open):
-    index: int
-    url: str
+    """An image; image-recognize masks have ``type``/``is_contain`` instead of ``index``, and
+    ai-multi-shot sets carry ``url_1``–``url_3`` instead of ``url``."""
+
+    index: int | None = None
+    url: str | None = None
     watermark_url: str | None = None
+    type: str | None = None
+    is_contain: bool | None = None
+    url_1: str | None = None
+    url_2: str | None = None
+    url_3: str | None = None
+
+
+class FaceResult(_Open):
+    """A face identify-face found: its crop and lip-syncable window (ms)."""
+
+    face_id: str
+    face_image: str
+    start_time: int
+    end_time: int
 
 
 class AudioResult(_Open):
@@ -70,6 +87,8 @@ class TaskResult(_Open):
     videos: list[VideoResult] | None = None
     images: list[ImageResult] | None = None
     audios: list[AudioResult] | None = None
+    session_id: str | None = None  # identify-face
+    face_data: list[FaceResult] | None = None
 
 
 class WatermarkState(_Open):

@@ -23,6 +23,7 @@ from kling_gateway.schemas.elements import ELEMENTS
 from kling_gateway.standard2 import is_standard2
 from kling_gateway.standard2.products import PRODUCTS
 
+from .face_inputs import FACE_GATHERERS
 from .inputs import GATHERERS, Prepared
 from .jobs import RenderedFile, RenderJob
 from .pool import clean_stale_temp_dirs, make_pool, make_temp_dir
@@ -34,7 +35,11 @@ from .standard2_families import duration_text as frames_duration_text
 from .standard2_inputs import gather_standard2
 
 # The legacy families' gatherers, and one shared gatherer for every new-standard product.
-ALL_GATHERERS = {**GATHERERS, **{p.family: gather_standard2 for p in PRODUCTS.values()}}
+ALL_GATHERERS = {
+    **GATHERERS,
+    **FACE_GATHERERS,
+    **{p.family: gather_standard2 for p in PRODUCTS.values()},
+}
 
 SUBMITTED_PAUSE_S = 9.0  # spec §17.3: a task sits in "submitted" about 9 s
 FINISH_PAUSE_S = 2.0
@@ -166,7 +171,45 @@ async def _task_result(
         result["audios"] = audios
     if task.family == ELEMENTS:
         result["elements"] = [_element_record(task, files, refs)]
+    result.update(_face_tools_result(task, files, refs, prepared))
     return result
+
+
+def _face_tools_result(
+    task: EngineTask, files: list[RenderedFile], refs: dict[str, str], prepared: Prepared
+) -> dict[str, Any]:
+    """identify-face (faces; the session id is the task id, see face_refs), image-recognize
+    (masks) and ai-multi-shot (sets of side views): their own result shapes."""
+    out: dict[str, Any] = {}
+    source = next((f for f in files if f.role == "source"), None)
+    if source is not None and prepared.parent_video is not None and not prepared.parent_video.get("url"):
+        prepared.parent_video["url"] = refs[source.name]
+    if task.family == "videos/identify-face":
+        out["session_id"] = task.task_id
+        out["face_data"] = [
+            {
+                "face_id": f.meta["face_id"],
+                "face_image": refs[f.name],
+                "start_time": f.meta["start_time"],
+                "end_time": f.meta["end_time"],
+            }
+            for f in files
+            if f.role == "face"
+        ]
+    masks = [
+        {"type": f.meta["type"], "is_contain": f.meta["is_contain"], "url": refs[f.name]}
+        for f in files
+        if f.role == "mask"
+    ]
+    if masks:
+        out["images"] = masks
+    shots: dict[int, dict[str, Any]] = {}
+    for f in files:
+        if f.role == "shot":
+            shots.setdefault(f.index, {"index": f.index})[f.meta["slot"]] = refs[f.name]
+    if shots:
+        out["images"] = [shots[k] for k in sorted(shots)]
+    return out
 
 
 def standard2_duration(seconds: float) -> str:

@@ -18,9 +18,11 @@ class RenderJob:
 
 @dataclass(frozen=True)
 class RenderedFile:
-    role: str  # "video", "image", "series" (an image of a series), "mp3", "wav", "speech" (a lone mp3)
+    role: str  # "video", "image", "series" (an image of a series), "mp3", "wav", "speech" (a lone mp3),
+    # "face", "source", "mask", "shot" (face_families.py)
     name: str  # file name inside the task's result folder
     path: str
     content_type: str
     seconds: float = 0.0  # real length for videos/audio
     index: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)  # what the result says about the file

@@ -8,6 +8,12 @@ from kling_gateway.standard2.products import PRODUCTS
 
 from .audio_families import render_text_to_audio, render_tts
 from .element_families import render_element
+from .face_families import (
+    render_advanced_lip_sync,
+    render_ai_multi_shot,
+    render_identify_face,
+    render_image_recognize,
+)
 from .image_families import render_generations, render_try_on
 from .image_tools import render_expand, render_multi_image2image, render_omni_image
 from .jobs import RenderedFile, RenderJob
@@ -44,6 +50,10 @@ RENDERERS: dict[str, Callable[[RenderJob], list[RenderedFile]]] = {
     "images/editing/expand": render_expand,
     "videos/avatar/image2video": render_avatar,
     "general/advanced-custom-elements": render_element,
+    "videos/identify-face": render_identify_face,
+    "videos/advanced-lip-sync": render_advanced_lip_sync,
+    "videos/image-recognize": render_image_recognize,
+    "general/ai-multi-shot": render_ai_multi_shot,
 }
 
 

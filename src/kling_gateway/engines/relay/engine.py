@@ -41,10 +41,11 @@ from .breaker import CircuitBreaker
 from .callbacks import Inbox
 from .channels import ChannelConfig
 from .polling import StatusTracker
-from .requests import Prepared, external_id, outbound, prepare
+from .requests import Prepared, apply_swaps, external_id, outbound, prepare
 from .results import build_outcome
 from .upstream import Busy, ChannelDown, NotFound, Rejected, UpstreamClient, UpstreamError
 
+IDENTIFY_FACE = "videos/identify-face"
 RELAY_ADMISSION_LOCK = 7_325_002  # pg_advisory_xact_lock key: one relay queue admission at a time
 
 log = logging.getLogger("kling_gateway.relay")
@@ -171,16 +172,19 @@ class RelayCore:
         return await self._submit(row, task, ctx, prepared, owner)
 
     async def _run_sync(self, task: EngineTask, ctx: EngineContext) -> EngineOutcome:
-        """A synchronous family (audio/tts): one upstream call answers with the result, which is
-        mirrored like any other; the next channel is tried while one is down or busy."""
+        """A synchronous family (audio/tts, identify-face, image-recognize): one upstream call
+        answers with the result, which is mirrored like any other; the next channel is tried
+        while one is down or busy. An identify-face session is pinned to its channel: the row
+        keeps the channel and the upstream session id (see face_refs)."""
         prepared = await prepare(task, ctx, self.settings, self.signer, self._upstream_task_of)
+        body = apply_swaps(prepared)
         last = "no relay channel could take the call"
         for channel in self._order(self._eligible(task, prepared)):
             breaker = self.breakers[channel.name]
             if not breaker.available():
                 continue
             try:
-                data = await self.clients[channel.name].post_sync(task.family, prepared.body)
+                data = await self.clients[channel.name].post_sync(task.family, body)
             except Rejected as exc:
                 raise TaskFailure(exc.message) from None
             except Busy as exc:
@@ -197,6 +201,11 @@ class RelayCore:
             )
             for item in outcome.task_result.get("audios") or []:
                 item["id"] = task.task_id  # the gateway's audio_id is the task id, as locally
+            if task.family == IDENTIFY_FACE:
+                upstream_session = data.get("session_id") or (data.get("task_result") or {}).get("session_id")
+                if not upstream_session:
+                    raise TaskFailure("upstream identify-face answer has no session_id")
+                await self._bound().set_upstream(task.task_id, channel.name, str(upstream_session))
             return outcome
         raise TransientEngineError(last)
 

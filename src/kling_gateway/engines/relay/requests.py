@@ -9,6 +9,8 @@
   is sent as a signed ``video_url`` where the family accepts one.
 * An ``audio_id`` (avatar) names a TTS audio the gateway holds, so it goes out as a signed
   ``sound_file`` URL: any channel can take it, whoever made the speech.
+* Advanced lip-sync: the identify-face session pins the task to the channel that made it and
+  its upstream session id goes instead of ours; ``face_choose[].audio_id`` goes as ``sound_file``.
 * Multi-elements: the local selection session is re-created on the pinned channel
   (init-selection + add-selection replayed) right before the create call.
 Media given as URL or Base64 passes through unchanged.
@@ -34,7 +36,9 @@ VIDEO_REFERENCES: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
     "videos/video-extend": (("video_id",), None),
     "videos/lip-sync": (("input", "video_id"), ("input", "video_url")),
     "audio/video-to-audio": (("video_id",), ("video_url",)),
+    "videos/identify-face": (("video_id",), ("video_url",)),
 }
+ADVANCED_LIP_SYNC = "videos/advanced-lip-sync"
 
 # family -> the field that takes the audio file instead of an audio_id
 AUDIO_REFERENCES: dict[str, tuple[str, ...]] = {"videos/avatar/image2video": ("sound_file",)}
@@ -106,6 +110,8 @@ async def prepare(
     if body.get("audio_id") and task.family in AUDIO_REFERENCES:
         url = await ctx.resolve_audio(str(body.pop("audio_id")), field="audio_id")
         _set(body, AUDIO_REFERENCES[task.family], signer.url(url, settings.base_url()))
+    if task.family == ADVANCED_LIP_SYNC:
+        await _face_session_upstream(prepared, ctx, settings, signer)
     if task.family == "videos/multi-elements":
         session = await ctx.selection_session(str(body.get("session_id")), field="session_id")
         prepared.session = session
@@ -113,6 +119,34 @@ async def prepare(
             prepared.pinned = session.video.channel
             prepared.parent_upstream_task = await upstream_task_of(session.video.task_id)
     return prepared
+
+
+async def _face_session_upstream(
+    prepared: Prepared, ctx: EngineContext, settings: Settings, signer: UrlSigner
+) -> None:
+    """Advanced lip-sync: the identify-face session lives on the channel that made it (pinned,
+    its session id swapped in); a TTS ``audio_id`` goes out as a signed ``sound_file`` URL."""
+    body = prepared.body
+    session = await ctx.face_session(str(body.get("session_id") or ""), field="session_id")
+    if not session.get("upstream_session") or not session.get("engine"):
+        raise TaskFailure(
+            f"session_id: face session '{session['session_id']}' was made by this gateway's own "
+            "engine, so no upstream channel knows it"
+        )
+    prepared.pinned = str(session["engine"])
+    prepared.swaps.append((("session_id",), str(session["upstream_session"])))
+    for k, choice in enumerate(body.get("face_choose") or []):
+        if isinstance(choice, dict) and choice.get("audio_id"):
+            url = await ctx.resolve_audio(str(choice.pop("audio_id")), field=f"face_choose[{k}].audio_id")
+            choice["sound_file"] = signer.url(url, settings.base_url())
+
+
+def apply_swaps(prepared: Prepared) -> dict[str, Any]:
+    """The prepared body with the upstream's ids in place."""
+    body = copy.deepcopy(prepared.body)
+    for path, value in prepared.swaps:
+        _set(body, path, value)
+    return body
 
 
 async def outbound(
@@ -124,9 +158,7 @@ async def outbound(
     signer: UrlSigner,
 ) -> dict[str, Any]:
     """The body sent to ``channel`` (may make the synchronous multi-elements calls first)."""
-    body = copy.deepcopy(prepared.body)
-    for path, value in prepared.swaps:
-        _set(body, path, value)
+    body = apply_swaps(prepared)
     comet = channel.type == "cometapi"
     if comet and task.family == "videos/lip-sync" and prepared.parent_upstream_task and prepared.swaps:
         _set(body, ("input", "task_id"), prepared.parent_upstream_task)  # spec §13: parent task id

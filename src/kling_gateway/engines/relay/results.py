@@ -25,6 +25,7 @@ from .channels import ChannelConfig
 from .requests import Prepared
 
 MAX_PARALLEL_DOWNLOADS = 4
+SHOT_URLS = tuple((f"url_{k}", f"-{k}") for k in (1, 2, 3))
 
 
 def _image_type(data: bytes) -> tuple[str, str]:
@@ -126,11 +127,12 @@ async def build_outcome(
             if not isinstance(item, dict):
                 continue
             ours = dict(item)
-            index = item.get("index", i)
+            index = item.get("index", item.get("type", i))  # image-recognize masks have a type
             image_lists[key].append(ours)
-            jobs.append((ours, "url", f"{stem}-{index}", "image"))
-            if item.get("watermark_url"):
-                jobs.append((ours, "watermark_url", f"{stem}-{index}-watermark", "image"))
+            # url_1..url_3: ai-multi-shot's side views
+            for field, suffix in (("url", ""), ("watermark_url", "-watermark"), *SHOT_URLS):
+                if item.get(field):
+                    jobs.append((ours, field, f"{stem}-{index}{suffix}", "image"))
     images = image_lists["images"]
     audios = []
     for i, item in enumerate(upstream.get("audios") or []):
@@ -141,6 +143,19 @@ async def build_outcome(
         for key, kind in (("url_mp3", "mp3"), ("url_wav", "wav"), ("url", "mp3")):
             if item.get(key):
                 jobs.append((ours, key, f"audio-{i}-{key}", kind))
+
+    # identify-face: faces at the top of data (Kling) or in task_result (a gateway upstream);
+    # the session id clients see is the task id (face_refs), the upstream's stays on the row
+    faces = upstream.get("face_data", data.get("face_data"))
+    if task.family == "videos/identify-face" and isinstance(faces, list):
+        result["session_id"] = task.task_id
+        result["face_data"] = []
+        for i, item in enumerate(faces):
+            if isinstance(item, dict):
+                ours = dict(item)
+                result["face_data"].append(ours)
+                if item.get("face_image"):
+                    jobs.append((ours, "face_image", f"face-{i}", "image"))
 
     async def run(job: tuple[dict[str, Any], str, str, str]) -> None:
         target, key, name, kind = job
