@@ -11,7 +11,7 @@ from PIL import Image
 
 from kling_gateway.engines import TaskFailure
 from kling_gateway.engines.reference.encode import write_mp4
-from kling_gateway.engines.reference.omni_families import strip_boxes
+from kling_gateway.engines.reference.refstrip import strip_boxes
 from kling_gateway.media.probe import probe_av
 from test_reference_engine import Ctx, b64, check_video, engine, frames_of, png, task, the_video
 

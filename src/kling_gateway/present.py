@@ -125,16 +125,26 @@ def task_object(row: TaskRow, signer: UrlSigner, base_url: str) -> dict[str, Any
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
-    if '"watermark_info"' in row.request:  # skip parsing the request on the hot path otherwise
-        watermark = row.request_body.get("watermark_info")
-        if isinstance(watermark, dict):
-            obj["watermark_info"] = {"enabled": bool(watermark.get("enabled"))}
+    obj["watermark_info"] = {"enabled": watermark_enabled(row)}
     if row.family in FLAT_RESULT_FAMILIES:  # Kling answers these at the top of ``data``
         obj.update({key: result[key] for key in FLAT_RESULT_FAMILIES[row.family] if key in result})
-    if row.final_unit_deduction is not None:
-        obj["final_unit_deduction"] = row.final_unit_deduction
-        obj["final_balance_deduction"] = balance_deduction(row.final_unit_deduction)
+    # spec more §7/§8: every record carries both; "0" until the ledger settles the charge (a task
+    # still running, or one older than the ledger), the settled units after that
+    units = row.final_unit_deduction if row.final_unit_deduction is not None else "0"
+    obj["final_unit_deduction"] = units
+    obj["final_balance_deduction"] = balance_deduction(units)
     return obj
+
+
+def watermark_enabled(row: TaskRow) -> bool:
+    """Whether the task asked for a watermarked copy (``watermark_info.enabled``; off by default).
+
+    With it, every media item of the result also carries ``watermark_url``; without it the key
+    is left out (docs/api.md)."""
+    if '"watermark_info"' not in row.request:  # skip parsing the request on the hot path
+        return False
+    watermark = row.request_body.get("watermark_info")
+    return isinstance(watermark, dict) and bool(watermark.get("enabled"))
 
 
 @dataclass(frozen=True)

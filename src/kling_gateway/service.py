@@ -49,6 +49,8 @@ REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
     "videos/video-extend": (("video_id", "video"),),
     "videos/lip-sync": (("input.video_id", "video"),),
     "audio/video-to-audio": (("video_id", "video"),),
+    "videos/image2video": (("element_list[].element_id", "element"),),
+    "images/generations": (("element_list[].element_id", "element"),),
     "videos/omni-video": (("element_list[].element_id", "element"),),
     "videos/motion-control": (("element_list[].element_id", "element"),),
     "videos/avatar/image2video": (("audio_id", "audio"),),

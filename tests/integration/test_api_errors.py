@@ -232,7 +232,7 @@ CASES = [
         "POST",
         "/v1/images/generations",
         key,
-        {"prompt": "p", "resolution": "2k"},
+        {"prompt": "p", "resolution": "2k", "model_name": "kling-v1"},  # kling-v3 (default) has 2k
         400,
         1201,
         "2k",
@@ -242,7 +242,7 @@ CASES = [
         "POST",
         "/v1/images/generations",
         key,
-        {"prompt": "p", "aspect_ratio": "21:9"},
+        {"prompt": "p", "aspect_ratio": "21:9", "model_name": "kling-v1"},
         400,
         1201,
         "21:9",

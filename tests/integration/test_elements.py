@@ -16,7 +16,7 @@ from PIL import Image
 
 from inprocess import App, in_process_app
 from kling_gateway.element_refs import PRESETS
-from kling_gateway.engines.reference.omni_families import strip_boxes
+from kling_gateway.engines.reference.refstrip import strip_boxes
 from kling_gateway.media.probe import probe_av
 from support import b64
 from test_omni_motion_engine import RED, mean_in, solid, video_file

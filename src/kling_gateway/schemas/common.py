@@ -8,28 +8,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 PROMPT_MAX = 2500
 
-VIDEO_MODELS = (
-    "kling-v1",
-    "kling-v1-5",
-    "kling-v1-6",
-    "kling-v2-master",
-    "kling-v2-1",
-    "kling-v2-1-master",
-    "kling-v2-5-turbo",
-    "kling-v2-6",
-    "kling-v3",
-)
-TEXT2VIDEO_MODELS = tuple(m for m in VIDEO_MODELS if m not in ("kling-v1-5", "kling-v2-1"))
-SOUND_MODELS = ("kling-v2-6", "kling-v3")
 VIDEO_ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 IMAGE_ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9")
-
-
-def allowed_durations(model_name: str | None) -> tuple[str, ...]:
-    """Durations (seconds, as strings) a video model accepts; the v3 family takes 3–15."""
-    if model_name == "kling-v3":
-        return tuple(str(n) for n in range(3, 16))
-    return ("5", "10")
 
 
 def _duration_string(value: Any) -> Any:
@@ -87,4 +67,60 @@ def one_of(value: Any, allowed: tuple[str, ...] | list[str], *, name: str) -> An
 
 
 ModeStr = Literal["std", "pro"]
+VideoModeStr = Literal["std", "pro", "4k"]  # 4k: models whose catalogue offer lists the 4k resolution
 OnOff = Literal["on", "off"]
+
+MAX_SHOTS = 6
+MAX_SHOT_PROMPT = 512
+
+
+class ElementRef(WireModel):
+    element_id: int | str = Field(json_schema_extra={"x-allowed": "an element id of this account"})
+
+
+class MultiPromptItem(WireModel):
+    index: int = Field(ge=1, le=MAX_SHOTS)
+    prompt: str = Field(min_length=1, max_length=MAX_SHOT_PROMPT)
+    duration: DurationStr = Field(
+        json_schema_extra={"x-allowed": "whole seconds ≥ 1; the items add up to the task's duration"}
+    )
+
+    @field_validator("duration")
+    @classmethod
+    def _whole_seconds(cls, value: str) -> str:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError("must be a whole number of seconds ≥ 1")
+        return value
+
+
+def check_multi_shot(
+    multi_shot: bool | None,
+    shot_type: str | None,
+    multi_prompt: list[MultiPromptItem] | None,
+    duration: str | None,
+    default_duration: int = 5,
+) -> None:
+    """The vendor's multi-shot rules, shared by text2video, image2video and omni-video: a
+    ``shot_type`` when ``multi_shot``; with ``customize``, 1–6 shots (each ≥ 1 s, prompt ≤ 512,
+    the list's length and items checked by :class:`MultiPromptItem`), indexes 1…n once each,
+    adding up to ``duration``."""
+    if not multi_shot:
+        return
+    if shot_type is None:
+        raise ValueError("shot_type: is required when multi_shot is true")
+    if shot_type != "customize":
+        return
+    if not multi_prompt:
+        raise ValueError("multi_prompt: is required when shot_type is 'customize'")
+    indexes = sorted(item.index for item in multi_prompt)
+    if indexes != list(range(1, len(multi_prompt) + 1)):
+        raise ValueError(f"multi_prompt: indexes must be 1 to {len(multi_prompt)}, each once (got {indexes})")
+    total = sum(int(item.duration) for item in multi_prompt)
+    expected = int(duration or default_duration)
+    if total != expected:
+        raise ValueError(f"multi_prompt: durations add up to {total}, must equal duration {expected}")
+
+
+def prompt_needed(multi_shot: bool | None, shot_type: str | None) -> bool:
+    """A prompt is required unless the shots carry their own (``multi_shot`` + ``customize``)."""
+    return not (multi_shot and shot_type == "customize")

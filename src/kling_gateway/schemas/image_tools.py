@@ -6,9 +6,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from .common import IMAGE_ASPECT_RATIOS, PROMPT_MAX, CommonTaskFields, WireModel, one_of
+from .common import IMAGE_ASPECT_RATIOS, PROMPT_MAX, CommonTaskFields, ElementRef, WireModel, one_of
 from .model_limits import catalog_of, default_model, models_of
-from .omni import ElementRef
 
 OMNI_IMAGE = "images/omni-image"
 MULTI_IMAGE = "images/multi-image2image"

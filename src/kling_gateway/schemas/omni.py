@@ -6,16 +6,25 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from .common import PROMPT_MAX, VIDEO_ASPECT_RATIOS, CommonTaskFields, DurationStr, OnOff, WireModel, one_of
+from .common import (
+    MAX_SHOTS,
+    PROMPT_MAX,
+    VIDEO_ASPECT_RATIOS,
+    CommonTaskFields,
+    DurationStr,
+    ElementRef,
+    MultiPromptItem,
+    OnOff,
+    VideoModeStr,
+    WireModel,
+    check_multi_shot,
+    one_of,
+    prompt_needed,
+)
 from .model_limits import catalog_of, default_model, limits_of, models_of
-from .videos import MultiPromptItem
 
 OMNI = "videos/omni-video"
 MOTION = "videos/motion-control"
-
-
-class ElementRef(WireModel):
-    element_id: int | str = Field(json_schema_extra={"x-allowed": "an element id of this account"})
 
 
 class OmniImage(WireModel):
@@ -34,12 +43,12 @@ class OmniVideoRequest(CommonTaskFields):
     prompt: str | None = Field(default=None, max_length=PROMPT_MAX)
     multi_shot: bool | None = None
     shot_type: Literal["customize", "intelligence"] | None = None
-    multi_prompt: list[MultiPromptItem] | None = Field(default=None, min_length=1, max_length=6)
+    multi_prompt: list[MultiPromptItem] | None = Field(default=None, min_length=1, max_length=MAX_SHOTS)
     image_list: list[OmniImage] | None = None
     element_list: list[ElementRef] | None = None
     video_list: list[OmniVideo] | None = Field(default=None, max_length=1)
     sound: OnOff | None = None
-    mode: Literal["std", "pro", "4k"] | None = None
+    mode: VideoModeStr | None = None
     aspect_ratio: str | None = None
     duration: DurationStr | None = None
 
@@ -95,20 +104,8 @@ class OmniVideoRequest(CommonTaskFields):
             if plain and limits.short_durations:  # text-to-video or first-frame-only
                 allowed = limits.short_durations
             one_of(self.duration, allowed, name="duration")
-        if self.multi_shot:
-            if self.shot_type is None:
-                raise ValueError("shot_type: is required when multi_shot is true")
-            if self.shot_type == "customize":
-                if not self.multi_prompt:
-                    raise ValueError("multi_prompt: is required when shot_type is 'customize'")
-                total = sum(int(item.duration) for item in self.multi_prompt)
-                expected = int(self.duration or "5")
-                if total != expected:
-                    raise ValueError(
-                        f"multi_prompt: durations add up to {total}, must equal duration {expected}"
-                    )
-        needs_prompt = not (self.multi_shot and self.shot_type == "customize")
-        if needs_prompt and not (self.prompt or "").strip():
+        check_multi_shot(self.multi_shot, self.shot_type, self.multi_prompt, self.duration)
+        if prompt_needed(self.multi_shot, self.shot_type) and not (self.prompt or "").strip():
             raise ValueError("prompt: is required")
         return self
 

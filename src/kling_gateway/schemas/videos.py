@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from .common import (
+    MAX_SHOTS,
     PROMPT_MAX,
-    SOUND_MODELS,
-    TEXT2VIDEO_MODELS,
     VIDEO_ASPECT_RATIOS,
-    VIDEO_MODELS,
     CommonTaskFields,
     DurationStr,
+    ElementRef,
     ModeStr,
+    MultiPromptItem,
     OnOff,
+    VideoModeStr,
     WireModel,
-    allowed_durations,
+    check_multi_shot,
     one_of,
+    prompt_needed,
 )
+from .model_limits import catalog_of, default_model, limits_of, models_of
 
 CAMERA_PRESETS = ("down_back", "forward_up", "right_turn_forward", "left_turn_forward")
 CAMERA_KEYS = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
@@ -54,77 +57,63 @@ class CameraControl(WireModel):
         return self
 
 
-class MultiPromptItem(WireModel):
-    index: int = Field(ge=1, le=6)
-    prompt: str = Field(min_length=1, max_length=512)
-    duration: DurationStr = Field(
-        json_schema_extra={"x-allowed": "whole seconds ≥ 1; the items add up to the task's duration"}
-    )
-
-    @field_validator("duration")
-    @classmethod
-    def _whole_seconds(cls, value: str) -> str:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError("must be a whole number of seconds ≥ 1")
-        return value
-
-
 class _VideoGeneration(CommonTaskFields):
-    """Fields text2video and image2video share."""
+    """Fields text2video and image2video share. Models, modes, durations, sound, multi-shot and
+    element counts are the catalogue offer's (``catalog/models.toml``): a model an operator adds
+    with ``[[models]]`` is validated by its own entry."""
 
     model_name: str | None = None
     model: str | None = None  # legacy alias, see spec §3
     prompt: str | None = Field(default=None, max_length=PROMPT_MAX)
     negative_prompt: str | None = Field(default=None, max_length=PROMPT_MAX)
     cfg_scale: float | None = Field(default=None, ge=0, le=1)
-    mode: ModeStr | None = None
+    mode: VideoModeStr | None = None
     sound: OnOff | None = None
     camera_control: CameraControl | None = None
     duration: DurationStr | None = None
     multi_shot: bool | None = None
     shot_type: Literal["customize", "intelligence"] | None = None
-    multi_prompt: list[MultiPromptItem] | None = Field(default=None, min_length=1, max_length=6)
+    multi_prompt: list[MultiPromptItem] | None = Field(default=None, min_length=1, max_length=MAX_SHOTS)
 
-    allowed_models: ClassVar[tuple[str, ...]] = VIDEO_MODELS
+    family: ClassVar[str] = ""
 
-    @property
-    def effective_model(self) -> str:
-        return self.model_name or "kling-v1"
+    def effective_model(self, info: ValidationInfo | None = None) -> str:
+        return self.model_name or default_model(self.family, catalog_of(info))
 
     @model_validator(mode="after")
-    def _shared_rules(self) -> _VideoGeneration:
-        one_of(self.model_name, self.allowed_models, name="model_name")
-        durations = allowed_durations(self.effective_model)
-        if self.duration is not None and self.duration not in durations:
-            raise ValueError(f"duration must be one of {', '.join(durations)} for {self.effective_model}")
-        if self.sound == "on" and self.effective_model not in SOUND_MODELS:
+    def _shared_rules(self, info: ValidationInfo) -> _VideoGeneration:
+        catalog = catalog_of(info)
+        one_of(self.model_name, models_of(self.family, catalog), name="model_name")
+        model = self.model_name or default_model(self.family, catalog)
+        limits = limits_of(self.family, model, catalog)
+        if self.mode == "4k" and "4k" not in limits.modes:
+            with_4k = [
+                m for m in models_of(self.family, catalog) if "4k" in limits_of(self.family, m, catalog).modes
+            ]
             raise ValueError(
-                f"sound 'on' needs one of {', '.join(SOUND_MODELS)} (got {self.effective_model})"
+                f"mode: '4k' is not available for {model} (4k: {', '.join(with_4k) or 'no model'})"
             )
-        if self.multi_shot:
-            if self.shot_type is None:
-                raise ValueError("shot_type is required when multi_shot is true")
-            if self.shot_type == "customize":
-                if not self.multi_prompt:
-                    raise ValueError("multi_prompt is required when shot_type is 'customize'")
-                total = sum(int(item.duration) for item in self.multi_prompt)
-                expected = int(self.duration or "5")
-                if total != expected:
-                    raise ValueError(
-                        f"multi_prompt durations add up to {total}, must equal duration {expected}"
-                    )
+        if self.duration is not None and limits.durations and self.duration not in limits.durations:
+            raise ValueError(f"duration: must be one of {', '.join(limits.durations)} for {model}")
+        if self.sound == "on" and not limits.sound:
+            with_sound = [
+                m for m in models_of(self.family, catalog) if limits_of(self.family, m, catalog).sound
+            ]
+            raise ValueError(f"sound: 'on' needs one of {', '.join(with_sound)} (got {model})")
+        if self.multi_shot and not limits.multi_shot:
+            raise ValueError(f"multi_shot: is not available for {model}")
+        check_multi_shot(self.multi_shot, self.shot_type, self.multi_prompt, self.duration)
         return self
 
 
 class Text2VideoRequest(_VideoGeneration):
     aspect_ratio: str | None = None
-    allowed_models: ClassVar[tuple[str, ...]] = TEXT2VIDEO_MODELS
+    family: ClassVar[str] = "videos/text2video"
 
     @model_validator(mode="after")
     def _text2video_rules(self) -> Text2VideoRequest:
         one_of(self.aspect_ratio, VIDEO_ASPECT_RATIOS, name="aspect_ratio")
-        needs_prompt = not (self.multi_shot and self.shot_type == "customize")
-        if needs_prompt and not (self.prompt or "").strip():
+        if prompt_needed(self.multi_shot, self.shot_type) and not (self.prompt or "").strip():
             raise ValueError("prompt is required")
         return self
 
@@ -150,9 +139,18 @@ class Image2VideoRequest(_VideoGeneration):
     dynamic_masks: list[DynamicMask] | None = Field(default=None, min_length=1, max_length=6)
     voice_list: list[VoiceRef] | None = Field(default=None, max_length=2)
     aspect_ratio: str | None = None  # not official for image2video; some clients send it
+    element_list: list[ElementRef] | None = None  # kling-v3: ≤ 3 (the catalogue's contents.element)
+    family: ClassVar[str] = "videos/image2video"
 
     @model_validator(mode="after")
-    def _image2video_rules(self) -> Image2VideoRequest:
+    def _image2video_rules(self, info: ValidationInfo) -> Image2VideoRequest:
+        if self.element_list:
+            model = self.effective_model(info)
+            served = catalog_of(info).offer(self.family, model)
+            cap = served.offer.contents.get("element", 0) if served is not None else 0
+            if len(self.element_list) > cap:
+                takes = f"at most {cap} element(s)" if cap else "no elements"
+                raise ValueError(f"element_list: {model} takes {takes} (got {len(self.element_list)})")
         if not self.image and not self.image_tail:
             raise ValueError("at least one of image, image_tail is required")
         groups = {

@@ -33,6 +33,7 @@ from .sizing import duration_text
 from .standard2_families import FPS
 from .standard2_families import duration_text as frames_duration_text
 from .standard2_inputs import gather_standard2
+from .watermark import watermark_name
 
 # The legacy families' gatherers, and one shared gatherer for every new-standard product.
 ALL_GATHERERS = {
@@ -132,15 +133,14 @@ async def _task_result(
     for f in files:
         if f.role == "video":
             shown = standard2_duration(f.seconds) if is_standard2(task.family) else duration_text(f.seconds)
-            item = {"id": new_numeric_id(), "url": refs[f.name], "duration": shown}
-            marked = next((m for m in files if m.role == "watermark"), None)
-            if marked is not None:
-                item["watermark_url"] = refs[marked.name]
+            item = {"id": new_numeric_id(), "url": refs[f.name], "duration": shown, **_marked(f, refs)}
             if prepared.session_id is not None:
                 item["session_id"] = prepared.session_id
             videos.append(item)
-    images = [{"index": f.index, "url": refs[f.name]} for f in files if f.role == "image"]
-    series = [{"index": f.index, "url": refs[f.name]} for f in files if f.role == "series"]
+    images = [{"index": f.index, "url": refs[f.name], **_marked(f, refs)} for f in files if f.role == "image"]
+    series = [
+        {"index": f.index, "url": refs[f.name], **_marked(f, refs)} for f in files if f.role == "series"
+    ]
     mp3s = [f for f in files if f.role == "mp3"]
     wavs = [f for f in files if f.role == "wav"]
     audios = [
@@ -210,6 +210,12 @@ def _face_tools_result(
     if shots:
         out["images"] = [shots[k] for k in sorted(shots)]
     return out
+
+
+def _marked(f: RenderedFile, refs: dict[str, str]) -> dict[str, str]:
+    """``watermark_url`` of a media item whose watermarked copy was rendered (none otherwise)."""
+    copy = watermark_name(f.name)
+    return {"watermark_url": refs[copy]} if copy in refs else {}
 
 
 def standard2_duration(seconds: float) -> str:

@@ -111,6 +111,7 @@ async def _image2video(task: EngineTask, ctx: EngineContext) -> Prepared:
         if len(group.get("trajectories") or []) < 2:
             raise TaskFailure(f"dynamic_masks[{i}].trajectories: at least 2 points are required")
     out.inputs["dynamic_masks"] = masks
+    out.inputs["references"] = await element_images(ctx, req)  # kling-v3 element_list
     return out
 
 

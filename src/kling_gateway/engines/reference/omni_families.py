@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -35,48 +34,19 @@ from .encode import (
 )
 from .jobs import RenderedFile, RenderJob
 from .motion import Camera, ease, padded_canvas, view
+from .overlay import Overlay
+from .refstrip import strip
 from .seeding import rng_for
+from .shot_plan import shot_frames, shot_list
 from .sizing import Geometry, even, frame_count, mode_geometry, requested_seconds
 from .synth import envelope, tones
-from .video_families import _draw_mouth, _Overlay, _video, text2video_frames
+from .video_families import _draw_mouth, _video, text2video_frames
 
-STRIP_HEIGHT = 0.2  # thumbnail height / frame height
 PIP_WIDTH = 0.3  # feature-video width / frame width
 MIN_MOTION_S = 3.0
 MOTION_LEVEL = 24.0  # a grey-level change this large means a pixel moved (not coding noise)
 MOTION_SHARE = 0.002  # a frame moves when this share of its pixels do
 MOTION_GAP_S = 0.25  # a pause this short does not break a run of motion
-
-
-def _strip(images: list[Image.Image], size: tuple[int, int]) -> list[tuple[_Overlay, tuple[int, int]]]:
-    """Thumbnails of the reference images in a row along the top left."""
-    w, h = size
-    th, margin = even(int(h * STRIP_HEIGHT)), even(max(2, int(h * 0.03)))
-    placed, x = [], margin
-    for img in images:
-        tw = even(int(th * img.width / img.height))
-        if x + tw > w:
-            break
-        thumb = img.resize((tw, th), Image.Resampling.BILINEAR)
-        placed.append((_Overlay(thumb, Image.new("L", (tw, th), 255)), (x, margin)))
-        x += tw + margin
-    return placed
-
-
-def strip_boxes(
-    count: int, sizes: list[tuple[int, int]], frame: tuple[int, int]
-) -> list[tuple[int, int, int, int]]:
-    """Where :func:`_strip` puts each thumbnail (x0, y0, x1, y1); tests read the frames there."""
-    w, h = frame
-    th, margin = even(int(h * STRIP_HEIGHT)), even(max(2, int(h * 0.03)))
-    boxes, x = [], margin
-    for iw, ih in sizes[:count]:
-        tw = even(int(th * iw / ih))
-        if x + tw > w:
-            break
-        boxes.append((x, margin, x + tw, margin + th))
-        x += tw + margin
-    return boxes
 
 
 def _pip_frames(video: bytes, size: tuple[int, int]) -> tuple[list[Image.Image], tuple[int, int]]:
@@ -87,19 +57,6 @@ def _pip_frames(video: bytes, size: tuple[int, int]) -> tuple[list[Image.Image],
     frames = [Image.fromarray(f) for f in iter_frames(video, (pw, ph))]
     margin = even(max(2, int(size[1] * 0.03)))
     return frames, (size[0] - pw - margin, margin)
-
-
-def _shots(req: dict[str, Any], seconds: float) -> list[tuple[str, float]]:
-    """(prompt, seconds) of each shot: multi_prompt when customised, else even cuts."""
-    prompt = req.get("prompt") or ""
-    if not req.get("multi_shot"):
-        return [(prompt, seconds)]
-    if req.get("shot_type") == "customize":
-        return [
-            (str(p.get("prompt") or ""), float(p.get("duration") or 1)) for p in req.get("multi_prompt") or []
-        ]
-    count = max(1, min(6, math.ceil(seconds / 5)))
-    return [(prompt, seconds / count)] * count
 
 
 def _shot_frames(
@@ -133,10 +90,9 @@ def render_omni_video(job: RenderJob) -> list[RenderedFile]:
     geo = mode_geometry(req.get("mode") or "pro", req.get("aspect_ratio"), first.size if first else None)
     size = (geo.width, geo.height)
     total = frame_count(requested_seconds(req.get("duration")), geo.fps)
-    shots = _shots(req, requested_seconds(req.get("duration")))
-    cuts = [int(round(s * geo.fps)) for _, s in shots]
-    cuts[-1] = max(1, total - sum(cuts[:-1]))
-    strip = _strip(refs, size)
+    shots = shot_list(req, requested_seconds(req.get("duration")))
+    cuts = shot_frames(shots, geo.fps, total)
+    thumbs = strip(refs, size)
     pip = _pip_frames(video, size) if video is not None else None
     end_arr = np.asarray(cv.cover(end, size)) if end is not None else None
     fade = max(1, int(geo.fps))  # the last second turns into the end frame
@@ -150,11 +106,11 @@ def render_omni_video(job: RenderJob) -> list[RenderedFile]:
                     t = (n - (total - fade) + 1) / fade
                     frame = blend(np.asarray(frame), end_arr, ease(t))
                 out = _as_image(frame)
-                for overlay, pos in strip:
+                for overlay, pos in thumbs:
                     overlay.paste(out, pos)
                 if pip is not None and pip[0]:
                     small = pip[0][n % len(pip[0])]
-                    _Overlay(small, Image.new("L", small.size, 255)).paste(out, pip[1])
+                    Overlay(small, Image.new("L", small.size, 255)).paste(out, pip[1])
                 n += 1
                 yield out
 
@@ -168,7 +124,7 @@ def _edit_base(job: RenderJob, video: bytes, refs: list[Image.Image], keep_sound
     """A base video edited in place: same size, rate, length and (unless told not to) sound."""
     src = inspect_video(video)
     size = (src.width, src.height)
-    strip = _strip(refs, size)
+    thumbs = strip(refs, size)
     audio = (
         fit_audio(read_audio(video), samples_for(src.frames, src.fps))
         if keep_sound and src.has_audio
@@ -178,7 +134,7 @@ def _edit_base(job: RenderJob, video: bytes, refs: list[Image.Image], keep_sound
     def gen() -> Iterator[Frame]:
         for frame in iter_frames(video, size):
             out = Image.fromarray(frame)
-            for overlay, pos in strip:
+            for overlay, pos in thumbs:
                 overlay.paste(out, pos)
             yield out
 

@@ -29,6 +29,7 @@ from .video_families import (
     render_video_extend,
     render_video_to_audio,
 )
+from .watermark import add_watermarks
 
 RENDERERS: dict[str, Callable[[RenderJob], list[RenderedFile]]] = {
     "videos/text2video": render_text2video,
@@ -61,5 +62,5 @@ RENDERERS.update({product.family: render_standard2 for product in PRODUCTS.value
 
 
 def render(job: RenderJob) -> list[RenderedFile]:
-    """Run one job (in a worker process)."""
-    return RENDERERS[job.family](job)
+    """Run one job (in a worker process); a watermarked copy of each result when asked."""
+    return add_watermarks(job, RENDERERS[job.family](job))

@@ -60,7 +60,10 @@ class Geometry:
 
 
 def video_class(model: str, mode: str) -> int:
-    """720 or 1080: the pixel class of a model/mode pair."""
+    """720, 1080 or 2160: the pixel class of a model/mode pair. ``4k`` is 2160 (validation lets
+    it through only for models whose catalogue offer lists the 4k resolution)."""
+    if mode == "4k":
+        return 2160
     if model in _ALWAYS_1080:
         return 1080
     return 1080 if mode == "pro" and model in _PRO_1080 else 720
@@ -77,6 +80,8 @@ def video_fps(model: str, image_driven: bool) -> int:
 
 
 def aspect_size(cls: int, aspect: str, model: str, mode: str) -> tuple[int, int]:
+    if cls == 2160:  # 3.x 4k sizes (spec more §10): 3840×2160, 2160×3840, 2880×2880
+        return _3X_SIZES[2160].get(aspect, _3X_SIZES[2160]["16:9"])
     long = 1920 if cls == 1080 else 1280
     short = cls
     if aspect == "9:16":

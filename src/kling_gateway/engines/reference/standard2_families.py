@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from kling_gateway.standard2.shots import parse_shots
 
@@ -39,6 +39,7 @@ from .seeding import rng_for
 from .sizing import Geometry
 from .synth import tones
 from .video_families import text2video_frames
+from .watermark import marked_frames, watermark_name
 
 FPS = 24
 SIZES: dict[str, dict[str, tuple[int, int]]] = {
@@ -203,25 +204,10 @@ def render_standard2(job: RenderJob) -> list[RenderedFile]:
     files = [RenderedFile("video", "video.mp4", str(path), "video/mp4", seconds=count / FPS)]
     mark = (req.get("options") or {}).get("watermark_info") or {}
     if mark.get("enabled"):  # §3.4: the result also carries watermark_url
-        marked = Path(job.out_dir) / "video_watermark.mp4"
-        write_mp4(marked, _watermarked(path, size), size[0], size[1], FPS, audio)
+        marked = Path(job.out_dir) / watermark_name("video.mp4")
+        write_mp4(marked, marked_frames(path, size), size[0], size[1], FPS, audio)
         files.append(RenderedFile("watermark", marked.name, str(marked), "video/mp4", seconds=count / FPS))
     return files
-
-
-WATERMARK = "KLING AI"
-
-
-def _watermarked(video: Path, size: tuple[int, int]) -> Iterator[Image.Image]:
-    """The rendered frames again, with a corner mark (Kling's default mark; custom marks unsupported)."""
-    w, h = size
-    band = max(12, min(w, h) // 14)
-    for frame in iter_frames(video, size):
-        img = Image.fromarray(frame)
-        draw = ImageDraw.Draw(img, "RGBA")
-        draw.rectangle((w - band * 6, h - band * 2, w - band // 2, h - band // 2), fill=(255, 255, 255, 150))
-        draw.text((w - band * 5.6, h - band * 1.8), WATERMARK, fill=(0, 0, 0, 230), font_size=band)
-        yield img
 
 
 def _shots(

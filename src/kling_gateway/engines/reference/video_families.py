@@ -5,6 +5,7 @@ They run in worker processes: top-level functions, bytes in, paths out.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from fractions import Fraction
@@ -39,8 +40,11 @@ from .motion import (
     trajectory_offsets,
     view,
 )
+from .overlay import Overlay
+from .refstrip import strip
 from .seeding import rng_for
 from .selection import track
+from .shot_plan import shot_frames, shot_list
 from .sizing import (
     Geometry,
     frame_count,
@@ -77,22 +81,6 @@ def _sound(job: RenderJob, frames: int, fps: int | Fraction) -> np.ndarray | Non
     return tones(rng_for(job.seed, "sound"), samples_for(frames, fps))
 
 
-class _Overlay:
-    """A small picture with alpha, pasted onto every frame in RGB or straight into YUV planes."""
-
-    def __init__(self, rgb: Image.Image, alpha: Image.Image):
-        even_size = (rgb.width + rgb.width % 2, rgb.height + rgb.height % 2)
-        self.rgb, self.alpha = rgb.resize(even_size), alpha.resize(even_size)
-        self.planes = Planes.from_rgb(self.rgb)
-        self.alphas = (self.alpha, self.alpha.reduce(2))
-
-    def paste(self, frame: Image.Image | Planes, pos: tuple[int, int]) -> None:
-        if isinstance(frame, Planes):
-            frame.paste(self.planes, (pos[0] - pos[0] % 2, pos[1] - pos[1] % 2), self.alphas)
-        else:
-            frame.paste(self.rgb, pos, self.alpha)
-
-
 class _Sprites:
     """A few small discs drifting on Lissajous paths: motion inside the scene itself."""
 
@@ -102,7 +90,7 @@ class _Sprites:
         self.items = []
         for _ in range(3):
             radius = max(4, int(unit * float(rng.uniform(0.025, 0.05))))
-            overlay = _Overlay(*cv.sprite(radius, colors[int(rng.integers(0, len(colors)))]))
+            overlay = Overlay(*cv.sprite(radius, colors[int(rng.integers(0, len(colors)))]))
             self.items.append((overlay, radius, rng.uniform(0.0, 1.0, 4)))
 
     def draw(self, frame: Image.Image | Planes, t: float) -> None:
@@ -113,7 +101,7 @@ class _Sprites:
             overlay.paste(frame, (int(x), int(y)))
 
 
-def _caption_overlay(text: str, size: tuple[int, int]) -> tuple[_Overlay, tuple[int, int]] | None:
+def _caption_overlay(text: str, size: tuple[int, int]) -> tuple[Overlay, tuple[int, int]] | None:
     """The prompt drawn once as a band, pasted on every frame."""
     if not text.strip():
         return None
@@ -124,22 +112,53 @@ def _caption_overlay(text: str, size: tuple[int, int]) -> tuple[_Overlay, tuple[
         return None
     box = (box[0] - box[0] % 2, box[1] - box[1] % 2, box[2], box[3])
     band = layer.crop(box)
-    return _Overlay(band.convert("RGB"), band.getchannel("A")), (box[0], box[1])
+    return Overlay(band.convert("RGB"), band.getchannel("A")), (box[0], box[1])
 
 
 def render_text2video(job: RenderJob) -> list[RenderedFile]:
     geo = text_geometry(job.request)
-    frames = frame_count(requested_seconds(job.request.get("duration")), geo.fps)
+    seconds = requested_seconds(job.request.get("duration"))
+    frames = frame_count(seconds, geo.fps)
+    first = text2video_frames(job.request, job.seed, geo, frames)
     return [
         _video(
             job,
-            text2video_frames(job.request, job.seed, geo, frames),
+            _multi_shot(job, geo, seconds, frames, first),
             geo.width,
             geo.height,
             geo.fps,
             _sound(job, frames, geo.fps),
         )
     ]
+
+
+SHOT_SEED_STEP = 7919  # each shot is its own seeded scene
+
+
+def _multi_shot(
+    job: RenderJob, geo: Geometry, seconds: float, frames: int, first: Iterator[Frame]
+) -> Iterator[Frame]:
+    """The video's frames shot by shot (``multi_shot``): the first shot from ``first`` (the
+    family's own picture), each later one a new scene of its own prompt, a hard cut between
+    them; the reference thumbnails (``element_list``) on every frame. One shot, no references:
+    ``first`` unchanged."""
+    shots = shot_list(job.request, seconds)
+    thumbs = strip([open_image(b) for b in job.inputs.get("references") or []], (geo.width, geo.height))
+    if len(shots) == 1 and not thumbs:
+        yield from first
+        return
+    counts = shot_frames(shots, geo.fps, frames)
+    for k, ((words, _), count) in enumerate(zip(shots, counts, strict=True)):
+        if k == 0:
+            source: Iterator[Frame] = itertools.islice(first, count)
+        else:
+            shot = {**job.request, "prompt": words, "camera_control": None}
+            source = text2video_frames(shot, job.seed + SHOT_SEED_STEP * k, geo, count)
+        for frame in source:
+            out = Image.fromarray(frame) if isinstance(frame, np.ndarray) else frame
+            for overlay, pos in thumbs:
+                overlay.paste(out, pos)
+            yield out
 
 
 def text2video_frames(req: dict[str, Any], seed: int, geo: Geometry, frames: int) -> Iterator[Planes]:
@@ -232,7 +251,9 @@ def render_image2video(job: RenderJob) -> list[RenderedFile]:
                 arr = blend(arr, tail_arr, ease(t))
             yield arr
 
-    return [_video(job, gen(), geo.width, geo.height, geo.fps, _sound(job, frames, geo.fps))]
+    seconds = requested_seconds(req.get("duration"))
+    video = _multi_shot(job, geo, seconds, frames, gen())
+    return [_video(job, video, geo.width, geo.height, geo.fps, _sound(job, frames, geo.fps))]
 
 
 def render_multi_image2video(job: RenderJob) -> list[RenderedFile]:
