@@ -143,7 +143,7 @@ def render_image_recognize(job: RenderJob) -> list[RenderedFile]:
 
 def _side_view(frontal: Image.Image, angle: int, backdrop: tuple[int, int, int]) -> Image.Image:
     """The frontal picture turned by ``angle`` degrees about the vertical axis, crudely: narrowed
-    by |cos|, mirrored when turned the other way, darkened from behind."""
+    by |cos|, mirrored and shaded on the far side when turned, darkened from behind."""
     w, h = frontal.size
     canvas = Image.new("RGB", (w, h), backdrop)
     picture = ImageOps.mirror(frontal) if angle < 0 or abs(angle) >= 180 else frontal
@@ -151,6 +151,10 @@ def _side_view(frontal: Image.Image, angle: int, backdrop: tuple[int, int, int])
     turned = picture.resize((width, h), Image.Resampling.LANCZOS)
     if abs(angle) >= 180:
         turned = Image.eval(turned, lambda v: v * 3 // 5)
+    else:  # the side turned away falls into shadow: a left and a right view differ
+        ramp = np.linspace(1.0, 1.0 - 0.5 * abs(math.sin(math.radians(angle))), width, dtype=np.float32)
+        shade = ramp if angle > 0 else ramp[::-1]
+        turned = Image.fromarray((np.asarray(turned, np.float32) * shade[None, :, None]).astype(np.uint8))
     canvas.paste(turned, ((w - width) // 2, 0))
     return canvas
 
