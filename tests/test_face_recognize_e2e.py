@@ -134,6 +134,7 @@ def test_identify_face_then_lip_sync_measured(server, tmp_path: Path) -> None:
             kling.advanced_lip_sync(
                 session_id=faces.task_result.session_id,
                 face_choose=[choice(face.face_id, original_audio_volume=0)],
+                watermark_info={"enabled": True},
             )
         )
         assert synced.task_status == "succeed" and synced.final_unit_deduction == "0.5"
@@ -148,7 +149,10 @@ def test_identify_face_then_lip_sync_measured(server, tmp_path: Path) -> None:
     # 2 s of the 880 Hz clip at 1.5 s; the original tone muted (original_audio_volume 0)
     assert rms(audio, 1.6, 3.4) > 0.1 and abs(peak_hz(audio, 1.6, 3.4) - 880) < 10
     assert rms(audio, 0.0, 1.4) < 0.01 and rms(audio, 3.6, 5.0) < 0.01
-    assert synced.task_result.videos and abs(float(synced.task_result.videos[0].duration) - 5.0) <= 0.1
+    (video,) = synced.task_result.videos or []
+    assert abs(float(video.duration) - 5.0) <= 0.1 and video.watermark_url
+    marked = probe_av(httpx.get(video.watermark_url, timeout=30).content)
+    assert abs(marked.duration - 5.0) <= 0.1 and marked.audio_codec == "aac"
 
 
 def test_identify_face_reply_has_kling_top_level_fields(server) -> None:
