@@ -478,3 +478,61 @@ async def test_recognize_and_multi_shot_relayed(front: App) -> None:
         for key in ("url_1", "url_2", "url_3"):
             assert item[key].startswith(front.gateway.settings.base_url() + "/")
             assert probe_image(await front.fetch(item[key])).width == 600
+
+
+@module_loop
+async def test_relay_swaps_the_upstream_session_and_signs_the_audio(tmp_path: Path) -> None:
+    """Our session and audio ids mean nothing upstream: the session's upstream id goes instead,
+    pinned to its channel, and a TTS audio goes out as a signed URL of our copy."""
+    from urllib.parse import urlsplit
+
+    from kling_gateway.config import Settings
+    from kling_gateway.engines import EngineTask
+    from kling_gateway.engines.relay.requests import apply_swaps, prepare
+    from kling_gateway.errors import TaskFailure
+    from kling_gateway.present import UrlSigner
+
+    class Ctx:
+        upstream: str | None = "up-sess-9"
+
+        async def face_session(self, session_id: str, *, field: str) -> dict[str, Any]:
+            assert (session_id, field) == ("555", "session_id")
+            engine = "up" if self.upstream else "reference"
+            return {
+                "session_id": "555",
+                "face_data": [],
+                "parent_video": {},
+                "engine": engine,
+                "upstream_session": self.upstream,
+            }
+
+        async def resolve_audio(self, audio_id: str, *, field: str) -> str:
+            assert (audio_id, field) == ("111", "face_choose[0].audio_id")
+            return "storage:111/a1/speech.mp3"
+
+    settings = Settings(data_dir=tmp_path, public_base_url="https://gw.example")
+    body = {
+        "session_id": "555",
+        "face_choose": [
+            {
+                "face_id": "0",
+                "audio_id": "111",
+                "sound_start_time": 0,
+                "sound_end_time": 2000,
+                "sound_insert_time": 0,
+            }
+        ],
+    }
+    task = EngineTask("222", "acct", "videos/advanced-lip-sync", body)
+    ctx = Ctx()
+    prepared = await prepare(task, ctx, settings, UrlSigner("s3cret", 3600), None)  # type: ignore[arg-type]
+    sent = apply_swaps(prepared)
+    assert prepared.pinned == "up" and sent["session_id"] == "up-sess-9"
+    (face,) = sent["face_choose"]
+    assert "audio_id" not in face
+    url = urlsplit(face["sound_file"])
+    assert (url.scheme, url.netloc, url.path) == ("https", "gw.example", "/files/111/a1/speech.mp3")
+    assert task.request["session_id"] == "555"  # the stored request keeps our ids
+    ctx.upstream = None
+    with pytest.raises(TaskFailure, match="no upstream channel knows it"):
+        await prepare(task, ctx, settings, UrlSigner("s3cret", 3600), None)  # type: ignore[arg-type]
