@@ -9,6 +9,7 @@ through one channel (identify-face synchronously, its session pinned to that cha
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -26,7 +27,7 @@ from kling_gateway.client import AsyncKlingClient, KlingClient, PollPolicy
 from kling_gateway.engines.reference.encode import SAMPLE_RATE, read_audio, write_mp4
 from kling_gateway.media.probe import probe_av, probe_image
 from kling_gateway.media.speech import espeak_path
-from support import Account, GatewayProcess, b64, png_bytes, wav_bytes
+from support import Account, GatewayProcess, b64, png_bytes, require_service, wav_bytes
 
 module_loop = pytest.mark.asyncio(loop_scope="module")
 POLL = PollPolicy(long_poll=10, interval=0.1, max_interval=0.5)
@@ -36,7 +37,9 @@ VISIBLE = (24, 108)
 TOTAL = 120
 
 
-def figure_video(w: int = 960, h: int = 540, visible: tuple[int, int] = VISIBLE, total: int = TOTAL) -> bytes:
+def figure_video(
+    w: int = 960, h: int = 540, visible: tuple[int, int] = VISIBLE, total: int = TOTAL, fps: int = FPS
+) -> bytes:
     """A grey backdrop with a bright figure on frames ``visible[0]..visible[1]-1`` and a 440 Hz
     tone as its own sound track."""
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"faces-{os.getpid()}-{w}x{h}-{total}.mp4"
@@ -48,9 +51,9 @@ def figure_video(w: int = 960, h: int = 540, visible: tuple[int, int] = VISIBLE,
                 arr[h // 5 : h - h // 5, w // 3 : w // 3 + w // 6] = (240, 220, 200)
             yield arr
 
-    t = np.arange(int(total / FPS * SAMPLE_RATE)) / SAMPLE_RATE
+    t = np.arange(int(total / fps * SAMPLE_RATE)) / SAMPLE_RATE
     tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    write_mp4(tmp, frames(), w, h, FPS, np.stack([tone, tone]))
+    write_mp4(tmp, frames(), w, h, fps, np.stack([tone, tone]))
     data = tmp.read_bytes()
     tmp.unlink()
     return data
@@ -369,16 +372,21 @@ async def test_other_accounts_references_read_as_missing(local) -> None:
     assert foreign.replace(audio_id, "X") == missing.replace("31337", "X")
 
 
-async def _video_of(app: InProcess, account: Account, task_id: str) -> str:
-    import asyncio
-
-    for _ in range(600):
-        got = (await app.http.get(f"/v1/videos/text2video/{task_id}", headers=account.bearer)).json()["data"]
+async def _finished(app: InProcess, account: Account, family: str, task_id: str) -> dict[str, Any]:
+    for _ in range(1200):
+        got: dict[str, Any] = (await app.http.get(f"/v1/{family}/{task_id}", headers=account.bearer)).json()[
+            "data"
+        ]
         if got["task_status"] == "succeed":
-            return str(got["task_result"]["videos"][0]["id"])
+            return got
         assert got["task_status"] != "failed", got
         await asyncio.sleep(0.1)
-    raise AssertionError("text2video did not finish")
+    raise AssertionError(f"{family} task {task_id} did not finish")
+
+
+async def _video_of(app: InProcess, account: Account, task_id: str) -> str:
+    done = await _finished(app, account, "videos/text2video", task_id)
+    return str(done["task_result"]["videos"][0]["id"])
 
 
 @module_loop
@@ -404,14 +412,48 @@ async def test_identify_face_recognize_and_multi_shot_limits(local) -> None:
         {"element_frontal_image": b64(png_bytes(100, 100))},
         "element_frontal_image",
     )
-    # media only decoding can judge: a 1 s video and a small one answer 400 in the call
+    # media only decoding can judge answer 400 in the call: 1 s, 61 s, an edge under 512, over 2160
     for video, rule in (
         (figure_video(total=24, visible=(0, 24)), "duration"),
-        (figure_video(640, 360), "edge"),
+        (figure_video(512, 512, visible=(0, 122), total=122, fps=2), "duration"),
+        (figure_video(640, 360), "edge under 512"),
+        (figure_video(2176, 544, visible=(0, 48), total=48), "edge over 2160"),
     ):
         reply = await _post(app, a, "videos/identify-face", {"video_url": b64(video)})
         assert reply.status_code == 400 and reply.json()["code"] == 1201, reply.text
         assert "video_url" in reply.json()["message"] and rule in reply.json()["message"]
+
+
+@module_loop
+async def test_lip_sync_with_a_tts_audio_id(local) -> None:
+    """A TTS audio of the account as the sound: its length bounds the clip (2–60 s)."""
+    require_service(espeak_path() is not None, "espeak-ng is not installed")
+    app, a, _ = local
+    session = (await _session(app, a))["session_id"]
+
+    async def speech(text: str) -> tuple[str, float]:
+        body = {"text": text, "voice_id": "oversea_male1", "voice_language": "en"}
+        reply = await _post(app, a, "audio/tts", body)
+        assert reply.status_code == 200, reply.text
+        audio = reply.json()["data"]["task_result"]["audios"][0]
+        return str(audio["id"]), float(audio["duration"])
+
+    short, seconds = await speech("Hi.")
+    assert seconds < 2.0
+    at = {"sound_file": None, "sound_start_time": 0, "sound_end_time": 2000, "sound_insert_time": 1000}
+    body = {"session_id": session, "face_choose": [choice(audio_id=short, **at)]}
+    await _refused(app, a, "videos/advanced-lip-sync", body, "outside 2–60 s")
+
+    long, seconds = await speech("This sentence is spoken slowly enough to last a few seconds.")
+    assert seconds >= 2.5
+    body = {"session_id": session, "face_choose": [choice(audio_id=long, **at, original_audio_volume=0)]}
+    created = await _post(app, a, "videos/advanced-lip-sync", body)
+    assert created.status_code == 200, created.text
+    done = await _finished(app, a, "videos/advanced-lip-sync", created.json()["data"]["task_id"])
+    data = (await app.http.get(done["task_result"]["videos"][0]["url"])).content
+    assert abs(probe_av(data).duration - 5.0) <= 0.1
+    audio = read_audio(data)
+    assert audio is not None and rms(audio, 1.0, 3.0) > 0.005 and rms(audio, 3.2, 5.0) < 0.001
 
 
 # ---- relayed: the front gateway hands everything to the process ---------------------------------
