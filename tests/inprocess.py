@@ -132,6 +132,24 @@ async def in_process_app(data_dir: Path, accounts: int = 2, **settings: Any) -> 
         yield App(running.client, running.gateway, keys)
 
 
+@asynccontextmanager
+async def relay_front(data_dir: Path, base_url: str, api_key: str) -> AsyncIterator[App]:
+    """:func:`in_process_app` (one account) relaying everything to the gateway at ``base_url``
+    through one ``kling-compatible`` channel "up": no callbacks, brisk polling."""
+    channel = {
+        "name": "up",
+        "type": "kling-compatible",
+        "base_url": base_url,
+        "api_key": api_key,
+        "callbacks": False,
+        "poll": {"initial": 0.2, "factor": 0.2, "max_interval": 0.5},
+    }
+    async with in_process_app(
+        data_dir, accounts=1, channels=[channel], fetch_allow_hosts=["127.0.0.1"]
+    ) as app:
+        yield app
+
+
 # ---- per-test gateways with their own settings (the hardening tests) -------------------------
 
 

@@ -22,7 +22,7 @@ import pytest
 import pytest_asyncio
 from PIL import Image, ImageDraw
 
-from inprocess import App, InProcess, in_process, in_process_app
+from inprocess import App, InProcess, in_process, relay_front
 from kling_gateway.client import AsyncKlingClient, KlingClient, PollPolicy
 from kling_gateway.engines.reference.encode import SAMPLE_RATE, read_audio, write_mp4
 from kling_gateway.media.probe import probe_av, probe_image
@@ -462,17 +462,7 @@ async def test_lip_sync_with_a_tts_audio_id(local) -> None:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def front(server, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[App]:
     process, account = server
-    channel = {
-        "name": "up",
-        "type": "kling-compatible",
-        "base_url": process.base_url,
-        "api_key": account.api_key,
-        "callbacks": False,
-        "poll": {"initial": 0.2, "factor": 0.2, "max_interval": 0.5},
-    }
-    async with in_process_app(
-        tmp_path_factory.mktemp("front"), accounts=1, channels=[channel], fetch_allow_hosts=["127.0.0.1"]
-    ) as app:
+    async with relay_front(tmp_path_factory.mktemp("front"), process.base_url, account.api_key) as app:
         yield app
 
 

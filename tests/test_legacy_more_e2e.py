@@ -12,7 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from inprocess import App, in_process_app
+from inprocess import App, relay_front
 from kling_gateway.client import AsyncKlingClient, KlingClient, PollPolicy
 from kling_gateway.media.probe import probe_av, probe_image
 from kling_gateway.media.speech import espeak_path
@@ -33,17 +33,7 @@ async def front(
     upstream: tuple[GatewayProcess, Account], tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[App]:
     server, account = upstream
-    channel = {
-        "name": "up",
-        "type": "kling-compatible",
-        "base_url": server.base_url,
-        "api_key": account.api_key,
-        "callbacks": False,
-        "poll": {"initial": 0.2, "factor": 0.2, "max_interval": 0.5},
-    }
-    async with in_process_app(
-        tmp_path_factory.mktemp("front"), accounts=1, channels=[channel], fetch_allow_hosts=["127.0.0.1"]
-    ) as app:
+    async with relay_front(tmp_path_factory.mktemp("front"), server.base_url, account.api_key) as app:
         yield app
 
 

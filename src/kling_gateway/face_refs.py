@@ -48,7 +48,8 @@ def face_session(row: TaskRow | None, account_id: str, now: int) -> dict[str, An
     }
 
 
-def seconds_text(value: Any) -> float:
+def seconds_of(value: Any) -> float:
+    """A duration as Kling writes it (``"5.1"``) in seconds; 0 when unreadable."""
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -70,7 +71,7 @@ def check_face_choice(session: dict[str, Any], choice: dict[str, Any], audio_ms:
     clip = end - start
     if audio_ms is not None and end > audio_ms:
         return f"face_choose[0].sound_end_time: {end} ms is past the end of the audio ({audio_ms} ms)"
-    video_ms = int(round(seconds_text(session["parent_video"].get("duration")) * 1000))
+    video_ms = int(round(seconds_of(session["parent_video"].get("duration")) * 1000))
     if video_ms and insert + clip > video_ms:
         return (
             f"face_choose[0].sound_insert_time: the clip would end at {insert + clip} ms, "

@@ -28,13 +28,14 @@ from .errors import (
     kling_error,
     not_found,
 )
-from .face_refs import check_face_choice, face_session, missing_face_session, seconds_text
+from .face_refs import check_face_choice, face_session, missing_face_session, seconds_of
 from .ids import new_numeric_id, now_ms
 from .jobs.context import WorkerContext
 from .media.fetch import decode_base64_input, is_url, max_bytes_for
 from .push import ChangeHub, TaskChange
 from .push.longpoll import LongPoller
 from .schemas import FAMILIES, Family, TaskStatus, iter_inputs, model_name_of, validation_error
+from .schemas.faces import ADVANCED_LIP_SYNC, LIP_SYNC_AUDIO_S
 from .schemas.model_limits import packaged_catalog
 from .sessions import missing_session
 from .storage import Storage
@@ -58,8 +59,6 @@ REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
     "videos/identify-face": (("video_id", "video"),),
     "videos/advanced-lip-sync": (("face_choose[].audio_id", "audio"),),
 }
-ADVANCED_LIP_SYNC = "videos/advanced-lip-sync"
-LIP_SYNC_AUDIO_S = (2.0, 60.0)
 
 
 def family_or_404(name: str) -> Family:
@@ -180,7 +179,7 @@ class TaskService:
         seconds: float | None = None
         if choice.get("audio_id"):
             audio = tts_audio(await self.store.get(str(choice["audio_id"])), account.id, now_ms())
-            seconds = seconds_text(audio["duration"]) if audio is not None else None
+            seconds = seconds_of(audio["duration"]) if audio is not None else None
             if seconds is not None and not low <= seconds <= high:
                 raise invalid_parameter(
                     f"face_choose[0].audio_id: the audio is {seconds:.1f} s, outside {low:g}–{high:g} s"

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .common import CommonTaskFields, WireModel
+from .common import CommonTaskFields, WireModel, exactly_one
 from .tts_voices import TTS_VOICES
 
 
@@ -45,8 +45,7 @@ class VideoToAudioRequest(CommonTaskFields):
 
     @model_validator(mode="after")
     def _rules(self) -> VideoToAudioRequest:
-        if bool(self.video_id) == bool(self.video_url):
-            raise ValueError("exactly one of video_id, video_url is required")
+        exactly_one(self, "video_id", "video_url")
         return self
 
 

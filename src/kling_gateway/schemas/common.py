@@ -60,6 +60,12 @@ class CommonTaskFields(WireModel):
         return value
 
 
+def exactly_one(model: BaseModel, first: str, second: str) -> None:
+    """Refuse a body with both or neither of two alternative fields, naming them."""
+    if bool(getattr(model, first)) == bool(getattr(model, second)):
+        raise ValueError(f"{first}/{second}: exactly one of {first}, {second} is required")
+
+
 def one_of(value: Any, allowed: tuple[str, ...] | list[str], *, name: str) -> Any:
     if value is not None and value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}")

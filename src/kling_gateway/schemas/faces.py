@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from .common import CommonTaskFields, WireModel
+from .common import CommonTaskFields, WireModel, exactly_one
 
 IDENTIFY_FACE = "videos/identify-face"
 ADVANCED_LIP_SYNC = "videos/advanced-lip-sync"
@@ -19,7 +19,8 @@ IMAGE_RECOGNIZE = "videos/image-recognize"
 AI_MULTI_SHOT = "general/ai-multi-shot"
 
 MIN_CLIP_MS = 2000  # the clipped audio and its overlap with the face window: at least 2 s
-MAX_CLIP_MS = 60_000  # audio 2–60 s
+MAX_CLIP_MS = 60_000
+LIP_SYNC_AUDIO_S = (2.0, 60.0)  # an audio_id or sound_file of advanced lip-sync
 SEGMENT_TYPES = ("object_seg", "head_seg", "face_seg", "cloth_seg")
 
 
@@ -31,8 +32,7 @@ class IdentifyFaceRequest(WireModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> IdentifyFaceRequest:
-        if bool(self.video_id) == bool(self.video_url):
-            raise ValueError("video_id/video_url: exactly one of video_id, video_url is required")
+        exactly_one(self, "video_id", "video_url")
         return self
 
 
@@ -48,8 +48,7 @@ class FaceChoice(WireModel):
 
     @model_validator(mode="after")
     def _rules(self) -> FaceChoice:
-        if bool(self.audio_id) == bool(self.sound_file):
-            raise ValueError("audio_id/sound_file: exactly one of audio_id, sound_file is required")
+        exactly_one(self, "audio_id", "sound_file")
         clip = self.sound_end_time - self.sound_start_time
         if clip < MIN_CLIP_MS:
             raise ValueError(

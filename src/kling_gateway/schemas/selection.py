@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from .common import WireModel
+from .common import WireModel, exactly_one
 
 
 class InitSelectionRequest(WireModel):
@@ -16,8 +16,7 @@ class InitSelectionRequest(WireModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> InitSelectionRequest:
-        if bool(self.video_id) == bool(self.video_url):
-            raise ValueError("exactly one of video_id, video_url is required")
+        exactly_one(self, "video_id", "video_url")
         return self
 
 

@@ -8,13 +8,13 @@ from collections.abc import Awaitable, Callable
 from kling_gateway.engines.base import EngineContext, EngineTask
 from kling_gateway.errors import TaskFailure
 from kling_gateway.media import validate
+from kling_gateway.schemas.faces import LIP_SYNC_AUDIO_S
 
 from .inputs import MB, Prepared, _image, _parent
 from .sizing import duration_text
 
 FACE_VIDEO_S = (2.0, 60.0)
 FACE_VIDEO_EDGES = (512, 2160)
-LIP_SYNC_AUDIO_S = (2.0, 60.0)
 
 
 async def _identify_face(task: EngineTask, ctx: EngineContext) -> Prepared:
