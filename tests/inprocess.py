@@ -133,10 +133,13 @@ async def in_process_app(data_dir: Path, accounts: int = 2, **settings: Any) -> 
 
 
 @asynccontextmanager
-async def relay_front(data_dir: Path, base_url: str, api_key: str) -> AsyncIterator[App]:
-    """:func:`in_process_app` (one account) relaying everything to the gateway at ``base_url``
+async def relay_front(
+    data_dir: Path, base_url: str, api_key: str, families: tuple[str, ...] = ("*",)
+) -> AsyncIterator[App]:
+    """:func:`in_process_app` (one account) relaying ``families`` to the gateway at ``base_url``
     through one ``kling-compatible`` channel "up": no callbacks, brisk polling."""
     channel = {
+        "families": list(families),
         "name": "up",
         "type": "kling-compatible",
         "base_url": base_url,

@@ -498,6 +498,23 @@ async def test_identify_face_and_lip_sync_relayed(front: App, server) -> None:
 
 
 @module_loop
+async def test_lip_sync_runs_where_its_session_lives(server, tmp_path: Path) -> None:
+    """A gateway relaying only advanced lip-sync: a session its own engine made stays local."""
+    process, account = server
+    async with relay_front(tmp_path, process.base_url, account.api_key, ("videos/advanced-lip-sync",)) as app:
+        reply = await app.create("/v1/videos/identify-face", {"video_url": b64(figure_video())})
+        assert reply.status_code == 200, reply.text
+        session = reply.json()["data"]
+        row = await app.gateway.tasks.get(session["task_id"])
+        assert row is not None and row.engine == "reference"
+        body = {"session_id": session["session_id"], "face_choose": [choice()]}
+        done = await app.run("/v1/videos/advanced-lip-sync", body)
+        lip_sync = await app.gateway.tasks.get(done["task_id"])
+        assert lip_sync is not None and lip_sync.engine == "reference"
+        assert abs(probe_av(await app.fetch(done["task_result"]["videos"][0]["url"])).duration - 5.0) <= 0.1
+
+
+@module_loop
 async def test_recognize_and_multi_shot_relayed(front: App) -> None:
     reply = await front.create("/v1/videos/image-recognize", {"image": b64(figure_png())})
     assert reply.status_code == 200, reply.text

@@ -212,7 +212,21 @@ class TaskService:
                 Code.RESOURCE_NOT_FOUND, f"no engine serves {family.name} with model {model or 'default'}"
             )
         await self._check_references(account, family, body)
-        return family, body, engine
+        return family, body, await self._session_engine(account, family, body, engine)
+
+    async def _session_engine(
+        self, account: AccountRow, family: Family, body: dict[str, Any], picked: str
+    ) -> str:
+        """Advanced lip-sync runs where its face session lives: the channel that made it, or the
+        reference engine for a session of its own (no upstream knows that one), when it serves
+        the family; otherwise the router's pick (which then fails the task, saying why)."""
+        if family.name != ADVANCED_LIP_SYNC:
+            return picked
+        session = face_session(await self.store.get(str(body["session_id"])), account.id, now_ms())
+        holder = self.router.get(session["engine"] if session is not None else None)
+        if holder is not None and holder.serves(family.name, model_name_of(body)):
+            return holder.name
+        return picked
 
     @staticmethod
     def _new_row(
