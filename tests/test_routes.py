@@ -56,6 +56,18 @@ def calls() -> Iterator[tuple[str, str, str]]:
             yield method, prefix + path, name
 
 
+def test_face_and_recognition_families_are_served() -> None:
+    """Issue #15's identify-face, advanced lip-sync, image-recognize and ai-multi-shot: two of
+    them synchronous (create only), two with create, query, list, events and callbacks."""
+    wanted = {
+        "videos/identify-face": True,
+        "videos/advanced-lip-sync": False,
+        "videos/image-recognize": True,
+        "general/ai-multi-shot": False,
+    }
+    assert {name: FAMILIES[name].synchronous for name in wanted} == wanted
+
+
 def full_matches(routes: Sequence[BaseRoute], scope: dict[str, Any]) -> list[Route]:
     """Every route (through mounts) that fully matches ``scope``, as the router would try them."""
     found: list[Route] = []
@@ -166,6 +178,9 @@ def test_openapi_documents_exactly_the_served_table(gateway: Gateway) -> None:
         ("DELETE", "/kling/v1/videos/text2video", 404, 1202, "method DELETE"),
         ("PUT", "/v1/videos/text2video/123", 404, 1202, "method PUT"),
         ("GET", "/v1/videos/multi-elements/add-selection", 404, 1202, "method GET"),
+        # synchronous families answer their create call: no list or query route
+        ("GET", "/v1/videos/identify-face", 404, 1202, "method GET"),
+        ("GET", "/kling/v1/videos/image-recognize", 404, 1202, "method GET"),
         ("GET", "/v1/videos/text2video/123", 401, 1001, "empty"),  # a KlingError from a plain route
     ],
 )
