@@ -372,6 +372,25 @@ async def test_other_accounts_references_read_as_missing(local) -> None:
     assert foreign.replace(audio_id, "X") == missing.replace("31337", "X")
 
 
+@module_loop
+async def test_a_session_expires_after_24_hours(local) -> None:
+    from sqlalchemy import update
+
+    from kling_gateway.store.tables import tasks
+
+    app, a, _ = local
+    sid = (await _session(app, a))["session_id"]
+    day = 24 * 3600 * 1000
+    async with app.gateway.db.write.begin() as conn:
+        await conn.execute(
+            update(tasks).where(tasks.c.id == sid).values(finished_at=tasks.c.finished_at - day - 1000)
+        )
+    family = "videos/advanced-lip-sync"
+    expired = await _refused(app, a, family, {"session_id": sid, "face_choose": [choice()]}, "expired")
+    missing = await _refused(app, a, family, {"session_id": "777", "face_choose": [choice()]}, "expired")
+    assert expired.replace(sid, "X") == missing.replace("777", "X")
+
+
 async def _finished(app: InProcess, account: Account, family: str, task_id: str) -> dict[str, Any]:
     for _ in range(1200):
         got: dict[str, Any] = (await app.http.get(f"/v1/{family}/{task_id}", headers=account.bearer)).json()[
