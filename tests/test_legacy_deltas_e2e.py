@@ -209,6 +209,18 @@ def test_kling_v3_image2video_shows_its_elements(
     assert_charge(done, "1.8")  # 0.6 units/s × 3 s
 
 
+def test_image2video_multi_shot_opens_on_the_image_then_cuts(http: httpx.Client, account: Account) -> None:
+    grey = b64(png_bytes(640, 360, color=(90, 90, 90)))
+    body = {**V3, "image": grey, "duration": "3", **SHOTS, "multi_prompt": shots(2, 1)}
+    done = run(http, account, I2V, body)
+    frames = frames_of(fetch(http, done["task_result"]["videos"][0]["url"]))
+    jumps = frame_jumps(frames)
+    assert int(np.argmax(jumps)) + 1 == 2 * 24  # the one cut: after shot 1 (2 s)
+    assert jumps.max() > 4 * float(np.median(jumps))
+    first = frames[0][::8, ::8].reshape(-1, 3).mean(axis=0)
+    assert np.abs(first - np.array([90, 90, 90])).max() < 40  # shot 1 is the (grey) image
+
+
 # ---- images/generations ---------------------------------------------------------------------
 
 
