@@ -383,6 +383,16 @@ async def test_pack_concurrency_counts_per_model_version(gw: Gateway) -> None:
             "image",
         ),
         ("images/generations", {"model_name": "kling-v3", "n": 2}, 16000, "kling-v3", "image"),
+        ("images/generations", {"prompt": "p"}, 8000, "kling-v3", "image"),  # the default: Image 3.0
+        ("images/generations", {"model_name": "kling-v2-1"}, 4000, "kling-v2-1", "image"),
+        (
+            "videos/text2video",
+            {"model_name": "kling-v3", "mode": "4k", "duration": "3"},
+            9000,
+            "kling-v3",
+            "video",
+        ),  # 4k: 3 units/s
+        ("videos/image2video", {"model_name": "kling-v3", "duration": "15"}, 9000, "kling-v3", "video"),
         ("audio/text-to-audio", {"duration": 3}, 250, "kling-audio", "audio"),
         (
             "videos/text2video",

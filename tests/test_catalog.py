@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from kling_gateway.api import create_app
 from kling_gateway.api.app import PREFIXES
 from kling_gateway.catalog import Usage, build_catalog, format_units, resolution_of_mode, standard_of
+from kling_gateway.catalog.tables import markdown_table, with_table
 from kling_gateway.config import Settings, load_settings
 from kling_gateway.gateway import Gateway
 from kling_gateway.keys import create_account
@@ -241,3 +242,17 @@ async def test_models_route_lists_the_catalogue_under_both_layouts(
         assert "kling-3.0-turbo" not in [m["name"] for m in legacy.json()["data"]]
         bad = await client.get(f"{prefix}/models", params={"standard": "v3"}, headers=auth)
         assert bad.status_code == 400 and bad.json()["code"] == 1201 and "standard" in bad.json()["message"]
+
+
+def test_docs_models_table_is_the_catalogue() -> None:
+    """docs/models.md's table is generated from models.toml; a stale one fails here (rerun
+    ``python -m kling_gateway.catalog.tables``)."""
+    page = (Path(__file__).parent.parent / "docs" / "models.md").read_text(encoding="utf-8")
+    catalog = build_catalog()
+    assert with_table(page, catalog) == page
+    table = markdown_table(catalog)
+    assert (
+        "| `videos/text2video` | legacy | `kling-v3` | 720p, 1080p, 4k | 3–15 | native, off | 4k: 3/s;"
+        in table
+    )
+    assert "| `images/generations` | legacy | `kling-v3` (default) | 1k, 2k | – | – | 8/item |" in table

@@ -58,3 +58,18 @@ def test_bench_helper_runs():
     from kling_gateway.engines.reference.bench import render_seconds
 
     assert 0 < render_seconds(320, 180, 24, 0.5) < 30
+
+
+@pytest.mark.parametrize(
+    ("aspect", "size"), [("16:9", (3840, 2160)), ("9:16", (2160, 3840)), ("1:1", (2880, 2880))]
+)
+def test_4k_text_geometry_is_the_3x_4k_size(aspect: str, size: tuple[int, int]) -> None:
+    geo = text_geometry({"model_name": "kling-v3", "mode": "4k", "aspect_ratio": aspect})
+    assert (geo.width, geo.height, geo.fps) == (*size, 24)
+
+
+def test_4k_image_geometry_keeps_the_image_aspect_at_the_4k_budget() -> None:
+    geo = image_geometry({"model_name": "kling-v3", "mode": "4k"}, (640, 360))
+    assert (geo.width, geo.height) == (3840, 2160)
+    square = image_geometry({"model_name": "kling-v3", "mode": "4k"}, (500, 500))
+    assert square.width == square.height and abs(square.width * square.height - 3840 * 2160) < 3840 * 4

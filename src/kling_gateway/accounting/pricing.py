@@ -23,15 +23,11 @@ from .units import to_milli
 
 D = Decimal
 
-# model -> (720p, 1080p, 4k) units per second; "audio" variant where sound changes the price.
-_VIDEO_RATES: dict[str, dict[str, tuple[Decimal, Decimal, Decimal]]] = {
-    "kling-v3": {"off": (D("0.6"), D("0.8"), D("3.0")), "on": (D("0.9"), D("1.2"), D("3.0"))},
-    "kling-v3-omni": {"off": (D("0.6"), D("0.8"), D("3.0")), "on": (D("0.8"), D("1.0"), D("3.0"))},
-    "kling-video-o1": {"off": (D("0.6"), D("0.8"), D("0.8")), "on": (D("0.6"), D("0.8"), D("0.8"))},
-    "kling-v2-6": {"off": (D("0.3"), D("0.5"), D("0.5")), "on": (D("1.0"), D("1.0"), D("1.0"))},
-    "kling-v2-5-turbo": {"off": (D("0.3"), D("0.5"), D("0.5")), "on": (D("0.3"), D("0.5"), D("0.5"))},
-}
-_DEFAULT_VIDEO = {"off": (D("0.3"), D("0.5"), D("0.5")), "on": (D("0.3"), D("0.5"), D("0.5"))}
+# The fallback for a video model the catalogue has no price for (the legacy-only models, an
+# operator's entry without prices): the cheapest listed video rate, std / pro (4k as pro).
+# Catalogued models (kling-v3 4k at 3 units/s, …) are priced by the catalogue alone.
+_DEFAULT_VIDEO = (D("0.3"), D("0.5"), D("0.5"))
+_DEFAULT_IMAGE = D("8")  # per image: the catalogue's plain image price
 _RESOLUTION = {"std": "720p", "pro": "1080p", "4k": "4k"}
 _PER_CALL = {  # family -> (package type, units per call)
     "videos/lip-sync": ("video", D("0.5")),
@@ -66,9 +62,7 @@ def price_of(family: str, body: dict[str, Any]) -> Price:
         return Price(to_milli(units), package, model, "", None, 1, 1)
     mode = str(body.get("mode") or "std")
     resolution = _RESOLUTION.get(mode, "720p")
-    sound = "on" if str(body.get("sound") or "off") == "on" else "off"
-    rates = _VIDEO_RATES.get(model, _DEFAULT_VIDEO)[sound]
-    rate = rates[("720p", "1080p", "4k").index(resolution)]
+    rate = _DEFAULT_VIDEO[("720p", "1080p", "4k").index(resolution)]
     seconds = _EXTEND_SECONDS if family == "videos/video-extend" else _seconds(body)
     return Price(to_milli(rate * seconds), "video", model or "kling-v1", resolution, float(seconds), 1, 1)
 
@@ -83,13 +77,7 @@ def _seconds(body: dict[str, Any]) -> int:
 def _image_price(model: str, body: dict[str, Any]) -> Price:
     n = int(body.get("n") or 1)
     resolution = str(body.get("resolution") or "1k")
-    if model == "kling-v2-1" and not body.get("image"):
-        per_image = D("4")  # v2-1 text-to-image; image-to-image is 8
-    elif resolution == "4k":
-        per_image = D("16")
-    else:
-        per_image = D("8")
-    return Price(to_milli(per_image * n), "image", model, resolution, None, n, n)
+    return Price(to_milli(_DEFAULT_IMAGE * n), "image", model, resolution, None, n, n)
 
 
 def package_type_of(family: str) -> str:

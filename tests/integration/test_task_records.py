@@ -1,0 +1,113 @@
+"""Every family's task record carries the common fields of spec more §7/§8 (in process, SQLite):
+``watermark_info{enabled}``, ``final_unit_deduction`` (a string) and
+``final_balance_deduction{quota, list_price}`` (strings) — on the query by task id and by
+external id, and on the list, under both layouts; before the task ends and after.
+
+The rows are put in the store as a worker would leave them (one still ``submitted``, one
+``succeed`` with a charge), so every family of the table is covered whatever its inputs need."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from inprocess import InProcessGateway, running_gateway
+from kling_gateway.catalog import format_units
+from kling_gateway.ids import new_numeric_id, now_ms
+from kling_gateway.schemas import FAMILIES, TaskStatus
+from kling_gateway.store import TaskRow
+from support import Account
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+PREFIXES = ("/v1", "/kling/v1")
+# synchronous families answer the create call itself and have no query or list
+RECORDED = sorted(name for name, family in FAMILIES.items() if not family.synchronous)
+UNIT_PRICE = Decimal("0.14")  # models.toml unit_list_price
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessGateway]:
+    async with running_gateway(tmp_path_factory.mktemp("records")) as running:  # no workers
+        yield running
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def account(app: InProcessGateway) -> Account:
+    return await app.create_account("records")
+
+
+def row_of(account: Account, family: str, body: dict[str, Any]) -> TaskRow:
+    now = now_ms()
+    return TaskRow(
+        id=new_numeric_id(),
+        account_id=account.account_id,
+        family=family,
+        external_task_id=body.get("external_task_id"),
+        status=TaskStatus.SUBMITTED,
+        status_msg="",
+        request=json.dumps(body),
+        result=None,
+        info_extra=None,
+        final_unit_deduction=None,
+        callback_url=None,
+        engine="reference",
+        upstream_task_id=None,
+        attempts=0,
+        lease_owner=None,
+        lease_expires_at=None,
+        available_at=now,
+        created_at=now,
+        updated_at=now,
+        finished_at=None,
+        files_expired_at=None,
+    )
+
+
+def check_common(record: dict[str, Any], watermark: bool, units: str) -> None:
+    assert record["watermark_info"] == {"enabled": watermark}
+    assert isinstance(record["final_unit_deduction"], str)
+    assert record["final_unit_deduction"] == units
+    money = format((Decimal(units) * UNIT_PRICE).normalize(), "f")
+    assert record["final_balance_deduction"] == {"quota": "0", "list_price": money}
+
+
+@pytest.mark.parametrize("family", RECORDED)
+async def test_every_family_record_carries_watermark_and_deductions(
+    app: InProcessGateway, account: Account, family: str
+) -> None:
+    tag = family.replace("/", "-")
+    waiting = row_of(account, family, {"external_task_id": f"wait-{tag}"})
+    done = row_of(account, family, {"external_task_id": f"done-{tag}", "watermark_info": {"enabled": True}})
+    store = app.gateway.tasks
+    await store.insert(waiting)
+    await store.insert(done)
+    moved = await store.transition(
+        done.id,
+        from_statuses=(TaskStatus.SUBMITTED,),
+        to_status=TaskStatus.SUCCEED,
+        now=now_ms(),
+        result={},
+        final_unit_deduction="2.5",
+    )
+    assert moved
+    entry = await app.gateway.ledger.entry(done.id)  # the ledger's charge wins over an engine's figure
+    units = format_units(Decimal(entry.units_milli) / 1000) if entry is not None else "2.5"
+    for prefix in PREFIXES:
+        for ref in (done.id, f"done-{tag}"):
+            answer = await app.client.get(f"{prefix}/{family}/{ref}", headers=account.bearer)
+            assert answer.status_code == 200, answer.text
+            check_common(answer.json()["data"], watermark=True, units=units)
+        pending = await app.client.get(f"{prefix}/{family}/{waiting.id}", headers=account.bearer)
+        assert pending.status_code == 200, pending.text
+        check_common(pending.json()["data"], watermark=False, units="0")  # nothing settled yet
+        listed = await app.client.get(f"{prefix}/{family}", params={"pageSize": 500}, headers=account.bearer)
+        assert listed.status_code == 200, listed.text
+        by_id = {item["task_id"]: item for item in listed.json()["data"]}
+        check_common(by_id[done.id], watermark=True, units=units)
+        check_common(by_id[waiting.id], watermark=False, units="0")
