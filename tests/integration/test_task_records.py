@@ -21,7 +21,7 @@ from kling_gateway.catalog import format_units
 from kling_gateway.ids import new_numeric_id, now_ms
 from kling_gateway.schemas import FAMILIES, TaskStatus
 from kling_gateway.store import TaskRow
-from support import Account
+from support import Account, require_service
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -111,3 +111,24 @@ async def test_every_family_record_carries_watermark_and_deductions(
         by_id = {item["task_id"]: item for item in listed.json()["data"]}
         check_common(by_id[done.id], watermark=True, units=units)
         check_common(by_id[waiting.id], watermark=False, units="0")
+
+
+async def test_a_synchronous_answer_carries_them_too(app: InProcessGateway, account: Account) -> None:
+    """audio/tts answers its create call with the finished task: the same common fields."""
+    from kling_gateway.media.speech import espeak_path
+
+    require_service(espeak_path() is not None, "espeak-ng is not installed")
+    body = {
+        "text": "hello",
+        "voice_id": "uk_man2",
+        "voice_language": "en",
+        "watermark_info": {"enabled": True},
+    }
+    for prefix in PREFIXES:
+        answer = await app.client.post(f"{prefix}/audio/tts", json=body, headers=account.bearer)
+        assert answer.status_code == 200, answer.text
+        data = answer.json()["data"]
+        assert data["task_status"] == "succeed"
+        entry = await app.gateway.ledger.entry(data["task_id"])
+        assert entry is not None
+        check_common(data, watermark=True, units=format_units(Decimal(entry.units_milli) / 1000))
