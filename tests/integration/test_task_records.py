@@ -132,3 +132,44 @@ async def test_a_synchronous_answer_carries_them_too(app: InProcessGateway, acco
         entry = await app.gateway.ledger.entry(data["task_id"])
         assert entry is not None
         check_common(data, watermark=True, units=format_units(Decimal(entry.units_milli) / 1000))
+
+
+HOUSE_MODEL = {
+    "name": "house-video",
+    "legacy_name": "house-v1",
+    "offers": [
+        {
+            "family": "videos/text2video",
+            "standard": "legacy",
+            "resolutions": ["720p", "4k"],
+            "durations": {"min": 2, "max": 20},
+            "multi_shot": True,
+            "prices": [{"resolution": "4k", "units_per_second": 2}, {"units_per_second": 0.5}],
+        }
+    ],
+}
+
+
+async def test_a_config_only_video_model_is_validated_and_priced_by_its_entry(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A ``[[models]]`` entry is a new text2video model: its own modes, durations, multi-shot and
+    prices, no code change (issue #15)."""
+    async with running_gateway(tmp_path_factory.mktemp("house"), models=[HOUSE_MODEL]) as house:
+        account = await house.create_account("house")
+        path = "/v1/videos/text2video"
+        ok = {"prompt": "p", "model_name": "house-v1", "mode": "4k", "duration": "20"}
+        created = await house.client.post(path, json=ok, headers=account.bearer)
+        assert created.status_code == 200, created.text
+        entry = await house.gateway.ledger.entry(created.json()["data"]["task_id"])
+        assert entry is not None and entry.units_milli == 40_000  # 2 units/s × 20 s
+        for body, says in (
+            ({**ok, "duration": "21"}, "duration: must be one of 2, 3,"),
+            ({**ok, "mode": "pro"}, None),  # std/pro are always accepted on the legacy layout
+            ({"prompt": "p", "model_name": "kling-v2-6", "mode": "4k"}, "(4k: kling-v3, house-v1)"),
+        ):
+            answer = await house.client.post(path, json=body, headers=account.bearer)
+            if says is None:
+                assert answer.status_code == 200, answer.text
+            else:
+                assert answer.status_code == 400 and says in answer.json()["message"], answer.text
