@@ -25,11 +25,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from integration.test_elements import image_body
 from kling_gateway.engines.reference.refstrip import strip_boxes
 from kling_gateway.engines.reference.watermark import badge_box
 from kling_gateway.media.probe import probe_av, probe_image
 from support import Account, GatewayProcess, b64, png_bytes, wait_for_task
-from test_omni_motion_engine import RED, mean_in, solid
+from test_omni_motion_engine import mean_in
 from test_reference_engine import frames_of
 
 PREFIXES = ("/v1", "/kling/v1")
@@ -168,17 +169,7 @@ def test_multi_shot_cuts_where_multi_prompt_says_and_watermark_copy(
 
 
 def make_element(http: httpx.Client, account: Account) -> str:
-    body = {
-        "element_name": "Red hero",
-        "element_description": "A red character",
-        "reference_type": "image_refer",
-        "element_image_list": {
-            "frontal_image": solid(RED, 600, 400),
-            "refer_images": [{"image_url": solid((30, 60, 220), 400, 400)}],
-        },
-        "tag_list": [{"tag_id": "o_102"}],
-    }
-    done = run(http, account, ELEMENTS, body)
+    done = run(http, account, ELEMENTS, image_body())  # a red frontal image
     return str(done["task_result"]["elements"][0]["element_id"])
 
 
