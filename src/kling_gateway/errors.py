@@ -11,6 +11,7 @@ them)::
     GatewayError
     ├── KlingError              answered to the client as is (code, message, headers)
     ├── TaskFailure             a task fails for a reason the client reads (1201 if it reaches the API)
+    │   └── ServerFailure       … for a reason that is not the client's doing (5001)
     ├── TransientEngineError    retry the task later
     ├── RescheduleTask          not an error: run the task again after a delay
     ├── FetchError              an input could not be had (1201)
@@ -161,6 +162,22 @@ class TaskFailure(GatewayError):
     """
 
     code = Code.INVALID_PARAMETER
+
+
+class ServerFailure(TaskFailure):
+    """The task failed, not retried, for a reason that is not the client's doing: no speech
+    synthesiser on the host, an upstream answer the gateway cannot use.
+
+    A worker fails the task like for any :class:`TaskFailure`; a synchronous call answers it
+    5001 and keeps the failed task (a client-caused :class:`TaskFailure` leaves nothing there).
+    """
+
+    code = Code.UNAVAILABLE
+
+
+def client_caused(exc: BaseException) -> bool:
+    """Whether an error is the client's doing: answered with a 4xx status (1xxx codes)."""
+    return isinstance(exc, GatewayError) and http_status_for(exc.code) < 500
 
 
 class TransientEngineError(GatewayError):

@@ -92,6 +92,7 @@ class Gateway:
         self.tasks.terminal_hooks.append(  # settle (re-priced) or refund with the status
             ledger_rules.Settlement(self.pricing.final_price, self.pricing.estimated_families)
         )
+        self.tasks.withdraw_hooks.append(ledger_rules.withdraw)  # a refused synchronous call: no entry
         self.ledger = LedgerStore(self.db)
         self.box = SecretBox(load_master_key(settings.data_dir))
         self.auth = Authenticator(

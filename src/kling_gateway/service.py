@@ -21,9 +21,10 @@ from .engines.router import EngineRouter
 from .errors import (
     Code,
     FetchError,
+    GatewayError,
     KlingError,
     TaskFailure,
-    TransientEngineError,
+    client_caused,
     invalid_parameter,
     kling_error,
     not_found,
@@ -34,7 +35,15 @@ from .jobs.context import WorkerContext
 from .media.fetch import decode_base64_input, is_url, max_bytes_for
 from .push import ChangeHub, TaskChange
 from .push.longpoll import LongPoller
-from .schemas import FAMILIES, Family, TaskStatus, iter_inputs, model_name_of, validation_error
+from .schemas import (
+    ACTIVE_STATUSES,
+    FAMILIES,
+    Family,
+    TaskStatus,
+    iter_inputs,
+    model_name_of,
+    validation_error,
+)
 from .schemas.faces import ADVANCED_LIP_SYNC, LIP_SYNC_AUDIO_S
 from .schemas.model_limits import packaged_catalog
 from .sessions import missing_session
@@ -261,9 +270,13 @@ class TaskService:
             files_expired_at=None,
         )
 
-    async def _insert(self, account: AccountRow, family: str, body: dict[str, Any], row: TaskRow) -> None:
+    async def _insert(
+        self, account: AccountRow, family: str, body: dict[str, Any], row: TaskRow, *, held: bool = False
+    ) -> None:
+        """Store a new task (admission in its transaction). ``held``: a synchronous task, run
+        by the caller; it is counted in the usage metrics once its outcome is known."""
         try:
-            await self.store.insert(row)
+            await self.store.insert(row, runnable=not held)
         except KlingError as refused:  # a limit, the packs or a spend cap (store/ledger.py)
             usage_metrics.refused(account.id, refused.code)
             raise
@@ -272,7 +285,8 @@ class TaskService:
                 f"external_task_id: '{row.external_task_id}' already exists "
                 "(it is used by another task of this account)"
             ) from None
-        usage_metrics.admitted(account.id, family, self.pricing(family, body))
+        if not held:
+            usage_metrics.admitted(account.id, family, self.pricing(family, body))
 
     async def create(self, account: AccountRow, family_name: str, body: Any) -> TaskRow:
         """Accept a task: validate, check references, store it, wake the workers.
@@ -318,41 +332,46 @@ class TaskService:
     async def create_sync(self, account: AccountRow, family_name: str, body: Any) -> TaskRow:
         """Run a synchronous family's task in the request (bounded by ``sync_timeout_seconds``).
 
-        The row is admitted (and charged) like any task but never offered to the workers; it
-        ends ``succeed`` (settled) or ``failed`` (refunded) through the usual transitions. An
-        input problem answers 400/1201."""
+        The row is admitted (and charged) like any task but never offered to the workers. It
+        ends ``succeed`` (settled), or on a server-side failure (timeout, upstream down, engine
+        crash, :class:`ServerFailure`) ``failed`` (refunded), kept to say why. A failure that is
+        the client's doing (a :class:`TaskFailure` such as an input that only decoding finds
+        wrong) answers 400/1201 and is withdrawn: no task, events, ledger entry or files stay,
+        as for any refused create."""
         family, body, engine_name = await self._accept(account, family_name, body)
         engine = self.router.get(engine_name)
         if self.storage is None or engine is None:
             raise KlingError(Code.UNAVAILABLE, f"{family.name} cannot run on this process")
         never = now_ms() + 10 * 365 * 24 * 3600 * 1000  # not runnable: this request runs it
         row = dataclasses.replace(self._new_row(account, family.name, body, engine_name, never), attempts=1)
-        await self._insert(account, family.name, body, row)
+        await self._insert(account, family.name, body, row, held=True)
         ctx = WorkerContext(row, "sync", self.store, self.storage, self.hub, self.settings)
         task = EngineTask(task_id=row.id, account_id=account.id, family=family.name, request=body)
-        error: KlingError | None = None
         try:
             outcome = await asyncio.wait_for(engine.run(task, ctx), self.settings.sync_timeout_seconds)
-        except TaskFailure as failure:
-            error = invalid_parameter(failure.message)
-        except TimeoutError:
-            limit = self.settings.sync_timeout_seconds
-            error = KlingError(Code.TIMEOUT, f"{family.name} did not finish within {limit:g} s")
-        except TransientEngineError as exc:
-            error = KlingError(Code.UNAVAILABLE, exc.message)
-        now = now_ms()
-        active = (TaskStatus.SUBMITTED, TaskStatus.PROCESSING)
-        if error is not None:
+        except BaseException as exc:
             await ctx.discard_files()
+            error = _sync_error(exc, family.name, self.settings.sync_timeout_seconds)
+            if client_caused(error) and await self.store.withdraw(row.id, now_ms()):
+                usage_metrics.refused(account.id, error.code)
+                raise error from None
+            usage_metrics.admitted(account.id, family.name, self.pricing(family.name, body))
             await self.store.transition(
-                row.id, from_statuses=active, to_status=TaskStatus.FAILED, now=now, status_msg=error.message
+                row.id,
+                from_statuses=ACTIVE_STATUSES,
+                to_status=TaskStatus.FAILED,
+                now=now_ms(),
+                status_msg=error.message,
             )
-            raise error
+            if isinstance(exc, GatewayError | TimeoutError):
+                raise error from None
+            raise  # a crash (the API answers 5000 and logs it) or a cancel (the client went away)
+        usage_metrics.admitted(account.id, family.name, self.pricing(family.name, body))
         await self.store.transition(
             row.id,
-            from_statuses=active,
+            from_statuses=ACTIVE_STATUSES,
             to_status=TaskStatus.SUCCEED,
-            now=now,
+            now=now_ms(),
             result=outcome.task_result,
             info_extra=outcome.task_info_extra,
             final_unit_deduction=outcome.final_unit_deduction,
@@ -444,3 +463,16 @@ def _int_in_range(name: str, raw: Any, default: int, bounds: tuple[int, int]) ->
     if not bounds[0] <= value <= bounds[1]:
         raise invalid_parameter(f"{name}: must be between {bounds[0]} and {bounds[1]}")
     return value
+
+
+def _sync_error(exc: BaseException, family: str, limit: float) -> KlingError:
+    """How a synchronous run's failure is answered: a :class:`TaskFailure` with its own code
+    (1201 for an input, 5001 for a :class:`ServerFailure`), a timeout 5002, an upstream that is
+    down 5001, another gateway error with its code, the client gone or a crash 5000."""
+    if isinstance(exc, TimeoutError):
+        return KlingError(Code.TIMEOUT, f"{family} did not finish within {limit:g} s")
+    if isinstance(exc, asyncio.CancelledError):
+        return KlingError(Code.INTERNAL, f"{family}: the request was cancelled before the task finished")
+    if isinstance(exc, GatewayError):
+        return kling_error(exc)
+    return KlingError(Code.INTERNAL, f"{family}: internal error while running the task")

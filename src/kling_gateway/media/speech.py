@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from kling_gateway.errors import TaskFailure
+from kling_gateway.errors import ServerFailure, TaskFailure
 
 _VOICES = {"zh": "cmn", "en": "en-us"}
 _MISSING = (
@@ -18,9 +18,9 @@ def espeak_path() -> str | None:
 
 
 def require_speech() -> None:
-    """Raise TaskFailure when no synthesiser is installed."""
+    """Raise ServerFailure when no synthesiser is installed (the host's lack, not the client's)."""
     if espeak_path() is None:
-        raise TaskFailure(_MISSING)
+        raise ServerFailure(_MISSING)
 
 
 _VARIANTS = {"male": "m3", "female": "f3", "child": "f5"}
@@ -33,7 +33,7 @@ def synthesize(
     in a male, female or child ``timbre`` (espeak-ng variants)."""
     exe = espeak_path()
     if exe is None:
-        raise TaskFailure(_MISSING)
+        raise ServerFailure(_MISSING)
     voice = _VOICES.get(language, "en-us")
     if timbre in _VARIANTS:
         voice += "+" + _VARIANTS[timbre]

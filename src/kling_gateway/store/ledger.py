@@ -8,7 +8,8 @@ take the last slot or the last units. The entry is closed in the transaction tha
 its terminal status (``TaskStore.terminal_hooks``): settled on success, refunded to the packs it
 drew on when the task failed — exactly once, because that status change is a compare-and-set.
 A task whose length follows an input was charged an estimate; it is settled at the price of its
-real output (:class:`Settlement`), the pack draw moved to match without ever overdrawing.
+real output (:class:`Settlement`), the pack draw moved to match without ever overdrawing. A task
+withdrawn before it finished (:func:`withdraw`) gives its draw back and leaves no entry.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..accounting import metrics as usage_metrics
@@ -367,14 +368,9 @@ async def close(
     Returns the task's ``final_unit_deduction`` (ours; a relay's own figure is kept beside it in
     ``upstream_units``), or None when the task has no open entry (already closed, or older than
     the ledger)."""
-    entry = (
-        await conn.execute(
-            select(*_LEDGER_COLUMNS).where(ledger.c.task_id == task_id, ledger.c.status == "charged")
-        )
-    ).first()
-    if entry is None:
+    found = await _open_entry(conn, task_id)
+    if found is None:
         return None
-    found = LedgerRow(*entry)
     if to_status == TaskStatus.SUCCEED:
         values: dict[str, Any] = {"status": "settled", "settled_at": now, "upstream_units": upstream_units}
         milli = found.units_milli
@@ -391,13 +387,7 @@ async def close(
             update(ledger).where(ledger.c.task_id == task_id, ledger.c.status == "charged").values(**values)
         )
         return format_units(milli)
-    await _lock_account(conn, found.account_id)  # same lock order as admission: account, then packs
-    for pack_id, milli, _before in sorted(found.draw_list):
-        await conn.execute(
-            update(resource_packs)
-            .where(resource_packs.c.id == pack_id)
-            .values(remaining_milli=resource_packs.c.remaining_milli + milli)
-        )
+    await _give_back(conn, found)
     await conn.execute(
         update(ledger)
         .where(ledger.c.task_id == task_id, ledger.c.status == "charged")
@@ -405,6 +395,37 @@ async def close(
     )
     usage_metrics.refunded(found.account_id, found.family, found.model, found.units_milli)
     return "0"
+
+
+async def _open_entry(conn: AsyncConnection, task_id: str) -> LedgerRow | None:
+    found = (
+        await conn.execute(
+            select(*_LEDGER_COLUMNS).where(ledger.c.task_id == task_id, ledger.c.status == "charged")
+        )
+    ).first()
+    return LedgerRow(*found) if found else None
+
+
+async def _give_back(conn: AsyncConnection, entry: LedgerRow) -> None:
+    """Return every draw of an open entry to its pack (a refund, or a withdrawn task)."""
+    await _lock_account(conn, entry.account_id)  # same lock order as admission: account, then packs
+    for pack_id, milli, _before in sorted(entry.draw_list):
+        await conn.execute(
+            update(resource_packs)
+            .where(resource_packs.c.id == pack_id)
+            .values(remaining_milli=resource_packs.c.remaining_milli + milli)
+        )
+
+
+async def withdraw(conn: AsyncConnection, task_id: str) -> None:
+    """The withdraw hook (``TaskStore.withdraw_hooks``): a task that is taken back as if never
+    created (a synchronous call refused for its input) leaves no entry; its draws go back to
+    the packs, so balances, caps and usage read as before the call."""
+    entry = await _open_entry(conn, task_id)
+    if entry is None:
+        return
+    await _give_back(conn, entry)
+    await conn.execute(delete(ledger).where(ledger.c.task_id == task_id, ledger.c.status == "charged"))
 
 
 @dataclass(frozen=True)

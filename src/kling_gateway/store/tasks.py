@@ -38,6 +38,10 @@ TerminalHook = Callable[
     [AsyncConnection, str, str, int, str | None, dict[str, Any] | None], Awaitable[str | None]
 ]
 
+# Called inside the transaction that withdraws a task (:meth:`TaskStore.withdraw`), with
+# (connection, task id), before its row goes: undo what admission wrote (the ledger's charge).
+WithdrawHook = Callable[[AsyncConnection, str], Awaitable[None]]
+
 
 @dataclass(frozen=True)
 class TaskRow:
@@ -116,7 +120,9 @@ class TaskStore:
         self.runnable_hooks: list[RunnableHook] = []
         self.admission_hooks: list[AdmissionHook] = []
         self.terminal_hooks: list[TerminalHook] = []
+        self.withdraw_hooks: list[WithdrawHook] = []
         self._pending_inserts: list[tuple[TaskRow, asyncio.Future[None]]] = []
+        self._held: set[str] = set()  # inserted for the caller to run (synchronous): not runnable
         self._inserting = False
 
     async def _runnable(
@@ -127,18 +133,25 @@ class TaskStore:
 
     # ---- creation and reads -------------------------------------------------------------
 
-    async def insert(self, row: TaskRow) -> None:
+    async def insert(self, row: TaskRow, *, runnable: bool = True) -> None:
         """Insert a new task and its first event; DuplicateExternalId on a repeated external id.
 
         Returns once the row is committed. Concurrent inserts share one transaction (group
         commit): a write transaction costs several round trips to the database whatever it holds,
-        so creates under load are batched instead of queueing one by one for the writer."""
+        so creates under load are batched instead of queueing one by one for the writer.
+        ``runnable=False``: the caller runs the task itself (a synchronous family), so the
+        runnable hooks are not told (no job is queued for it)."""
+        if not runnable:
+            self._held.add(row.id)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending_inserts.append((row, future))
         if not self._inserting:
             self._inserting = True
             asyncio.get_running_loop().create_task(self._drain_inserts())
-        await future
+        try:
+            await future
+        finally:
+            self._held.discard(row.id)
 
     async def _drain_inserts(self) -> None:
         try:
@@ -225,7 +238,8 @@ class TaskStore:
                     [{"task_id": row.id, "status": row.status, "created_at": row.created_at} for row in rows],
                 )
             for row in rows:
-                await self._runnable(conn, row.id, row.engine, row.available_at, False)
+                if row.id not in self._held:
+                    await self._runnable(conn, row.id, row.engine, row.available_at, False)
         return refused
 
     async def get(self, task_id: str) -> TaskRow | None:
@@ -428,6 +442,26 @@ class TaskStore:
                         created_at=now,
                     )
                 )
+        return True
+
+    async def withdraw(self, task_id: str, now: int) -> bool:
+        """Take back an active task as if it was never created: the withdraw hooks undo its
+        admission (the ledger's charge), then its events and its row go, in one transaction.
+
+        For a synchronous call refused for its input after its task was admitted; False when
+        the task is no longer active (someone else finished it first: it stays)."""
+        async with self.db.write.begin() as conn:
+            claimed = await conn.execute(  # the compare-and-set; on PostgreSQL it locks the row
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE_STATUSES))
+                .values(updated_at=now)
+            )
+            if claimed.rowcount != 1:
+                return False
+            for hook in self.withdraw_hooks:
+                await hook(conn, task_id)
+            await conn.execute(delete(task_events).where(task_events.c.task_id == task_id))
+            await conn.execute(delete(tasks).where(tasks.c.id == task_id))
         return True
 
     async def overdue(self, created_before: int, limit: int = 100) -> list[str]:

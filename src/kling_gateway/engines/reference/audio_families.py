@@ -44,8 +44,8 @@ def render_tts(job: RenderJob) -> list[RenderedFile]:
     speed = float(req.get("voice_speed") or 1.0)
     wav = synthesize(str(req.get("text") or ""), language, speed, timbre, field="text")
     audio = read_audio(wav)
-    if audio is None or audio.shape[1] == 0:
-        raise TaskFailure("text: speech synthesis produced no audio")
+    if audio is None or audio.shape[1] == 0 or not np.abs(audio).max() > 0:
+        raise TaskFailure("text: nothing to speak (the speech synthesised from it is silent)")
     path = Path(job.out_dir) / "speech.mp3"
     write_mp3(path, audio)
     return [RenderedFile("speech", path.name, str(path), "audio/mpeg", seconds=audio.shape[1] / SAMPLE_RATE)]

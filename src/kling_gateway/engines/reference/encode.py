@@ -16,6 +16,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from ...errors import TaskFailure
 from ...media.probe import open_input
 
 SAMPLE_RATE = 48_000
@@ -159,12 +160,19 @@ def write_png(path: str | Path, image: Image.Image | np.ndarray) -> None:
     img.save(str(path), format="PNG", compress_level=1)
 
 
-def open_image(data: bytes) -> Image.Image:
-    """Decode an input image to RGB, honouring EXIF orientation."""
+def open_image(data: bytes, field: str | None = None) -> Image.Image:
+    """Decode an input image to RGB, honouring EXIF orientation.
+
+    The checks before rendering read an image's header; a picture that then does not decode
+    (truncated, corrupt) is the input's fault: a :class:`TaskFailure` naming ``field``."""
     from PIL import ImageOps
 
-    with Image.open(io.BytesIO(data)) as img:
-        return ImageOps.exif_transpose(img).convert("RGB")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return ImageOps.exif_transpose(img).convert("RGB")
+    except (OSError, ValueError, SyntaxError) as exc:
+        name = f"{field}: the image" if field else "an input image"
+        raise TaskFailure(f"{name} does not decode ({exc})") from None
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ def render_advanced_lip_sync(job: RenderJob) -> list[RenderedFile]:
 
 
 def render_image_recognize(job: RenderJob) -> list[RenderedFile]:
-    rgb = np.asarray(open_image(job.inputs["image"]))
+    rgb = np.asarray(open_image(job.inputs["image"], "image"))
     out = []
     for kind, mask in find_figure(rgb).masks().items():
         img = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), mode="L")

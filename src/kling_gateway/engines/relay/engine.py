@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...config import Settings
-from ...errors import Code, KlingError, RescheduleTask, TaskFailure, TransientEngineError
+from ...errors import Code, KlingError, RescheduleTask, ServerFailure, TaskFailure, TransientEngineError
 from ...httpclient import create_client
 from ...ids import now_ms
 from ...present import UrlSigner
@@ -204,7 +204,7 @@ class RelayCore:
             if task.family == IDENTIFY_FACE:
                 upstream_session = data.get("session_id") or (data.get("task_result") or {}).get("session_id")
                 if not upstream_session:
-                    raise TaskFailure("upstream identify-face answer has no session_id")
+                    raise ServerFailure("upstream identify-face answer has no session_id")
                 await self._bound().set_upstream(task.task_id, channel.name, str(upstream_session))
             return outcome
         raise TransientEngineError(last)
