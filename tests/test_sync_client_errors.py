@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from inprocess import in_process
+from inprocess import in_process, relay_front
 from kling_gateway.engines.reference.encode import write_mp4
 from support import Account, GatewayProcess, b64, png_bytes, png_header_only
 
@@ -233,3 +233,56 @@ async def test_timeout_keeps_a_failed_refunded_task(tmp_path: Path) -> None:
         assert entry is not None and entry.status == "refunded"
         kept = await app.gateway.ledger.pack(str(pack["resource_pack_id"]))
         assert kept is not None and kept.remaining_milli == 1000
+
+
+@pytest.mark.asyncio
+async def test_missing_synthesiser_is_the_hosts_fault(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No espeak-ng on the host is no fault of the text: 503/5001, the task kept failed."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # the render process is spawned with it
+    async with in_process(tmp_path / "gw") as app:
+        account = await app.account("mute")
+        body = {"text": "hello there", "voice_id": "oversea_male1", "voice_language": "en"}
+        answer = await app.http.post(TTS, json=body, headers=account.bearer)
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["code"] == 5001 and "espeak-ng" in answer.json()["message"]
+        found = await app.http.get("/v1/tasks/search", params={"family": "audio/tts"}, headers=account.bearer)
+        (task,) = found.json()["data"]["tasks"]
+        assert task["task_status"] == "failed" and "espeak-ng" in task["task_status_msg"]
+        entry = await app.gateway.ledger.entry(task["task_id"])
+        assert entry is not None and entry.status == "refunded"
+        # a finished task is never withdrawn (the compare-and-set on an active status)
+        assert await app.gateway.tasks.withdraw(task["task_id"], int(time.time() * 1000)) is False
+        assert await app.gateway.tasks.get(task["task_id"]) is not None
+
+
+@pytest.mark.asyncio
+async def test_upstream_rejection_of_a_relayed_call_leaves_nothing_on_the_front(
+    server: GatewayProcess, store: sa.Engine, http: httpx.Client, tmp_path: Path
+) -> None:
+    """The front relays TTS to the loopback gateway, which refuses the text at run time: the
+    front answers its 400/1201 and keeps nothing either."""
+    upstream = funded(http, "relayed")
+    async with relay_front(tmp_path, server.base_url, upstream.api_key, families=("audio/tts",)) as front:
+
+        async def count() -> list[int]:
+            async with front.gateway.db.read.connect() as conn:
+                return [
+                    int((await conn.execute(sa.text(f"SELECT count(*) FROM {t}"))).scalar_one())
+                    for t in ("tasks", "task_events", "ledger")
+                ]
+
+        refused = await front.create(TTS, {"text": "…", "voice_id": "oversea_male1", "voice_language": "en"})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["code"] == 1201 and "text:" in refused.json()["message"]
+        assert await count() == [0, 0, 0]
+        assert rows(store, upstream)["tasks"] == 0  # the upstream kept nothing either
+        good = await front.create(
+            TTS, {"text": "hello there", "voice_id": "oversea_male1", "voice_language": "en"}
+        )
+        assert good.status_code == 200, good.text
+        assert good.json()["data"]["task_status"] == "succeed"
+        assert (await count())[0] == 1
