@@ -88,7 +88,7 @@ async def cluster(database: PostgresDatabase, tmp_path) -> AsyncIterator[tuple[G
     await gateway.stop()
 
 
-async def insert_task(gateway: Gateway, engine: str = "reference") -> str:
+async def insert_task(gateway: Gateway, engine: str = "reference", *, runnable: bool = True) -> str:
     now = now_ms()
     row = TaskRow(
         id=new_numeric_id(),
@@ -113,7 +113,7 @@ async def insert_task(gateway: Gateway, engine: str = "reference") -> str:
         finished_at=None,
         files_expired_at=None,
     )
-    await gateway.tasks.insert(row)
+    await gateway.tasks.insert(row, runnable=runnable)
     return row.id
 
 
@@ -171,6 +171,20 @@ async def test_enqueue_is_transactional(cluster, database) -> None:
     # (and skipped the finished task) too
     await async_wait_until(lambda: jobs_of(database, task_id) == [], timeout=15, what="the jobs to finish")
     assert gateway.distributed.skipped == 0
+
+
+@pytest.mark.postgres
+async def test_a_held_task_defers_no_job(cluster, database) -> None:
+    """A synchronous family's task is run by the request that made it (``runnable=False``): no
+    job is deferred for it, so none is left behind when the call is withdrawn or finishes."""
+    gateway, engine = cluster
+    before = gateway.distributed.deferred
+    task_id = await insert_task(gateway, runnable=False)
+    assert jobs_of(database, task_id) == [] and gateway.distributed.deferred == before
+    other = await insert_task(gateway)  # an ordinary task still gets its job
+    assert gateway.distributed.deferred == before + 1
+    await wait_terminal(gateway, other)
+    assert engine.runs[task_id] == 0
 
 
 @pytest.mark.postgres
