@@ -35,6 +35,9 @@ EXTENSIONS = (
     ("GET", "/general/advanced-presets-elements", "list_preset_elements"),
     ("POST", "/general/delete-advanced-elements", "delete_element_0"),
     ("POST", "/general/delete-elements", "delete_element_1"),
+    # the voice calls beside the family's create/query/list (spec more §7.6)
+    ("GET", "/general/presets-voices", "list_preset_voices"),
+    ("POST", "/general/delete-voices", "delete_voice"),
 )
 
 

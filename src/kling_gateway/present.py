@@ -15,6 +15,7 @@ from .engines.base import STORAGE_SCHEME
 from .schemas.elements import ELEMENTS
 from .schemas.encoding import dumps
 from .schemas.tasks import TERMINAL_STATUSES
+from .schemas.voices import VOICES
 from .storage.base import Presigner
 from .storage.signing import expiry, signed_path
 from .store import TaskRow
@@ -156,9 +157,10 @@ class Answer:
     updated_at: int
 
 
-# Families whose finished tasks still change: an element's record turns ``deleted`` later, in
-# whichever process serves the delete, so no process may keep its answer.
-CHANGING_FAMILIES = frozenset({ELEMENTS})
+# Families whose finished tasks still change: an element's record turns ``deleted`` (a voice's
+# ``voices`` list empties) later, in whichever process serves the delete, so no process may keep
+# its answer.
+CHANGING_FAMILIES = frozenset({ELEMENTS, VOICES})
 
 
 class TaskAnswers:

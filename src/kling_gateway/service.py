@@ -46,9 +46,13 @@ from .schemas import (
 )
 from .schemas.faces import ADVANCED_LIP_SYNC, LIP_SYNC_AUDIO_S
 from .schemas.model_limits import packaged_catalog
+from .schemas.voices import VOICE_PAGE_SIZE_MAX, VOICES
 from .sessions import missing_session
 from .storage import Storage
 from .store import AccountRow, DuplicateExternalId, TaskRow, TaskStore
+from .voice_refs import PRESETS as VOICE_PRESETS
+from .voice_refs import VOICE, PresetVoice, video_has_voice, voice_exists
+from .voice_refs import preset as voice_preset
 
 PAGE_NUM_RANGE = (1, 1000)
 PAGE_SIZE_RANGE = (1, 500)
@@ -59,7 +63,7 @@ REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
     "videos/video-extend": (("video_id", "video"),),
     "videos/lip-sync": (("input.video_id", "video"),),
     "audio/video-to-audio": (("video_id", "video"),),
-    "videos/image2video": (("element_list[].element_id", "element"),),
+    "videos/image2video": (("element_list[].element_id", "element"), ("voice_list[].voice_id", "voice")),
     "images/generations": (("element_list[].element_id", "element"),),
     "videos/omni-video": (("element_list[].element_id", "element"),),
     "videos/motion-control": (("element_list[].element_id", "element"),),
@@ -67,6 +71,8 @@ REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
     "images/omni-image": (("element_list[].element_id", "element"),),
     "videos/identify-face": (("video_id", "video"),),
     "videos/advanced-lip-sync": (("face_choose[].audio_id", "audio"),),
+    "videos/text2video": (("voice_list[].voice_id", "voice"),),
+    "general/advanced-custom-elements": (("element_voice_id", "voice"),),
 }
 
 
@@ -169,6 +175,8 @@ class TaskService:
             for field, ref in iter_inputs(body, path):
                 if not await self._exists(account, kind, str(ref)):
                     raise invalid_parameter(f"{field}: {kind} '{ref}' does not exist for this account")
+        if family.name == VOICES and body.get("video_id") is not None:
+            await self._check_voiced_video(account, str(body["video_id"]))
         if family.name == "videos/multi-elements":
             session_id = str(body["session_id"])
             if await self.store.session(session_id, account.id, now_ms()) is None:
@@ -199,6 +207,16 @@ class TaskService:
         if problem is not None:
             raise invalid_parameter(problem)
 
+    async def _check_voiced_video(self, account: AccountRow, video_id: str) -> None:
+        video = await self.store.video(video_id, account.id)
+        if video is None:
+            raise invalid_parameter(f"video_id: video '{video_id}' does not exist for this account")
+        if not video_has_voice(await self.store.get(video["task_id"])):
+            raise invalid_parameter(
+                f"video_id: video '{video_id}' has no audio track "
+                "(use a video made with sound 'on', an avatar or a lip-sync video)"
+            )
+
     async def _exists(self, account: AccountRow, kind: str, ref: str) -> bool:
         if kind == "video":
             return await self.store.video(ref, account.id) is not None
@@ -206,6 +224,8 @@ class TaskService:
             return tts_audio_url(await self.store.get(ref), account.id, now_ms()) is not None
         if kind == "element":
             return preset(ref) is not None or own_element(await self.store.get(ref), account.id) is not None
+        if kind == VOICE:
+            return await voice_exists(self.store, ref, account.id)
         return False
 
     async def _accept(
@@ -398,6 +418,24 @@ class TaskService:
         size = _int_in_range("pageSize", page_size, 30, PAGE_SIZE_RANGE)
         return list(PRESETS[(num - 1) * size : num * size])
 
+    async def delete_voice(self, account: AccountRow, voice_id: Any) -> TaskRow:
+        """Delete a custom voice of the account: no longer listed nor usable; its creation task
+        answers with an empty ``voices`` list from then on."""
+        ref = str(voice_id if voice_id is not None else "")
+        if voice_preset(ref) is not None:
+            raise invalid_parameter(f"voice_id: '{ref}' is a preset voice and cannot be deleted")
+        row = await self.store.get(ref)
+        emptied = {**json.loads((row.result if row else None) or "{}"), "voices": []}
+        if row is None or not await self.store.resources.delete(ref, VOICE, account.id, now_ms(), emptied):
+            raise invalid_parameter(f"voice_id: voice '{ref}' does not exist for this account")
+        return row
+
+    @staticmethod
+    def preset_voices(page_num: Any, page_size: Any) -> list[PresetVoice]:
+        num = _int_in_range("pageNum", page_num, 1, PAGE_NUM_RANGE)
+        size = _int_in_range("pageSize", page_size, 30, (1, VOICE_PAGE_SIZE_MAX))
+        return list(VOICE_PRESETS[(num - 1) * size : num * size])
+
     async def get(self, account: AccountRow, family_name: str, task_id: str) -> TaskRow:
         family = family_or_404(family_name)
         row = await self.store.find(account.id, family.name, task_id)
@@ -421,6 +459,9 @@ class TaskService:
     ) -> list[TaskRow]:
         family = family_or_404(family_name)
         num = _int_in_range("pageNum", page_num, 1, PAGE_NUM_RANGE)
+        if family.name == VOICES:  # own voices: pageSize up to 1000, deleted ones not listed
+            size = _int_in_range("pageSize", page_size, 30, (1, VOICE_PAGE_SIZE_MAX))
+            return await self.store.page_live(account.id, family.name, VOICE, num, size)
         size = _int_in_range("pageSize", page_size, 30, PAGE_SIZE_RANGE)
         return await self.store.page(account.id, family.name, num, size)
 

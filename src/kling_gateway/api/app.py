@@ -33,6 +33,7 @@ from . import (
     selection,
     standard2,
     tasks,
+    voices,
 )
 from .deps import ApiServices
 from .middleware import GatewayMiddleware, request_id_of
@@ -52,6 +53,7 @@ def kling_endpoints() -> list[routes.Endpoint]:
         *tasks.family_endpoints(),
         *selection.endpoints(),
         *elements.endpoints(),
+        *voices.endpoints(),
         *events.endpoints(),
         *models.endpoints(),
     ]

@@ -15,6 +15,7 @@ from ..errors import Code, KlingError
 from ..present import created_object
 from ..push import longpoll
 from ..schemas import FAMILIES, CreatedEnvelope, Family, TaskEnvelope, TaskListEnvelope
+from ..schemas.voices import VOICE_PAGE_SIZE_MAX, VOICES
 from ..service import PAGE_NUM_RANGE, PAGE_SIZE_RANGE, parse_prefer_wait
 from . import envelope, routes
 from .bodies import json_body
@@ -35,7 +36,7 @@ QUERY_DESCRIPTION = (
 )
 
 
-def _page_parameter(name: str, bounds: tuple[int, int], default: int) -> dict[str, Any]:
+def page_parameter(name: str, bounds: tuple[int, int], default: int) -> dict[str, Any]:
     low, high = bounds
     return {
         "name": name,
@@ -47,9 +48,10 @@ def _page_parameter(name: str, bounds: tuple[int, int], default: int) -> dict[st
 
 
 LIST_PARAMETERS = (
-    _page_parameter("pageNum", PAGE_NUM_RANGE, 1),
-    _page_parameter("pageSize", PAGE_SIZE_RANGE, 30),
+    page_parameter("pageNum", PAGE_NUM_RANGE, 1),
+    page_parameter("pageSize", PAGE_SIZE_RANGE, 30),
 )
+VOICE_LIST_PARAMETERS = (LIST_PARAMETERS[0], page_parameter("pageSize", (1, VOICE_PAGE_SIZE_MAX), 30))
 
 
 def _query(family: Family) -> Handler:
@@ -180,7 +182,7 @@ def family_endpoints() -> list[Endpoint]:
                 summary=f"List: {f.summary}",
                 tag=f.resource,
                 ok=TaskListEnvelope,
-                parameters=LIST_PARAMETERS,
+                parameters=LIST_PARAMETERS if f.name != VOICES else VOICE_LIST_PARAMETERS,
             ),
         ]
     return endpoints

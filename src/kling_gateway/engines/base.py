@@ -48,6 +48,9 @@ class EngineOutcome:
     # For relayed results: our video id -> (channel name, upstream video id), so follow-up tasks
     # (extend, lip-sync, video-to-audio, multi-elements) go back to the channel that made the video.
     video_origins: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The same for a relayed voice or element: our id -> (channel name, upstream id); tasks that
+    # name it are pinned to that channel and get the upstream id.
+    resource_origins: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

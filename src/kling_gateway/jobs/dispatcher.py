@@ -24,7 +24,7 @@ from ..ids import now_ms
 from ..push import ChangeHub, TaskChange
 from ..schemas.tasks import ACTIVE_STATUSES, TaskStatus
 from ..storage import Storage
-from ..store import TaskRow, TaskStore, VideoInsert
+from ..store import ResourceInsert, TaskRow, TaskStore, VideoInsert
 from .context import WorkerContext
 
 log = logging.getLogger("kling_gateway.jobs")
@@ -49,6 +49,21 @@ def _videos_of(outcome: EngineOutcome) -> list[VideoInsert]:
             )
         )
     return out
+
+
+# result list -> (id field, resource kind): what a finished task made that later tasks name by id
+RESOURCE_RESULTS = {"voices": ("voice_id", "voice"), "elements": ("element_id", "element")}
+
+
+def resources_of(outcome: EngineOutcome) -> tuple[ResourceInsert, ...]:
+    """Every voice and element a task made becomes addressable by its id for later tasks."""
+    out = []
+    for key, (id_field, kind) in RESOURCE_RESULTS.items():
+        for item in outcome.task_result.get(key) or []:
+            rid = str(item[id_field])
+            channel, upstream_id = outcome.resource_origins.get(rid, (None, None))
+            out.append(ResourceInsert(rid, kind, channel, upstream_id))
+    return tuple(out)
 
 
 class Dispatcher:
@@ -182,6 +197,7 @@ class Dispatcher:
             info_extra=outcome.task_info_extra,
             final_unit_deduction=outcome.final_unit_deduction,
             new_videos=_videos_of(outcome),
+            new_resources=resources_of(outcome),
             account_id=row.account_id,
         )
         if ok:

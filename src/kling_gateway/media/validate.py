@@ -134,6 +134,28 @@ def validate_audio(
     return duration
 
 
+VOICE_CLIP_FORMATS = {"mp3": "mp3", "wav": "wav", "mov,mp4,m4a,3gp,3g2,mj2": "mp4/mov"}
+
+
+def validate_voice_clip(
+    data: bytes, field: str, *, max_bytes: int, min_s: float | None = None, max_s: float | None = None
+) -> float:
+    """Check a voice clip (mp3/wav, or mp4/mov with an audio track); its decoded audio must last
+    ``min_s``–``max_s`` seconds. Returns that duration."""
+    _check_size(data, field, max_bytes)
+    info = _probe(data, field, "audio or video file")
+    if info.format_name not in VOICE_CLIP_FORMATS:
+        raise _fail(field, f"format {info.format_name} is not one of mp3, wav, mp4, mov")
+    if info.audio_codec is None:
+        raise _fail(field, "has no audio track")
+    try:
+        duration = _decoded_audio_seconds(data)
+    except av.error.FFmpegError:
+        raise _fail(field, "is not a readable audio file") from None
+    _check_duration(field, duration, min_s, max_s)
+    return duration
+
+
 def validate_video(
     data: bytes,
     field: str,

@@ -33,6 +33,7 @@ from .videos import (
     Text2VideoRequest,
     VideoExtendRequest,
 )
+from .voices import VoiceRequest
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -42,6 +43,7 @@ __all__ = [
     "ImageRecognizeRequest",
     "AvatarRequest",
     "ElementRequest",
+    "VoiceRequest",
     "FAMILIES",
     "TERMINAL_STATUSES",
     "CreatedEnvelope",

@@ -22,6 +22,7 @@ from .videos import (
     Text2VideoRequest,
     VideoExtendRequest,
 )
+from .voices import VoiceRequest
 
 InputKind = Literal["image", "video", "audio"]
 
@@ -37,7 +38,7 @@ class Family:
 
     name: str
     request_model: type[WireModel]
-    result_kind: Literal["video", "image", "audio", "element"]
+    result_kind: Literal["video", "image", "audio", "element", "voice"]
     inputs: tuple[tuple[str, InputKind], ...] = ()
     summary: str = ""
     synchronous: bool = False
@@ -157,6 +158,13 @@ FAMILIES: dict[str, Family] = {
                 ("element_video_list.refer_videos[].video_url", "video"),
             ),
             "Elements: a character, item or scene from images or a video (advanced)",
+        ),
+        Family(
+            "general/custom-voices",
+            VoiceRequest,
+            "voice",
+            (),  # voice_url may be audio or video: decoded and measured when the task runs
+            "Custom voices: a voice from a clip or from a video the gateway made",
         ),
         Family("audio/tts", TtsRequest, "audio", (), "Text to speech (synchronous)", synchronous=True),
         Family(

@@ -83,12 +83,22 @@ class AudioResult(_Open):
     duration: str | None = None
 
 
+class VoiceResult(_Open):
+    """A custom or preset voice (spec more §7.6); ``trial_url`` is an mp3 excerpt."""
+
+    voice_id: str
+    voice_name: str
+    trial_url: str
+    owned_by: str
+
+
 class TaskResult(_Open):
     videos: list[VideoResult] | None = None
     images: list[ImageResult] | None = None
     audios: list[AudioResult] | None = None
     session_id: str | None = None  # identify-face
     face_data: list[FaceResult] | None = None
+    voices: list[VoiceResult] | None = None
 
 
 class WatermarkState(_Open):

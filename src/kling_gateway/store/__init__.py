@@ -3,6 +3,7 @@
 from .accounts import AccountRow, AccountStore
 from .database import Database
 from .ledger import DailyUsage, LedgerRow, LedgerStore, PackRow, UsageQuery
+from .resources import ResourceInsert, ResourceRow, ResourceStore
 from .tasks import DuplicateExternalId, TaskRow, TaskStore, VideoInsert
 
 __all__ = [
@@ -14,6 +15,9 @@ __all__ = [
     "LedgerRow",
     "LedgerStore",
     "PackRow",
+    "ResourceInsert",
+    "ResourceRow",
+    "ResourceStore",
     "TaskRow",
     "TaskStore",
     "UsageQuery",

@@ -93,6 +93,23 @@ videos = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+# Resources a task made that later tasks name by id: custom voices and elements. ``id`` is the
+# gateway's id (the creating task's id); ``channel``/``upstream_id`` say where a relayed one lives
+# upstream (follow-up tasks are pinned there); ``deleted_at`` is set by a delete call.
+resources = Table(
+    "resources",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),  # "voice" | "element"
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("task_id", String(32), ForeignKey("tasks.id"), nullable=False),
+    Column("channel", String(64), nullable=True),
+    Column("upstream_id", String(128), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger, nullable=True),
+)
+Index("ix_resources_task", resources.c.task_id)
+
 selection_sessions = Table(
     "selection_sessions",
     metadata,

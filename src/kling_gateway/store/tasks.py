@@ -9,14 +9,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, outerjoin, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import GatewayError
 from ..schemas.tasks import ACTIVE_STATUSES, TERMINAL_STATUSES
 from .database import Database, PointQuery
-from .tables import selection_sessions, task_events, tasks, videos
+from .resources import ResourceInsert, ResourceStore, insert_resources
+from .tables import resources, selection_sessions, task_events, tasks, videos
 
 INSERT_BATCH = 128  # most new tasks committed in one transaction
 
@@ -117,6 +118,7 @@ class VideoInsert:
 class TaskStore:
     def __init__(self, db: Database):
         self.db = db
+        self.resources = ResourceStore(db)
         self.runnable_hooks: list[RunnableHook] = []
         self.admission_hooks: list[AdmissionHook] = []
         self.terminal_hooks: list[TerminalHook] = []
@@ -276,6 +278,27 @@ class TaskStore:
                 found = list((await conn.execute(_PAGE, params)).all())
         return [TaskRow(*r) for r in found]
 
+    async def page_live(
+        self, account_id: str, family: str, kind: str, page_num: int, page_size: int
+    ) -> list[TaskRow]:
+        """:meth:`page` without the tasks whose resource of ``kind`` was deleted (a task still
+        running, or failed, has no resource row and is listed)."""
+        joined = outerjoin(
+            tasks, resources, and_(resources.c.task_id == tasks.c.id, resources.c.kind == kind)
+        )
+        query = (
+            select(*COLUMNS)
+            .select_from(joined)
+            .where(
+                tasks.c.account_id == account_id, tasks.c.family == family, resources.c.deleted_at.is_(None)
+            )
+            .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+            .limit(page_size)
+            .offset((page_num - 1) * page_size)
+        )
+        async with self.db.read.connect() as conn:
+            return [TaskRow(*r) for r in (await conn.execute(query)).all()]
+
     async def events(self, task_id: str, after_id: int = 0) -> list[tuple[int, str, int]]:
         query = (
             select(task_events.c.id, task_events.c.status, task_events.c.created_at)
@@ -400,6 +423,7 @@ class TaskStore:
         final_unit_deduction: str | None = None,
         new_videos: Sequence[VideoInsert] = (),
         account_id: str | None = None,
+        new_resources: tuple[ResourceInsert, ...] = (),
         extra_values: dict[str, Any] | None = None,
     ) -> bool:
         """Move a task from one of ``from_statuses`` to ``to_status``; False if someone else did first."""
@@ -442,6 +466,9 @@ class TaskStore:
                         created_at=now,
                     )
                 )
+            if new_resources:
+                assert account_id is not None, "a resource needs its owner"
+                await insert_resources(conn, task_id, account_id, new_resources, now)
         return True
 
     async def withdraw(self, task_id: str, now: int) -> bool:

@@ -20,6 +20,7 @@ from kling_gateway.engines.base import (
 from kling_gateway.errors import TaskFailure, TransientEngineError
 from kling_gateway.ids import new_numeric_id
 from kling_gateway.schemas.elements import ELEMENTS
+from kling_gateway.schemas.voices import VOICES
 from kling_gateway.standard2 import is_standard2
 from kling_gateway.standard2.products import PRODUCTS
 
@@ -172,6 +173,10 @@ async def _task_result(
     if task.family == ELEMENTS:
         result["elements"] = [_element_record(task, files, refs)]
     result.update(_face_tools_result(task, files, refs, prepared))
+    if task.family == VOICES:
+        trial = next(f for f in files if f.role == "trial")
+        voice = {"voice_name": task.request.get("voice_name"), "trial_url": refs[trial.name]}
+        result["voices"] = [{"voice_id": task.task_id, **voice, "owned_by": "user"}]  # id: see voice_refs
     return result
 
 

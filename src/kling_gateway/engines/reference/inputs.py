@@ -16,6 +16,7 @@ from kling_gateway.errors import TaskFailure
 from kling_gateway.media import validate
 from kling_gateway.media.speech import require_speech
 from kling_gateway.schemas.model_limits import packaged_catalog
+from kling_gateway.schemas.voices import VOICE_CLIP_S, VOICES
 
 from .sizing import duration_text
 from .video_families import DUAL_SCENES, EXTEND_SECONDS, MAX_EXTENDED_SECONDS
@@ -375,6 +376,20 @@ async def element_images(ctx: EngineContext, req: dict[str, Any]) -> list[bytes]
     return out
 
 
+async def _voice(task: EngineTask, ctx: EngineContext) -> Prepared:
+    """A voice's clip: ``voice_url`` (mp3/wav/mp4/mov, 5–30 s of decoded audio), or the sound of
+    a video the gateway made for this account (checked to have a track at create time)."""
+    req = task.request
+    if req.get("video_id"):
+        record = await ctx.resolve_video(str(req["video_id"]), field="video_id")
+        clip = await ctx.read_stored(record.url, field="video_id", kind="video")
+        return Prepared(inputs={"clip": clip, "field": "video_id"})
+    clip = await ctx.fetch_input(str(req.get("voice_url") or ""), field="voice_url", kind="video")
+    low, high = VOICE_CLIP_S
+    validate.validate_voice_clip(clip, "voice_url", max_bytes=200 * MB, min_s=low, max_s=high)
+    return Prepared(inputs={"clip": clip, "field": "voice_url"})
+
+
 async def _tts(task: EngineTask, ctx: EngineContext) -> Prepared:
     require_speech()
     return Prepared()
@@ -400,4 +415,5 @@ GATHERERS: dict[str, Callable[[EngineTask, EngineContext], Awaitable[Prepared]]]
     "images/editing/expand": _expand,
     "videos/avatar/image2video": _avatar,
     "general/advanced-custom-elements": _element,
+    VOICES: _voice,
 }

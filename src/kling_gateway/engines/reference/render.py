@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kling_gateway.schemas.voices import VOICES
 from kling_gateway.standard2.products import PRODUCTS
 
 from .audio_families import render_text_to_audio, render_tts
@@ -29,6 +30,7 @@ from .video_families import (
     render_video_extend,
     render_video_to_audio,
 )
+from .voice_families import render_voice
 from .watermark import add_watermarks
 
 RENDERERS: dict[str, Callable[[RenderJob], list[RenderedFile]]] = {
@@ -55,6 +57,7 @@ RENDERERS: dict[str, Callable[[RenderJob], list[RenderedFile]]] = {
     "videos/advanced-lip-sync": render_advanced_lip_sync,
     "videos/image-recognize": render_image_recognize,
     "general/ai-multi-shot": render_ai_multi_shot,
+    VOICES: render_voice,
 }
 
 
