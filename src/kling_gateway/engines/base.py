@@ -116,6 +116,11 @@ class EngineContext(Protocol):
         """An element record (own or preset) by id; TaskFailure naming ``field`` when absent."""
         ...
 
+    async def resource_origin(self, resource_id: str, kind: str) -> tuple[str | None, str | None] | None:
+        """Where a live voice or element (``kind``) of the task's account was made: (channel,
+        upstream id), both None when the gateway made it; None when it is no live resource."""
+        ...
+
     async def read_stored(self, url: str, *, field: str, kind: str) -> bytes:
         """The bytes of a ``storage:<key>`` reference (or a URL kept for a passthrough result)."""
         ...

@@ -81,6 +81,10 @@ class WorkerContext:
             raise TaskFailure(f"{field}: element '{element_id}' does not exist for this account")
         return element
 
+    async def resource_origin(self, resource_id: str, kind: str) -> tuple[str | None, str | None] | None:
+        found = await self.store.resources.live(resource_id, kind, self.row.account_id)
+        return (found.channel, found.upstream_id) if found is not None else None
+
     async def read_stored(self, url: str, *, field: str, kind: str) -> bytes:
         if url.startswith(STORAGE_SCHEME):
             try:

@@ -11,6 +11,10 @@
   ``sound_file`` URL: any channel can take it, whoever made the speech.
 * Advanced lip-sync: the identify-face session pins the task to the channel that made it and
   its upstream session id goes instead of ours; ``face_choose[].audio_id`` goes as ``sound_file``.
+* A voice or element id (``voice_list[].voice_id``, ``element_voice_id``,
+  ``element_list[].element_id``) made upstream is translated to the upstream's id and pins the
+  task to the channel that made it; a preset id passes unchanged; one the gateway made itself
+  cannot be used upstream (the task fails naming the field).
 * Multi-elements: the local selection session is re-created on the pinned channel
   (init-selection + add-selection replayed) right before the create call.
 Media given as URL or Base64 passes through unchanged.
@@ -37,8 +41,19 @@ VIDEO_REFERENCES: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
     "videos/lip-sync": (("input", "video_id"), ("input", "video_url")),
     "audio/video-to-audio": (("video_id",), ("video_url",)),
     "videos/identify-face": (("video_id",), ("video_url",)),
+    "general/custom-voices": (("video_id",), ("voice_url",)),
 }
 ADVANCED_LIP_SYNC = "videos/advanced-lip-sync"
+
+# Where a request names a voice or an element: (list field, id field, kind); a None list field
+# is a top-level id field.
+RESOURCE_REFERENCES: tuple[tuple[str | None, str, str], ...] = (
+    ("element_list", "element_id", "element"),
+    ("voice_list", "voice_id", "voice"),
+    (None, "element_voice_id", "voice"),
+)
+
+Path = tuple[str | int, ...]
 
 # family -> the field that takes the audio file instead of an audio_id
 AUDIO_REFERENCES: dict[str, tuple[str, ...]] = {"videos/avatar/image2video": ("sound_file",)}
@@ -55,7 +70,7 @@ class Prepared:
     parent: VideoRecord | None = None
     parent_upstream_task: str | None = None
     session: Any = None  # SelectionSession for multi-elements
-    swaps: list[tuple[tuple[str, ...], str]] = field(default_factory=list)  # path -> upstream value
+    swaps: list[tuple[Path, Any]] = field(default_factory=list)  # path -> upstream value
 
 
 def _get(body: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -67,11 +82,55 @@ def _get(body: dict[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-def _set(body: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    node = body
+def _set(body: dict[str, Any], path: Path, value: Any) -> None:
+    node: Any = body
     for part in path[:-1]:
-        node = node.setdefault(part, {})
+        node = node[part] if isinstance(part, int) else node.setdefault(part, {})
     node[path[-1]] = value
+
+
+def _resource_refs(body: dict[str, Any]) -> list[tuple[Path, str, Any]]:
+    """Every voice/element id the body names: (path, kind, value)."""
+    found: list[tuple[Path, str, Any]] = []
+    for list_field, id_field, kind in RESOURCE_REFERENCES:
+        if list_field is None:
+            if body.get(id_field) not in (None, ""):
+                found.append(((id_field,), kind, body[id_field]))
+            continue
+        items = body.get(list_field)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, dict) and item.get(id_field) not in (None, ""):
+                found.append(((list_field, i, id_field), kind, item[id_field]))
+    return found
+
+
+def _pin(prepared: Prepared, channel: str, what: str) -> None:
+    if prepared.pinned is not None and prepared.pinned != channel:
+        raise TaskFailure(
+            f"{what} was made on channel '{channel}' but the task is pinned to '{prepared.pinned}' "
+            "by another reference: no one upstream holds both"
+        )
+    prepared.pinned = channel
+
+
+async def _translate_resources(prepared: Prepared, ctx: EngineContext) -> None:
+    """Voice and element ids made upstream → the upstream's ids, pinned to their channel."""
+    for path, kind, value in _resource_refs(prepared.body):
+        origin = await ctx.resource_origin(str(value), kind)
+        if origin is None:
+            continue  # a preset (the create-time check found it), passed on unchanged
+        channel, upstream_id = origin
+        field_name = ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
+        if channel is None or upstream_id is None:
+            raise TaskFailure(
+                f"{field_name}: {kind} '{value}' was made by this gateway, not by an upstream channel, "
+                "so no upstream can use it"
+            )
+        _pin(prepared, channel, f"{field_name}: {kind} '{value}'")
+        upstream: Any = upstream_id
+        if isinstance(value, int) and upstream_id.isdigit():
+            upstream = int(upstream_id)  # element ids travel as numbers when the client sent one
+        prepared.swaps.append((path, upstream))
 
 
 def _pop(body: dict[str, Any], path: tuple[str, ...]) -> None:
@@ -96,7 +155,7 @@ async def prepare(
             record = await ctx.resolve_video(str(video_id), field=".".join(id_path))
             prepared.parent = record
             if record.channel and record.upstream_video_id:
-                prepared.pinned = record.channel
+                _pin(prepared, record.channel, f"{'.'.join(id_path)}: video '{video_id}'")
                 prepared.swaps.append((id_path, record.upstream_video_id))
                 prepared.parent_upstream_task = await upstream_task_of(record.task_id)
             elif url_path is not None:
@@ -112,6 +171,7 @@ async def prepare(
         _set(body, AUDIO_REFERENCES[task.family], signer.url(url, settings.base_url()))
     if task.family == ADVANCED_LIP_SYNC:
         await _face_session_upstream(prepared, ctx, settings, signer)
+    await _translate_resources(prepared, ctx)
     if task.family == "videos/multi-elements":
         session = await ctx.selection_session(str(body.get("session_id")), field="session_id")
         prepared.session = session

@@ -156,6 +156,25 @@ async def build_outcome(
                 result["face_data"].append(ours)
                 if item.get("face_image"):
                     jobs.append((ours, "face_image", f"face-{i}", "image"))
+    resource_origins: dict[str, tuple[str, str]] = {}
+    voices = []
+    for i, item in enumerate(upstream.get("voices") or []):
+        if not isinstance(item, dict):
+            continue
+        ours = {**item, "voice_id": task.task_id}  # the gateway's voice id is the task id
+        if item.get("voice_id"):
+            resource_origins[task.task_id] = (channel.name, str(item["voice_id"]))
+        voices.append(ours)
+        jobs.append((ours, "trial_url", f"voice-{i}-trial", "mp3"))
+    elements = []
+    for item in upstream.get("elements") or []:
+        if not isinstance(item, dict):
+            continue
+        ours, element_jobs = _element(item, task)
+        if item.get("element_id") is not None:
+            resource_origins[task.task_id] = (channel.name, str(item["element_id"]))
+        elements.append(ours)
+        jobs.extend(element_jobs)
 
     async def run(job: tuple[dict[str, Any], str, str, str]) -> None:
         target, key, name, kind = job
@@ -163,7 +182,7 @@ async def build_outcome(
 
     await asyncio.gather(*(run(job) for job in jobs))
     lists = (("videos", videos), ("images", images), ("series_images", image_lists["series_images"]))
-    for key, items in (*lists, ("audios", audios)):
+    for key, items in (*lists, ("audios", audios), ("voices", voices), ("elements", elements)):
         if items or key in upstream:
             result[key] = items
     if isinstance(upstream.get("result_type"), str):  # omni-image: single or series
@@ -187,4 +206,39 @@ async def build_outcome(
         task_info_extra=extra,
         final_unit_deduction=str(fud) if fud is not None else None,
         video_origins=origins,
+        resource_origins=resource_origins,
     )
+
+
+def _element(item: dict[str, Any], task: EngineTask) -> tuple[dict[str, Any], list[Any]]:
+    """An upstream element with the gateway's ids (element id = task id, the bound voice as the
+    client named it) and the mirror jobs of its reference files."""
+    ours = {**item, "element_id": int(task.task_id)}
+    jobs: list[Any] = []
+    images = item.get("element_image_list")
+    if isinstance(images, dict):
+        images = ours["element_image_list"] = {**images}
+        if images.get("frontal_image"):
+            jobs.append((images, "frontal_image", "element-frontal", "image"))
+        refers = [dict(r) for r in images.get("refer_images") or [] if isinstance(r, dict)]
+        images["refer_images"] = refers
+        jobs += [
+            (r, "image_url", f"element-refer-{k}", "image")
+            for k, r in enumerate(refers)
+            if r.get("image_url")
+        ]
+    videos = item.get("element_video_list")
+    if isinstance(videos, dict):
+        refer = [dict(v) for v in videos.get("refer_videos") or [] if isinstance(v, dict)]
+        ours["element_video_list"] = {**videos, "refer_videos": refer}
+        jobs += [
+            (v, "video_url", f"element-video-{k}", "video") for k, v in enumerate(refer) if v.get("video_url")
+        ]
+    voice = item.get("element_voice_info")
+    if isinstance(voice, dict):
+        voice = ours["element_voice_info"] = {**voice}
+        if task.request.get("element_voice_id"):
+            voice["voice_id"] = task.request["element_voice_id"]
+        if voice.get("trial_url"):
+            jobs.append((voice, "trial_url", "element-voice-trial", "mp3"))
+    return ours, jobs

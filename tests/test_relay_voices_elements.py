@@ -1,0 +1,154 @@
+"""Voices and elements relayed to a Kling-compatible upstream (a real kling-gateway process on
+loopback speaking the wire format): made upstream, pinned to the channel that made them, ids
+translated both ways — the client sees the front's ids, the upstream its own, also inside
+another task's body (``element_voice_id``, ``element_list``). Two channels on one upstream, with
+two upstream accounts: the one that made a voice is the only one that can use it, and the other
+channel has the higher priority, so only pinning sends the follow-ups to the right one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from inprocess import App, in_process_app
+from kling_gateway.media.probe import probe_av, probe_image
+from support import Account, GatewayProcess, b64, png_bytes, wav_bytes
+
+module_loop = pytest.mark.asyncio(loop_scope="module")
+POLL = {"initial": 0.2, "factor": 0.2, "max_interval": 0.5}
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProcess, Account, Account]]:
+    with GatewayProcess(tmp_path_factory.mktemp("upstream")) as server:
+        yield server, server.create_account("maker"), server.create_account("other")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def front(
+    upstream: tuple[GatewayProcess, Account, Account], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[App]:
+    server, maker, other = upstream
+    channels = [
+        {  # the only channel that makes voices; lowest priority for everything else
+            "name": "maker",
+            "type": "kling-compatible",
+            "base_url": server.base_url,
+            "api_key": maker.api_key,
+            "callbacks": False,
+            "poll": POLL,
+        },
+        {
+            "name": "other",
+            "type": "kling-compatible",
+            "base_url": server.base_url,
+            "api_key": other.api_key,
+            "callbacks": False,
+            "poll": POLL,
+            "priority": 10,
+            "families": ["videos/*", "images/*", "general/advanced-custom-elements"],
+        },
+    ]
+    async with in_process_app(
+        tmp_path_factory.mktemp("front"), accounts=2, channels=channels, fetch_allow_hosts=["127.0.0.1"]
+    ) as app:
+        yield app
+
+
+def upstream_task(server: GatewayProcess, account: Account, family: str, task_id: str) -> dict[str, Any]:
+    got = httpx.get(f"{server.base_url}/v1/{family}/kg-{task_id}", headers=account.bearer, timeout=30)
+    assert got.status_code == 200, got.text
+    data: dict[str, Any] = got.json()["data"]
+    return data
+
+
+def element_body(**extra: Any) -> dict[str, Any]:
+    return {
+        "element_name": "Speaker",
+        "element_description": "a speaking character",
+        "reference_type": "image_refer",
+        "element_image_list": {
+            "frontal_image": b64(png_bytes(500, 400)),
+            "refer_images": [{"image_url": b64(png_bytes(400, 400))}],
+        },
+        **extra,
+    }
+
+
+@module_loop
+async def test_voice_then_element_then_omni_pinned_and_translated(front: App, upstream) -> None:
+    server, maker, other = upstream
+    voice_task = await front.run(
+        "/v1/general/custom-voices", {"voice_name": "Relayed", "voice_url": b64(wav_bytes(6))}
+    )
+    (voice,) = voice_task["task_result"]["voices"]
+    assert voice["voice_id"] == voice_task["task_id"]  # the front's id
+    assert voice["trial_url"].startswith(front.gateway.settings.base_url() + "/")  # mirrored
+    assert abs(probe_av(await front.fetch(voice["trial_url"])).duration - 6.0) < 0.15
+    theirs = upstream_task(server, maker, "general/custom-voices", voice_task["task_id"])
+    upstream_voice = theirs["task_result"]["voices"][0]["voice_id"]
+    assert upstream_voice != voice["voice_id"]
+    assert (await front.gateway.tasks.get(voice_task["task_id"])).engine == "maker"  # type: ignore[union-attr]
+
+    # the element names the voice: pinned to "maker" (priority says "other"), upstream id inside
+    element_task = await front.run(
+        "/v1/general/advanced-custom-elements", element_body(element_voice_id=voice["voice_id"])
+    )
+    (element,) = element_task["task_result"]["elements"]
+    assert element["element_id"] == int(element_task["task_id"])
+    assert element["element_voice_info"]["voice_id"] == voice["voice_id"]
+    frontal = element["element_image_list"]["frontal_image"]
+    assert frontal.startswith(front.gateway.settings.base_url() + "/")
+    assert (
+        probe_image(await front.fetch(frontal)).width,
+        probe_image(await front.fetch(frontal)).height,
+    ) == (500, 400)
+    up_element = upstream_task(server, maker, "general/advanced-custom-elements", element_task["task_id"])
+    up_record = up_element["task_result"]["elements"][0]
+    assert up_record["element_voice_info"]["voice_id"] == upstream_voice
+    assert up_record["element_id"] != element["element_id"]
+
+    # omni-video with the element: pinned again, the upstream sees its own element id
+    omni = await front.run(
+        "/v1/videos/omni-video",
+        {
+            "prompt": "<<<element_1>>> talks",
+            "element_list": [{"element_id": element["element_id"]}],
+            "aspect_ratio": "16:9",
+            "mode": "std",
+            "duration": "3",
+            "model_name": "kling-v3-omni",
+        },
+    )
+    info = probe_av(await front.fetch(omni["task_result"]["videos"][0]["url"]))
+    assert abs(info.duration - 3.0) <= 0.15
+    up_omni = upstream_task(server, maker, "videos/omni-video", omni["task_id"])
+    assert up_omni["task_status"] == "succeed"
+
+    # an element without a voice goes by priority to the other channel
+    plain = await front.run("/v1/general/advanced-custom-elements", element_body())
+    assert (await front.gateway.tasks.get(plain["task_id"])).engine == "other"  # type: ignore[union-attr]
+    assert (
+        upstream_task(server, other, "general/advanced-custom-elements", plain["task_id"])["task_status"]
+        == "succeed"
+    )
+
+
+@module_loop
+async def test_presets_pass_unchanged_and_foreign_ids_are_refused_at_the_front(front: App) -> None:
+    presets = await front.http.get("/v1/general/presets-voices", headers=front.auth())
+    preset_id = presets.json()["data"][0]["task_result"]["voices"][0]["voice_id"]
+    made = await front.run("/v1/general/advanced-custom-elements", element_body(element_voice_id=preset_id))
+    assert made["task_result"]["elements"][0]["element_voice_info"]["voice_id"] == preset_id
+    voice = await front.run(
+        "/v1/general/custom-voices", {"voice_name": "Mine", "voice_url": b64(wav_bytes(5.5))}
+    )
+    refused = await front.create(
+        "/v1/general/advanced-custom-elements", element_body(element_voice_id=voice["task_id"]), account=1
+    )
+    assert refused.status_code == 400 and refused.json()["code"] == 1201
+    assert "element_voice_id" in refused.json()["message"]
