@@ -22,9 +22,11 @@ from .cli_common import (
     settings_from,
 )
 from .client.cli import register as _register_client_commands
+from .client.resource_cli import register as _register_resource_commands
 from .config import Settings
 
 _register_client_commands(app)  # submit, task get/list/wait/download
+_register_resource_commands(app)  # voices ..., elements ...
 
 
 def _show_version(value: bool) -> None:

@@ -164,6 +164,18 @@ class AsyncKlingClient(FamilyMethods[Coroutine[Any, Any, CreatedTask], Coroutine
         """Delete an element of this account (``general/delete-advanced-elements``)."""
         return await self._run(self.core.delete_element(element_id))
 
+    async def list_page(self, family: str, *, page: int = 1, page_size: int = 30) -> list[Task]:
+        """One page of a family's tasks (``pageNum``/``pageSize``), newest first."""
+        return await self._run(self.core.list_page(family, page, page_size))
+
+    async def preset_voices(self, *, page: int = 1, page_size: int = 30) -> list[Task]:
+        """The preset voices (``general/presets-voices``), one page; each has a trial mp3."""
+        return await self._run(self.core.preset_voices(page, page_size))
+
+    async def delete_voice(self, voice_id: str) -> dict[str, Any]:
+        """Delete a custom voice of this account (``general/delete-voices``)."""
+        return await self._run(self.core.delete_voice(voice_id))
+
     async def init_selection(self, request: Any = None, /, **fields: Any) -> InitSelectionData:
         return await self._run(self.core.init_selection(request, fields))
 

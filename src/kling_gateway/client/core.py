@@ -196,12 +196,10 @@ class ClientCore:
             )
         return reply.data
 
-    def preset_elements(self, page: int, page_size: int) -> Plan[list[Task]]:
-        """The official elements, each as a finished creation task (spec more §7.7)."""
+    def preset_page(self, path: str, page: int, page_size: int) -> Plan[list[Task]]:
+        """A preset catalogue (elements, voices), each entry as a finished creation task."""
         reply = yield from self.caller.call(
-            "GET",
-            self.endpoint.url("general/advanced-presets-elements"),
-            params={"pageNum": page, "pageSize": page_size},
+            "GET", self.endpoint.url(path), params={"pageNum": page, "pageSize": page_size}
         )
         if not isinstance(reply.data, list):
             raise KlingAPIError(
@@ -209,13 +207,25 @@ class ClientCore:
             )
         return [parse_value(Task, item, reply) for item in reply.data]
 
-    def delete_element(self, element_id: int | str) -> Plan[dict[str, Any]]:
-        reply = yield from self.caller.call(
-            "POST", self.endpoint.url("general/delete-advanced-elements"), body={"element_id": element_id}
-        )
+    def preset_elements(self, page: int, page_size: int) -> Plan[list[Task]]:
+        """The official elements (spec more §7.7)."""
+        return (yield from self.preset_page("general/advanced-presets-elements", page, page_size))
+
+    def preset_voices(self, page: int, page_size: int) -> Plan[list[Task]]:
+        """The preset voices, each with a trial mp3 (spec more §7.6)."""
+        return (yield from self.preset_page("general/presets-voices", page, page_size))
+
+    def delete_resource(self, path: str, field: str, value: int | str) -> Plan[dict[str, Any]]:
+        reply = yield from self.caller.call("POST", self.endpoint.url(path), body={field: value})
         if not isinstance(reply.data, dict):
             raise KlingAPIError(None, "delete returned no data object", reply.request_id, reply.status_code)
         return reply.data
+
+    def delete_element(self, element_id: int | str) -> Plan[dict[str, Any]]:
+        return (yield from self.delete_resource("general/delete-advanced-elements", "element_id", element_id))
+
+    def delete_voice(self, voice_id: str) -> Plan[dict[str, Any]]:
+        return (yield from self.delete_resource("general/delete-voices", "voice_id", voice_id))
 
     def init_selection(self, request: Any, fields: Mapping[str, Any]) -> Plan[InitSelectionData]:
         data = yield from self.selection("init-selection", request, fields)

@@ -35,6 +35,7 @@ from ..schemas import (
     VideoExtendRequest,
     VideoToAudioRequest,
     VirtualTryOnRequest,
+    VoiceRequest,
 )
 
 R = TypeVar("R")
@@ -54,6 +55,12 @@ class FamilyMethods(Generic[R, S]):
         """``general/advanced-custom-elements``: an element from images or a video (spec more §7.7);
         the finished task's ``task_result.elements[0].element_id`` goes into ``element_list``."""
         return self._create("general/advanced-custom-elements", request, fields)
+
+    def create_voice(self, request: VoiceRequest | Mapping[str, Any] | None = None, /, **fields: Any) -> R:
+        """``general/custom-voices``: a voice from ``voice_url`` (5–30 s) or a ``video_id`` with
+        sound (spec more §7.6); the finished task's ``task_result.voices[0].voice_id`` goes into
+        ``voice_list`` and ``element_voice_id``."""
+        return self._create("general/custom-voices", request, fields)
 
     def omni_image(self, request: OmniImageRequest | Mapping[str, Any] | None = None, /, **fields: Any) -> R:
         """``images/omni-image``: single images (``n``) or a ``series`` (spec more §7.9)."""

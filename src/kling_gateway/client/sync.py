@@ -162,6 +162,18 @@ class KlingClient(FamilyMethods[CreatedTask, Task]):
         """Delete an element of this account (``general/delete-advanced-elements``)."""
         return self._run(self.core.delete_element(element_id))
 
+    def list_page(self, family: str, *, page: int = 1, page_size: int = 30) -> list[Task]:
+        """One page of a family's tasks (``pageNum``/``pageSize``), newest first."""
+        return self._run(self.core.list_page(family, page, page_size))
+
+    def preset_voices(self, *, page: int = 1, page_size: int = 30) -> list[Task]:
+        """The preset voices (``general/presets-voices``), one page; each has a trial mp3."""
+        return self._run(self.core.preset_voices(page, page_size))
+
+    def delete_voice(self, voice_id: str) -> dict[str, Any]:
+        """Delete a custom voice of this account (``general/delete-voices``)."""
+        return self._run(self.core.delete_voice(voice_id))
+
     def init_selection(self, request: Any = None, /, **fields: Any) -> InitSelectionData:
         """Multi-elements step 1: open a selection session on ``video_id`` or ``video_url``."""
         return self._run(self.core.init_selection(request, fields))
