@@ -244,3 +244,27 @@ def _swap(body: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     if "voice_list" in body:
         return {"voice_list": [{"voice_id": new}]}
     return {"element_voice_id": new}
+
+
+async def test_async_sdk_creates_lists_presets_and_deletes_voices(app: App) -> None:
+    from kling_gateway.client import AsyncKlingClient, PollPolicy
+
+    poll = PollPolicy(long_poll=5, interval=0.1, max_interval=0.5)
+    async with AsyncKlingClient(
+        str(app.http.base_url), api_key=app.keys[1], poll=poll, http_client=app.http
+    ) as kling:
+        created = await kling.create_voice(voice_name="SDK voice", voice_url=b64(wav_bytes(5.5)))
+        task = await kling.wait(created)
+        assert task.task_result is not None and task.task_result.voices is not None
+        (voice,) = task.task_result.voices
+        assert voice.voice_id == created.task_id and voice.voice_name == "SDK voice"
+        assert abs(await trial_seconds(app, voice.trial_url) - 5.5) < 0.15
+        page = await kling.list_page("general/custom-voices", page_size=1000)
+        assert created.task_id in [t.task_id for t in page]
+        presets = await kling.preset_voices(page_size=2)
+        assert [p.task_id for p in presets] == [p.voice_id for p in PRESETS[:2]]
+        assert await kling.delete_voice(voice.voice_id) == {
+            "task_id": voice.voice_id,
+            "task_status": "succeed",
+        }
+        assert created.task_id not in [t.task_id for t in await kling.list_page("general/custom-voices")]
