@@ -7,6 +7,7 @@ caller wherever they are named (image2video ``voice_list``, element ``element_vo
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -246,14 +247,16 @@ def _swap(body: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     return {"element_voice_id": new}
 
 
-async def test_async_sdk_creates_lists_presets_and_deletes_voices(app: App) -> None:
+async def test_async_sdk_creates_lists_presets_and_deletes_voices(app: App, tmp_path: Path) -> None:
     from kling_gateway.client import AsyncKlingClient, PollPolicy
 
     poll = PollPolicy(long_poll=5, interval=0.1, max_interval=0.5)
     async with AsyncKlingClient(
         str(app.http.base_url), api_key=app.keys[1], poll=poll, http_client=app.http
     ) as kling:
-        created = await kling.create_voice(voice_name="SDK voice", voice_url=b64(wav_bytes(5.5)))
+        clip = tmp_path / "mine.wav"
+        clip.write_bytes(wav_bytes(5.5))
+        created = await kling.create_voice(voice_name="SDK voice", voice_url=str(clip))  # a local file
         task = await kling.wait(created)
         assert task.task_result is not None and task.task_result.voices is not None
         (voice,) = task.task_result.voices

@@ -23,6 +23,7 @@ from .errors import ClientValidationError
 # file is just as natural (motion-brush masks).
 EXTRA_INPUTS: dict[str, tuple[str, ...]] = {
     "videos/image2video": ("static_mask", "dynamic_masks[].mask"),
+    "general/custom-voices": ("voice_url",),  # audio or video: checked by the server's worker
 }
 MAX_PATH_LENGTH = 4096
 

@@ -128,7 +128,7 @@ def voices_create(
     """Create a custom voice from a clip or a video; prints voice_id, name and trial URL."""
     body: dict[str, Any] = {"voice_name": name}
     if clip is not None:
-        body["voice_url"] = encode_media(clip)
+        body["voice_url"] = clip  # a local file is read and sent as Base64 by the SDK
     if video_id is not None:
         body["video_id"] = video_id
     if external_task_id is not None:
