@@ -152,3 +152,21 @@ async def test_presets_pass_unchanged_and_foreign_ids_are_refused_at_the_front(f
     )
     assert refused.status_code == 400 and refused.json()["code"] == 1201
     assert "element_voice_id" in refused.json()["message"]
+
+
+@module_loop
+async def test_voice_from_a_relayed_video_follows_the_video(front: App, upstream) -> None:
+    server, _maker, other = upstream
+    sound = {"prompt": "a singer", "model_name": "kling-v2-6", "mode": "pro", "sound": "on"}
+    video_task = await front.run("/v1/videos/text2video", sound)
+    assert (await front.gateway.tasks.get(video_task["task_id"])).engine == "other"  # type: ignore[union-attr]
+    video_id = video_task["task_result"]["videos"][0]["id"]
+    voice_task = await front.run("/v1/general/custom-voices", {"voice_name": "Sung", "video_id": video_id})
+    # the voices family is served by "maker" alone, but the video lives on "other"
+    assert (await front.gateway.tasks.get(voice_task["task_id"])).engine == "other"  # type: ignore[union-attr]
+    (voice,) = voice_task["task_result"]["voices"]
+    assert abs(probe_av(await front.fetch(voice["trial_url"])).duration - 5.0) < 0.2
+    # the upstream took it, so it was sent the upstream's video id (the front's is unknown there)
+    theirs = upstream_task(server, other, "general/custom-voices", voice_task["task_id"])
+    assert theirs["task_status"] == "succeed"
+    assert theirs["task_result"]["voices"][0]["voice_id"] != voice["voice_id"]

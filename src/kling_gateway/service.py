@@ -409,7 +409,10 @@ class TaskService:
         row = await self.store.get(ref)
         if row is None or own_element(row, account.id) is None or row.result is None:
             raise invalid_parameter(f"element_id: element '{ref}' does not exist for this account")
-        await self.store.replace_result(row.id, deleted_result(row.result), now_ms())
+        marked = deleted_result(row.result)
+        # its resources row (relay origin) goes with it; elements made before that table have none
+        if not await self.store.resources.delete(ref, "element", account.id, now_ms(), marked):
+            await self.store.replace_result(row.id, marked, now_ms())
         return row
 
     @staticmethod
