@@ -170,3 +170,51 @@ async def test_voice_from_a_relayed_video_follows_the_video(front: App, upstream
     theirs = upstream_task(server, other, "general/custom-voices", voice_task["task_id"])
     assert theirs["task_status"] == "succeed"
     assert theirs["task_result"]["voices"][0]["voice_id"] != voice["voice_id"]
+
+
+@module_loop
+async def test_delete_at_the_front_deletes_upstream_too(front: App, upstream) -> None:
+    server, maker, _other = upstream
+    voice_task = await front.run(
+        "/v1/general/custom-voices", {"voice_name": "Gone", "voice_url": b64(wav_bytes(5.5))}
+    )
+    voice_id = voice_task["task_id"]
+    up_voice = upstream_task(server, maker, "general/custom-voices", voice_id)["task_result"]["voices"][0][
+        "voice_id"
+    ]
+    element_task = await front.run(
+        "/v1/general/advanced-custom-elements", element_body(element_voice_id=voice_id)
+    )
+    element_id = element_task["task_result"]["elements"][0]["element_id"]
+
+    deleted = await front.http.post(
+        "/v1/general/delete-advanced-elements", json={"element_id": element_id}, headers=front.auth()
+    )
+    assert deleted.status_code == 200, deleted.text
+    up_element = upstream_task(server, maker, "general/advanced-custom-elements", element_task["task_id"])
+    assert up_element["task_result"]["elements"][0]["status"] == "deleted"
+
+    deleted = await front.http.post(
+        "/v1/general/delete-voices", json={"voice_id": voice_id}, headers=front.auth()
+    )
+    assert deleted.status_code == 200 and deleted.json()["data"]["task_id"] == voice_id
+    listed = httpx.get(
+        f"{server.base_url}/v1/general/custom-voices?pageSize=1000", headers=maker.bearer, timeout=30
+    )
+    assert listed.status_code == 200
+    upstream_ids = [
+        v["voice_id"] for t in listed.json()["data"] for v in t["task_result"].get("voices") or []
+    ]
+    assert up_voice not in upstream_ids
+    again = await front.create(
+        "/v1/general/advanced-custom-elements", element_body(element_voice_id=voice_id)
+    )
+    assert again.status_code == 400 and "element_voice_id" in again.json()["message"]
+
+
+def upstream_voices(server: GatewayProcess, account: Account) -> list[str]:
+    listed = httpx.get(
+        f"{server.base_url}/v1/general/custom-voices?pageSize=1000", headers=account.bearer, timeout=30
+    )
+    assert listed.status_code == 200, listed.text
+    return [v["voice_id"] for t in listed.json()["data"] for v in t["task_result"].get("voices") or []]

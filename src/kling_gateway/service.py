@@ -49,7 +49,7 @@ from .schemas.model_limits import packaged_catalog
 from .schemas.voices import VOICE_PAGE_SIZE_MAX, VOICES
 from .sessions import missing_session
 from .storage import Storage
-from .store import AccountRow, DuplicateExternalId, TaskRow, TaskStore
+from .store import AccountRow, DuplicateExternalId, ResourceRow, TaskRow, TaskStore
 from .voice_refs import PRESETS as VOICE_PRESETS
 from .voice_refs import VOICE, PresetVoice, video_has_voice, voice_exists
 from .voice_refs import preset as voice_preset
@@ -411,8 +411,10 @@ class TaskService:
             raise invalid_parameter(f"element_id: element '{ref}' does not exist for this account")
         marked = deleted_result(row.result)
         # its resources row (relay origin) goes with it; elements made before that table have none
+        origin = await self.store.resources.live(ref, "element", account.id)
         if not await self.store.resources.delete(ref, "element", account.id, now_ms(), marked):
             await self.store.replace_result(row.id, marked, now_ms())
+        await self._forget_upstream(origin)
         return row
 
     @staticmethod
@@ -428,10 +430,20 @@ class TaskService:
         if voice_preset(ref) is not None:
             raise invalid_parameter(f"voice_id: '{ref}' is a preset voice and cannot be deleted")
         row = await self.store.get(ref)
+        origin = await self.store.resources.live(ref, VOICE, account.id)
         emptied = {**json.loads((row.result if row else None) or "{}"), "voices": []}
         if row is None or not await self.store.resources.delete(ref, VOICE, account.id, now_ms(), emptied):
             raise invalid_parameter(f"voice_id: voice '{ref}' does not exist for this account")
+        await self._forget_upstream(origin)
         return row
+
+    async def _forget_upstream(self, origin: ResourceRow | None) -> None:
+        """A deleted voice or element made by a relay channel is deleted there too."""
+        if origin is None or origin.channel is None or origin.upstream_id is None:
+            return
+        engine = self.router.get(origin.channel)
+        if engine is not None:
+            await engine.forget(origin.kind, origin.upstream_id)
 
     @staticmethod
     def preset_voices(page_num: Any, page_size: Any) -> list[PresetVoice]:

@@ -186,6 +186,11 @@ class Engine(Protocol):
         circuit, in-flight tasks, failovers); None for an engine with no upstream to watch."""
         ...
 
+    async def forget(self, kind: str, upstream_id: str) -> None:
+        """A voice or element (``kind``) this engine made upstream was deleted in the gateway:
+        delete it upstream too (best effort: the gateway's own delete has already happened)."""
+        ...
+
     async def close(self) -> None:
         """Release what the engine holds (pools, HTTP clients) when the gateway stops."""
         ...
@@ -209,6 +214,9 @@ class EngineBase:
         raise NotImplementedError
 
     async def health(self) -> dict[str, Any] | None:
+        return None
+
+    async def forget(self, kind: str, upstream_id: str) -> None:
         return None
 
     async def close(self) -> None:

@@ -49,6 +49,12 @@ IDENTIFY_FACE = "videos/identify-face"
 RELAY_ADMISSION_LOCK = 7_325_002  # pg_advisory_xact_lock key: one relay queue admission at a time
 
 log = logging.getLogger("kling_gateway.relay")
+
+# resource kind -> (upstream delete call, its id field)
+DELETE_CALLS = {
+    "voice": ("general/delete-voices", "voice_id"),
+    "element": ("general/delete-advanced-elements", "element_id"),
+}
 FAILOVER_REASONS = ("breaker", "full", "busy", "down")  # why a task moved on from a channel
 
 
@@ -116,6 +122,16 @@ class RelayCore:
             await client.aclose()
         if self._files is not None:
             await self._files.aclose()
+
+    async def forget(self, channel: str, kind: str, upstream_id: str) -> None:
+        """Delete a voice or element upstream (its gateway copy is already deleted); a failure is
+        logged, never raised: the client's delete has succeeded."""
+        path, field = DELETE_CALLS[kind]
+        value: Any = int(upstream_id) if kind == "element" and upstream_id.isdigit() else upstream_id
+        try:
+            await self.clients[channel].post_sync(path, {field: value})
+        except UpstreamError as exc:
+            log.warning("channel %s: could not delete %s %s upstream (%s)", channel, kind, upstream_id, exc)
 
     def _failover(self, channel: str, reason: str) -> None:
         metrics.FAILOVERS.labels(channel, reason).inc()
@@ -450,6 +466,9 @@ class ChannelEngine(EngineBase):
 
     async def health(self) -> dict[str, Any] | None:
         return await self.core.health(self.name)
+
+    async def forget(self, kind: str, upstream_id: str) -> None:
+        await self.core.forget(self.name, kind, upstream_id)
 
     async def close(self) -> None:
         await self.core.close()
