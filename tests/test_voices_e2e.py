@@ -66,7 +66,10 @@ async def test_voice_from_clip_queried_by_both_ids_on_both_layouts(app: App) -> 
             assert got.status_code == 200, got.text
             assert got.json()["data"]["task_result"]["voices"][0]["voice_id"] == voice["voice_id"]
         assert done["task_id"] in await own_list(app, 0, prefix)
-    assert (await app.http.get(f"/v1{PATH}/{done['task_id']}", headers=app.auth(1))).status_code != 200
+    foreign = await app.http.get(f"/v1{PATH}/{done['task_id']}", headers=app.auth(1))
+    missing = await app.http.get(f"/v1{PATH}/404404404", headers=app.auth(1))
+    assert foreign.status_code == missing.status_code != 200
+    assert foreign.json()["code"] == missing.json()["code"]
     assert done["task_id"] not in await own_list(app, 1)
 
 
