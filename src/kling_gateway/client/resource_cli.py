@@ -2,8 +2,6 @@
 and elements (§7.7) from the command line — create (waits for the task by default), get, list
 own, presets, delete. Exit codes as for ``submit`` and ``task`` (see :mod:`.cli`)."""
 
-from __future__ import annotations
-
 import json
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -99,10 +97,6 @@ def _get(kind: Kind, client: KlingClient, ident: str, as_json: bool) -> None:
         _show(kind, [task], False)
 
 
-def _list(kind: Kind, client: KlingClient, page: int, page_size: int, as_json: bool) -> None:
-    _show(kind, client.list_page(kind.family, page=page, page_size=page_size), as_json)
-
-
 # ---- voices -----------------------------------------------------------------------------------
 
 
@@ -135,69 +129,6 @@ def voices_create(
         body["external_task_id"] = external_task_id
     with _reporting(as_json), _client(base_url, api_key, access_key, secret_key, layout) as client:
         _create(VOICE, client, body, not no_wait, timeout, as_json)
-
-
-@voices_app.command("get")
-def voices_get(
-    ident: IdArg,
-    as_json: JsonOpt = False,
-    base_url: BaseUrl = None,
-    api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None,
-    layout: LayoutOpt = None,
-) -> None:
-    """Show one custom voice's creation task."""
-    with _reporting(as_json), _client(base_url, api_key, access_key, secret_key, layout) as client:
-        _get(VOICE, client, ident, as_json)
-
-
-@voices_app.command("list")
-def voices_list(
-    page: PageOpt = 1,
-    page_size: Annotated[int, typer.Option("--page-size", min=1, max=1000, help="Voices per page.")] = 30,
-    as_json: JsonOpt = False,
-    base_url: BaseUrl = None,
-    api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None,
-    layout: LayoutOpt = None,
-) -> None:
-    """List this account's custom voices, newest first (deleted ones are gone)."""
-    with _reporting(as_json), _client(base_url, api_key, access_key, secret_key, layout) as client:
-        _list(VOICE, client, page, page_size, as_json)
-
-
-@voices_app.command("presets")
-def voices_presets(
-    page: PageOpt = 1,
-    page_size: Annotated[int, typer.Option("--page-size", min=1, max=1000, help="Voices per page.")] = 30,
-    as_json: JsonOpt = False,
-    base_url: BaseUrl = None,
-    api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None,
-    layout: LayoutOpt = None,
-) -> None:
-    """List the preset voices with their trial audio URLs."""
-    with _reporting(as_json), _client(base_url, api_key, access_key, secret_key, layout) as client:
-        _show(VOICE, client.preset_voices(page=page, page_size=page_size), as_json)
-
-
-@voices_app.command("delete")
-def voices_delete(
-    voice_id: Annotated[str, typer.Argument(help="voice_id of a custom voice of this account.")],
-    as_json: JsonOpt = False,
-    base_url: BaseUrl = None,
-    api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None,
-    layout: LayoutOpt = None,
-) -> None:
-    """Delete a custom voice (it can no longer be used or listed)."""
-    with _reporting(as_json), _client(base_url, api_key, access_key, secret_key, layout) as client:
-        data = client.delete_voice(voice_id)
-        typer.echo(json.dumps(data) if as_json else f"{data.get('task_id')}\t{data.get('task_status')}")
 
 
 # ---- elements ---------------------------------------------------------------------------------
@@ -247,68 +178,80 @@ def elements_create(
         _create(ELEMENT, client, body, not no_wait, timeout, as_json)
 
 
-@elements_app.command("get")
-def elements_get(
-    ident: IdArg,
-    as_json: JsonOpt = False,
-    base_url: BaseUrl = None,
-    api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None,
-    layout: LayoutOpt = None,
-) -> None:
-    """Show one element's creation task."""
-    with _reporting(as_json), _client(base_url, api_key, access_key, secret_key, layout) as client:
-        _get(ELEMENT, client, ident, as_json)
+def _shared_commands(app: typer.Typer, kind: Kind, noun: str) -> None:
+    """get, list, presets and delete: the same four commands for voices and elements."""
+    Size = Annotated[  # noqa: N806 - a type alias for typer
+        int,
+        typer.Option("--page-size", min=1, max=kind.max_page_size, help=f"{noun.capitalize()}s per page."),
+    ]
+
+    @app.command("get")
+    def get(
+        ident: IdArg,
+        as_json: JsonOpt = False,
+        base_url: BaseUrl = None,
+        api_key: ApiKeyOpt = None,
+        access_key: AccessKeyOpt = None,
+        secret_key: SecretKeyOpt = None,
+        layout: LayoutOpt = None,
+    ) -> None:
+        with _reporting(as_json), _client(base_url, api_key, access_key, secret_key, layout) as client:
+            _get(kind, client, ident, as_json)
+
+    @app.command("list")
+    def list_own(
+        page: PageOpt = 1,
+        page_size: Size = 30,
+        as_json: JsonOpt = False,
+        base_url: BaseUrl = None,
+        api_key: ApiKeyOpt = None,
+        access_key: AccessKeyOpt = None,
+        secret_key: SecretKeyOpt = None,
+        layout: LayoutOpt = None,
+    ) -> None:
+        with _reporting(as_json), _client(base_url, api_key, access_key, secret_key, layout) as client:
+            _show(kind, client.list_page(kind.family, page=page, page_size=page_size), as_json)
+
+    @app.command("presets")
+    def presets(
+        page: PageOpt = 1,
+        page_size: Size = 30,
+        as_json: JsonOpt = False,
+        base_url: BaseUrl = None,
+        api_key: ApiKeyOpt = None,
+        access_key: AccessKeyOpt = None,
+        secret_key: SecretKeyOpt = None,
+        layout: LayoutOpt = None,
+    ) -> None:
+        with _reporting(as_json), _client(base_url, api_key, access_key, secret_key, layout) as client:
+            found = client.preset_voices if kind is VOICE else client.preset_elements
+            _show(kind, found(page=page, page_size=page_size), as_json)
+
+    @app.command("delete")
+    def delete(
+        ident: Annotated[str, typer.Argument(help=f"{kind.id_field} of a {noun} of this account.")],
+        as_json: JsonOpt = False,
+        base_url: BaseUrl = None,
+        api_key: ApiKeyOpt = None,
+        access_key: AccessKeyOpt = None,
+        secret_key: SecretKeyOpt = None,
+        layout: LayoutOpt = None,
+    ) -> None:
+        with _reporting(as_json), _client(base_url, api_key, access_key, secret_key, layout) as client:
+            if kind is VOICE:
+                data = client.delete_voice(ident)
+            else:
+                data = client.delete_element(int(ident) if ident.isdigit() else ident)
+            typer.echo(json.dumps(data) if as_json else f"{data.get('task_id')}\t{data.get('task_status')}")
+
+    get.__doc__ = f"Show one {noun}'s creation task."
+    list_own.__doc__ = f"List this account's {noun}s, newest first."
+    presets.__doc__ = f"List the preset {noun}s."
+    delete.__doc__ = f"Delete a {noun} of this account (it can no longer be used)."
 
 
-@elements_app.command("list")
-def elements_list(
-    page: PageOpt = 1,
-    page_size: Annotated[int, typer.Option("--page-size", min=1, max=500, help="Elements per page.")] = 30,
-    as_json: JsonOpt = False,
-    base_url: BaseUrl = None,
-    api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None,
-    layout: LayoutOpt = None,
-) -> None:
-    """List this account's elements, newest first (deleted ones show status deleted)."""
-    with _reporting(as_json), _client(base_url, api_key, access_key, secret_key, layout) as client:
-        _list(ELEMENT, client, page, page_size, as_json)
-
-
-@elements_app.command("presets")
-def elements_presets(
-    page: PageOpt = 1,
-    page_size: Annotated[int, typer.Option("--page-size", min=1, max=500, help="Elements per page.")] = 30,
-    as_json: JsonOpt = False,
-    base_url: BaseUrl = None,
-    api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None,
-    layout: LayoutOpt = None,
-) -> None:
-    """List the official (preset) elements."""
-    with _reporting(as_json), _client(base_url, api_key, access_key, secret_key, layout) as client:
-        _show(ELEMENT, client.preset_elements(page=page, page_size=page_size), as_json)
-
-
-@elements_app.command("delete")
-def elements_delete(
-    element_id: Annotated[str, typer.Argument(help="element_id of an element of this account.")],
-    as_json: JsonOpt = False,
-    base_url: BaseUrl = None,
-    api_key: ApiKeyOpt = None,
-    access_key: AccessKeyOpt = None,
-    secret_key: SecretKeyOpt = None,
-    layout: LayoutOpt = None,
-) -> None:
-    """Delete an element (it can no longer be used; its record shows status deleted)."""
-    with _reporting(as_json), _client(base_url, api_key, access_key, secret_key, layout) as client:
-        target: int | str = int(element_id) if element_id.isdigit() else element_id
-        data = client.delete_element(target)
-        typer.echo(json.dumps(data) if as_json else f"{data.get('task_id')}\t{data.get('task_status')}")
+_shared_commands(voices_app, VOICE, "voice")
+_shared_commands(elements_app, ELEMENT, "element")
 
 
 def register(app: typer.Typer) -> None:

@@ -118,20 +118,35 @@ def validate_audio(
     max_s: float | None = None,
 ) -> float:
     """Check an mp3/wav/m4a/aac file; return its duration in seconds."""
-    _check_size(data, field, max_bytes)
-    info = _probe(data, field, "audio file")
-    if info.format_name not in _AUDIO_FORMATS:
-        raise _fail(field, f"format {info.format_name} is not one of mp3, wav, m4a, aac")
-    if info.audio_codec is None:
-        raise _fail(field, "has no audio stream")
-    duration = info.duration
-    if duration <= 0:
-        try:
-            duration = _decoded_audio_seconds(data)
-        except av.error.FFmpegError:
-            raise _fail(field, "is not a readable audio file") from None
+    duration = _sound_seconds(data, field, max_bytes, _AUDIO_FORMATS, "mp3, wav, m4a, aac", "audio stream")
     _check_duration(field, duration, min_s, max_s)
     return duration
+
+
+def _sound_seconds(
+    data: bytes,
+    field: str,
+    max_bytes: int,
+    formats: dict[str, str],
+    names: str,
+    track: str,
+    *,
+    decode: bool = False,
+) -> float:
+    """Size, container (one of ``formats``) and an audio stream checked; the sound's length,
+    decoded when the container gives none (or always with ``decode``)."""
+    _check_size(data, field, max_bytes)
+    info = _probe(data, field, "audio file" if track == "audio stream" else "audio or video file")
+    if info.format_name not in formats:
+        raise _fail(field, f"format {info.format_name} is not one of {names}")
+    if info.audio_codec is None:
+        raise _fail(field, f"has no {track}")
+    if info.duration > 0 and not decode:
+        return info.duration
+    try:
+        return _decoded_audio_seconds(data)
+    except av.error.FFmpegError:
+        raise _fail(field, "is not a readable audio file") from None
 
 
 VOICE_CLIP_FORMATS = {"mp3": "mp3", "wav": "wav", "mov,mp4,m4a,3gp,3g2,mj2": "mp4/mov"}
@@ -140,18 +155,10 @@ VOICE_CLIP_FORMATS = {"mp3": "mp3", "wav": "wav", "mov,mp4,m4a,3gp,3g2,mj2": "mp
 def validate_voice_clip(
     data: bytes, field: str, *, max_bytes: int, min_s: float | None = None, max_s: float | None = None
 ) -> float:
-    """Check a voice clip (mp3/wav, or mp4/mov with an audio track); its decoded audio must last
-    ``min_s``–``max_s`` seconds. Returns that duration."""
-    _check_size(data, field, max_bytes)
-    info = _probe(data, field, "audio or video file")
-    if info.format_name not in VOICE_CLIP_FORMATS:
-        raise _fail(field, f"format {info.format_name} is not one of mp3, wav, mp4, mov")
-    if info.audio_codec is None:
-        raise _fail(field, "has no audio track")
-    try:
-        duration = _decoded_audio_seconds(data)
-    except av.error.FFmpegError:
-        raise _fail(field, "is not a readable audio file") from None
+    """Check a voice clip (mp3/wav, or mp4/mov with an audio track); its decoded audio (not the
+    container's length: a video's picture may run longer) must last ``min_s``–``max_s`` s."""
+    formats, names = VOICE_CLIP_FORMATS, "mp3, wav, mp4, mov"
+    duration = _sound_seconds(data, field, max_bytes, formats, names, "audio track", decode=True)
     _check_duration(field, duration, min_s, max_s)
     return duration
 
