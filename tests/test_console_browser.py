@@ -569,3 +569,53 @@ def test_operator_sees_the_relay_channels_circuit_open_after_upstream_failures(
     assert "down 1" in row.locator(".failovers").inner_text()
     assert row.locator(".failures").inner_text() == "1 / 1"
     page.screenshot(path=shots / "channels.png", full_page=True)
+
+
+def test_elements_page_creates_previews_and_deletes_an_element_and_lists_the_presets(
+    page: Any, server: GatewayProcess, shots: Path
+) -> None:
+    me = server.create_account("elements")
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        presets = http.get("/v1/general/advanced-presets-elements", headers=me.bearer).json()["data"]
+    names = [t["task_result"]["elements"][0]["element_name"] for t in presets]
+    sign_in(page, me.api_key)
+    page.get_by_role("link", name="Elements").click()
+    page.locator("#lib-preset-table").wait_for()
+    shown = page.locator("#lib-preset-table tbody tr strong").all_inner_texts()
+    assert shown == names and len(names) >= 6  # the official elements, as the API lists them
+
+    form = page.locator("#lib-form")
+    form.get_by_label("Name (≤ 20 characters)").fill("Blue hero")
+    form.get_by_label("Description (≤ 100 characters)").fill("A hero in blue")
+    front = {"name": "front.png", "mimeType": "image/png", "buffer": png_bytes(600, 400)}
+    form.get_by_label("Frontal image").set_input_files(front)
+    form.get_by_role("button", name="Create").click()  # no other angle: the API names the field
+    message = form.locator('.field[data-field="element_image_list.refer_images"] .field-error')
+    page.wait_for_function(
+        "() => document.querySelector('.field[data-field=\"element_image_list.refer_images\"] .field-error')"
+        ".textContent"
+    )
+    assert message.inner_text().startswith("element_image_list.refer_images")
+    assert page.locator("#lib-error .error").get_attribute("data-code") == "1201"
+    assert page.locator("#lib-own-table tbody tr[data-id]").count() == 0  # nothing was created
+
+    side = {"name": "side.png", "mimeType": "image/png", "buffer": png_bytes(400, 400)}
+    form.get_by_label("Other angles (1–3 images)").set_input_files(side)
+    form.get_by_label("o_102").check()
+    form.get_by_role("button", name="Create").click()
+    row = page.locator('#lib-own-table tr[data-state="succeed"]')
+    row.wait_for(timeout=120_000)  # followed from the creation's event stream
+    element_id = row.get_attribute("data-id")
+    assert "Blue hero" in row.inner_text() and "o_102" in row.inner_text()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#lib-own-table tr[data-state=\"succeed\"] img');"
+        " return i && i.complete && i.naturalWidth > 0 }"
+    )
+    assert row.locator("img").evaluate("i => [i.naturalWidth, i.naturalHeight]") == [600, 400]
+    page.screenshot(path=shots / "elements.png", full_page=True)
+
+    row.get_by_role("button", name=f"Delete Blue hero ({element_id})").click()
+    page.locator(f'#lib-own-table tr[data-id="{element_id}"][data-state="deleted"]').wait_for()
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        got = http.get(f"/v1/general/advanced-custom-elements/{element_id}", headers=me.bearer).json()["data"]
+    assert got["task_result"]["elements"][0]["status"] == "deleted"

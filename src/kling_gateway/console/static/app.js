@@ -3,6 +3,7 @@
 import { API, ApiError, call, credential, curlFor, signIn, signOut, stream } from "./api.js";
 import { el, errorBox, when } from "./dom.js";
 import { barChart } from "./chart.js";
+import { libraryPage } from "./library.js";
 import { buildForm, readForm, showFieldError } from "./schema_form.js";
 
 const main = document.getElementById("main");
@@ -489,6 +490,7 @@ async function route() {
     if (parts[0] === "task" && parts.length >= 4) return await taskPage(parts.slice(1, -1).join("/"), parts.at(-1));
     if (parts[0] === "playground") return await playgroundPage(params);
     if (parts[0] === "usage") return await usagePage(params);
+    if (parts[0] === "elements") return await libraryPage("elements", pageAbort.signal, render);
     return await tasksPage(params);
   } catch (err) {
     render(pageAbort.signal, errorBox(err instanceof ApiError ? err : new ApiError(0, 0, String(err.message ?? err))));
