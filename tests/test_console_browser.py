@@ -335,7 +335,9 @@ def test_playground_text2video_reaches_succeed_and_the_video_plays(
     page.get_by_role("link", name="Playground").click()
     page.locator("#playground").wait_for()
     options = page.locator("#pg-family option").evaluate_all("os => os.map(o => o.value)")
-    assert set(options) <= set(FAMILIES) and len(options) >= len(FAMILIES) - 2  # from the OpenAPI document
+    legacy = [o for o in options if not o.startswith("v2/")]
+    assert set(legacy) <= set(FAMILIES) and len(legacy) >= len(FAMILIES) - 2  # from the OpenAPI document
+    assert {"v2/text-to-video", "v2/omni-video"} <= set(options)  # and the new standard's products
     assert "videos/text2video" in options and "videos/multi-elements/init-selection" not in options
     page.get_by_label("Family").select_option("videos/text2video")
     form = page.locator("#playground")
@@ -619,3 +621,49 @@ def test_elements_page_creates_previews_and_deletes_an_element_and_lists_the_pre
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
         got = http.get(f"/v1/general/advanced-custom-elements/{element_id}", headers=me.bearer).json()["data"]
     assert got["task_result"]["elements"][0]["status"] == "deleted"
+
+
+def test_playground_new_standard_text_to_video_plays_its_result(
+    page: Any, server: GatewayProcess, account: Account, shots: Path, tmp_path: Path
+) -> None:
+    sign_in(page, account.api_key)
+    page.goto("/console/#/playground?family=v2/text-to-video")
+    form = page.locator("#playground")
+    form.wait_for()
+    models = form.locator("#pg-model option").evaluate_all("os => os.map(o => o.value)")
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        served = http.get(
+            "/v1/models", params={"family": "v2/text-to-video", "standard": "new"}, headers=account.bearer
+        ).json()["data"]
+    assert models == [m["name"] for m in served] and "kling-3.0" in models  # the catalogue's
+    form.get_by_label("model (in the path)").select_option("kling-3.0")
+    prompt = form.get_by_label("prompt *", exact=True)  # required here: the star is aria-hidden
+    assert prompt.get_attribute("aria-required") == "true"
+    prompt.fill("a lantern on a jetty")
+    form.get_by_label("duration", exact=True).fill("3")  # settings.duration, from the wire model
+    form.get_by_label("multi_shot", exact=True).select_option("false")
+    assert "/text-to-video/kling-3.0" in page.locator("#pg-curl").inner_text()
+    page.screenshot(path=shots / "playground-new-standard.png", full_page=True)
+    form.get_by_role("button", name="Submit").click()
+
+    page.wait_for_url("**/console/#/task/v2/text-to-video/*")
+    task_id = page.url.rsplit("/", 1)[1]
+    page.locator('#history li[data-status="succeeded"]').wait_for(timeout=120_000)
+    seen = page.locator("#history li").evaluate_all("ls => ls.map(l => l.dataset.status)")
+    assert seen[-1] == "succeeded" and len(seen) == len(set(seen)), seen  # progress, each status once
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        (record,) = http.get("/tasks", params={"task_ids": task_id}, headers=account.bearer).json()["data"]
+    assert record["status"] == "succeeded"
+    video = page.locator("#media video")
+    video.wait_for()
+    page.wait_for_function("() => document.querySelector('#media video').readyState >= 1")
+    duration, width, height = video.evaluate("v => [v.duration, v.videoWidth, v.videoHeight]")
+    src = video.get_attribute("src")
+    assert src == record["outputs"][0]["url"]
+    truth = probe_av(fetch(server, src, tmp_path, "record.mp4"))
+    assert (width, height) == (truth.width, truth.height) == (1280, 720)
+    assert duration == pytest.approx(truth.duration, abs=0.1) and duration == pytest.approx(3, abs=0.2)
+    video.evaluate("v => { v.muted = true; return v.play() }")
+    page.wait_for_function("() => document.querySelector('#media video').currentTime > 0.2")
+    assert f'"id": "{task_id}"' in page.locator("#raw").inner_text()
+    page.screenshot(path=shots / "task-new-standard.png", full_page=True)

@@ -36,14 +36,15 @@ function headers(extra, token) {
 
 // The Kling routes live under /v1; Kling's account API (/account/...) and the operator's admin
 // API (/admin/v1/...) at the root.
-function urlOf(path) {
-  return /^\/(admin|account)\//.test(path) ? path : API + path;
+// The new standard's routes (POST /text-to-video/{model}, GET /tasks) live at the root too: root.
+function urlOf(path, root) {
+  return root || /^\/(admin|account)\//.test(path) ? path : API + path;
 }
 
-export async function call(method, path, { body, token, extraHeaders } = {}) {
+export async function call(method, path, { body, token, extraHeaders, root } = {}) {
   let response;
   try {
-    response = await fetch(urlOf(path), {
+    response = await fetch(urlOf(path, root), {
       method,
       headers: headers(body === undefined ? extraHeaders : { "Content-Type": "application/json", ...extraHeaders }, token),
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -96,8 +97,8 @@ export async function stream(path, onEvent, signal) {
 }
 
 // The copyable curl for a call, with the key as a shell variable (never the key itself).
-export function curlFor(method, path, body) {
-  const url = `${location.origin}${API}${path}`;
+export function curlFor(method, path, body, root = false) {
+  const url = `${location.origin}${root ? "" : API}${path}`;
   let text = `curl -sS -X ${method} '${url}' -H "Authorization: Bearer $KLING_API_KEY"`;
   if (body !== undefined) {
     text += ` -H 'Content-Type: application/json' -d '${JSON.stringify(body).replaceAll("'", "'\\''")}'`;

@@ -17,15 +17,20 @@ async function loadOpenapi() {
 }
 
 // Families from the OpenAPI document: every /v1/<family> path that creates (POST with a request
-// body) and lists (GET) — which leaves out the POST-only calls such as the selection calls.
+// body) and lists (GET) — which leaves out the POST-only calls such as the selection calls — and
+// every new-standard product, POST /<product>/{model} (family v2/<product>, the model in the path).
 async function families() {
   const doc = await loadOpenapi();
   const found = [];
   for (const [path, ops] of Object.entries(doc.paths)) {
-    const m = /^\/v1\/([\w-]+(?:\/[\w-]+)+)$/.exec(path);
+    const legacy = /^\/v1\/([\w-]+(?:\/[\w-]+)+)$/.exec(path);
+    const product = /^\/([\w-]+)\/\{model\}$/.exec(path);
     const post = ops.post;
-    if (!m || !post?.requestBody || !ops.get || post.tags?.includes("admin")) continue;
-    found.push({ name: m[1], summary: post.summary.replace(/^Create: /, ""), schema: post.requestBody.content["application/json"].schema });
+    if (!post?.requestBody || post.tags?.includes("admin")) continue;
+    const schema = post.requestBody.content["application/json"].schema;
+    const summary = post.summary.replace(/^Create: /, "");
+    if (legacy && ops.get) found.push({ name: legacy[1], summary, schema });
+    else if (product) found.push({ name: `v2/${product[1]}`, product: product[1], summary, schema });
   }
   return found.sort((a, b) => a.name.localeCompare(b.name));
 }
@@ -84,7 +89,7 @@ async function tasksPage(params) {
   const input = (id, label, type, value) =>
     el("div", {}, el("label", { for: id }, label), el("input", { id, name: id, type, value: value ?? "" }));
   const filters = el("form", { class: "row", "aria-label": "Filter tasks" },
-    select("family", "Family", fams.map((f) => f.name), params.get("family")),
+    select("family", "Family", fams.filter((f) => !f.product).map((f) => f.name), params.get("family")),
     select("status", "Status", STATUSES, params.get("status")),
     input("model", "Model", "text", params.get("model")),
     input("q", "Prompt contains", "search", params.get("q")),
@@ -247,6 +252,65 @@ async function taskPage(family, taskId) {
   });
 }
 
+// A new-standard task (family v2/<product>): read through GET /tasks?task_ids= (the new
+// standard has no per-family query path nor event stream), every second until it ends.
+const RECORD_POLL_MS = 1000;
+const RECORD_TERMINAL = new Set(["succeeded", "failed"]);
+
+function outputsOf(outputs) {
+  return (outputs ?? []).map((o) => {
+    if (o.type === "video") {
+      return el("figure", {}, el("video", { src: o.url, controls: true, preload: "metadata", "aria-label": `video ${o.id ?? ""}` }),
+        el("figcaption", {}, o.duration ? `${o.duration} s · ` : "", el("a", { href: o.url, download: "" }, "download")));
+    }
+    if (o.type === "image") return el("figure", {}, el("img", { src: o.url, alt: "image" }), el("figcaption", {}, el("a", { href: o.url, download: "" }, "download")));
+    const url = o.mp3_url || o.wav_url || o.url;
+    if (o.type === "audio" && url) return el("figure", {}, el("audio", { src: url, controls: true, preload: "metadata", "aria-label": "audio" }));
+    return null;
+  });
+}
+
+async function recordPage(family, id) {
+  const signal = pageAbort.signal;
+  const path = `/tasks?task_ids=${encodeURIComponent(id)}`;
+  const head = el("div");
+  const history = el("ol", { id: "history" });
+  const media = el("div", { class: "media", id: "media" });
+  const raw = el("pre", { id: "raw" });
+  const error = el("div");
+  render(signal, el("p", {}, el("a", { href: "#/tasks" }, "← Tasks")), el("h1", {}, `Task ${id}`), error, head,
+    el("h2", {}, "Result"), media, el("h2", {}, "Status history"), history,
+    el("h2", {}, `Raw JSON (GET ${path})`), raw, el("h2", {}, "curl"), el("pre", { id: "curl" }, curlFor("GET", path, undefined, true)));
+  let shown = null;
+  while (!signal.aborted) {
+    let record;
+    try {
+      [record] = await call("GET", path, { root: true });
+    } catch (err) {
+      error.replaceChildren(errorBox(err));
+      return;
+    }
+    if (signal.aborted) return;
+    if (!record) {
+      error.replaceChildren(errorBox(new ApiError(404, 1203, `task '${id}' not found`)));
+      return;
+    }
+    raw.textContent = JSON.stringify(record, null, 2);
+    if (record.status !== shown) {
+      shown = record.status;
+      history.append(el("li", { "data-status": record.status }, `${record.status} at ${when(record.update_time)}`));
+      head.replaceChildren(el("div", { class: "card", id: "record" },
+        el("div", {}, "Family: ", family), el("div", {}, "Status: ", statusBadge(record.status)),
+        record.message ? el("div", { class: "error", id: "status-msg" }, record.message) : null,
+        (record.billing ?? []).length ? el("div", {}, "Units: ", record.billing.map((b) => b.amount).join(" + ")) : null,
+        el("div", {}, "Created: ", when(record.create_time), " · updated: ", when(record.update_time))));
+      media.replaceChildren(...outputsOf(record.outputs).filter(Boolean));
+    }
+    if (RECORD_TERMINAL.has(record.status)) return;
+    await new Promise((ok) => setTimeout(ok, RECORD_POLL_MS));
+  }
+}
+
 // ---- playground --------------------------------------------------------------------------
 
 // The models the catalogue serves for a family, as suggestions on the model_name field.
@@ -273,13 +337,25 @@ async function playgroundPage(params) {
   const picker = el("select", { id: "pg-family" }, ...fams.map((f) => el("option", { value: f.name, selected: f === chosen }, `${f.name} — ${f.summary}`)));
   picker.addEventListener("change", () => { location.hash = "#/playground?family=" + encodeURIComponent(picker.value); });
   const fields = buildForm(chosen.schema, doc.components.schemas);
-  await suggestModels(fields, chosen.name);
+  let model = null; // the new standard's model: a path segment, not a body field
+  if (chosen.product) {
+    model = el("select", { id: "pg-model", required: true });
+    try {
+      const models = await call("GET", `/models?family=${encodeURIComponent(chosen.name)}&standard=new`);
+      model.append(...models.map((m) => el("option", { value: m.offers.find((o) => o.family === chosen.name)?.model_id ?? m.name }, m.name)));
+    } catch { /* no catalogue: the select stays empty and the API names the problem */ }
+    fields.prepend(el("div", { class: "field", "data-field": "model" }, el("label", { for: "pg-model" }, "model (in the path)"), model,
+      el("div", { class: "field-error", role: "alert" })));
+  } else {
+    await suggestModels(fields, chosen.name);
+  }
+  const target = () => (chosen.product ? `/${chosen.product}/${model.value}` : `/${chosen.name}`);
   const error = el("div", { id: "pg-error" });
   const curl = el("pre", { id: "pg-curl" });
   const form = el("form", { id: "playground", "aria-label": `Create ${chosen.name}` }, fields,
     el("button", { class: "primary", type: "submit" }, "Submit"), error);
   form.addEventListener("input", () => {
-    try { curl.textContent = curlFor("POST", `/${chosen.name}`, readForm(form)); } catch { /* shown on submit */ }
+    try { curl.textContent = curlFor("POST", target(), readForm(form), Boolean(chosen.product)); } catch { /* shown on submit */ }
   });
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -292,8 +368,8 @@ async function playgroundPage(params) {
       return;
     }
     try {
-      const created = await call("POST", `/${chosen.name}`, { body });
-      location.hash = `#/task/${chosen.name}/${created.task_id}`;
+      const created = await call("POST", target(), { body, root: Boolean(chosen.product) });
+      location.hash = `#/task/${chosen.name}/${created.task_id ?? created.id}`;
     } catch (err) {
       showFieldError(form, err.message);
       error.replaceChildren(errorBox(err));
@@ -487,6 +563,7 @@ async function route() {
   const parts = path.split("/").filter(Boolean);
   try {
     if (cred.role === "operator") return parts[0] === "channels" ? await channelsPage() : await keysPage();
+    if (parts[0] === "task" && parts[1] === "v2" && parts.length === 4) return await recordPage(parts.slice(1, -1).join("/"), parts.at(-1));
     if (parts[0] === "task" && parts.length >= 4) return await taskPage(parts.slice(1, -1).join("/"), parts.at(-1));
     if (parts[0] === "playground") return await playgroundPage(params);
     if (parts[0] === "usage") return await usagePage(params);

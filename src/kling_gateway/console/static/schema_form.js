@@ -74,7 +74,8 @@ function control(path, name, s, required, components) {
   input.dataset.path = path;
   input.dataset.kind = kind === "media" ? "string" : kind === "enum" && s.type === "integer" ? "number" : kind;
   const field = el("div", { class: "field", "data-field": path },
-    el("label", { for: id }, name + (required ? " *" : "")), input);
+    el("label", { for: id }, name, required ? el("span", { "aria-hidden": "true" }, " *") : null), input);
+  if (required) input.setAttribute("aria-required", "true"); // said once, not as a star
   if (kind === "media") {
     const accept = name.includes("audio") ? "audio/*" : "image/*";
     const picker = el("input", { type: "file", accept, id: id + "-file", "aria-label": `${name}: choose a file (sent as Base64)` });
