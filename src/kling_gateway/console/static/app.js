@@ -568,6 +568,7 @@ async function route() {
     if (parts[0] === "playground") return await playgroundPage(params);
     if (parts[0] === "usage") return await usagePage(params);
     if (parts[0] === "elements") return await libraryPage("elements", pageAbort.signal, render);
+    if (parts[0] === "voices") return await libraryPage("voices", pageAbort.signal, render);
     return await tasksPage(params);
   } catch (err) {
     render(pageAbort.signal, errorBox(err instanceof ApiError ? err : new ApiError(0, 0, String(err.message ?? err))));
