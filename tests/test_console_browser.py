@@ -457,6 +457,13 @@ def test_operator_view_needs_the_admin_token_and_manages_keys(
     )
 
 
+UNLABELED = (
+    "() => [...document.querySelectorAll('main input, main select, main textarea, main button')]"
+    ".filter(c => !(c.labels && c.labels.length) && !c.getAttribute('aria-label')"
+    " && !(c.tagName === 'BUTTON' && c.textContent.trim())).map(c => c.id || c.outerHTML.slice(0, 60))"
+)
+
+
 def admin_call(http: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
     r = http.request(method, path, headers={"Authorization": f"Bearer {ADMIN}"}, **kwargs)
     assert r.status_code == 200, r.text
@@ -533,6 +540,7 @@ def test_usage_charts_count_the_tasks_per_day_family_and_model_and_show_packs_le
     remaining = "#packs tr:has-text('{}') td.remaining"
     assert page.locator(remaining.format("image-pack")).inner_text() == "80"  # 100 − 16 − 4
     assert page.locator(remaining.format("audio-pack")).inner_text() == "9.75"
+    assert page.evaluate(UNLABELED) == []  # every control named
     page.screenshot(path=shots / "usage-charts.png", full_page=True)
 
     page.set_viewport_size({"width": 375, "height": 812})  # a phone: the charts fit the screen
@@ -572,6 +580,7 @@ def test_operator_sees_the_relay_channels_circuit_open_after_upstream_failures(
     assert int(row.locator(".failovers").get_attribute("data-total")) >= 1
     assert "down 1" in row.locator(".failovers").inner_text()
     assert row.locator(".failures").inner_text() == "1 / 1"
+    assert page.evaluate(UNLABELED) == []
     page.screenshot(path=shots / "channels.png", full_page=True)
 
 
@@ -616,6 +625,10 @@ def test_elements_page_creates_previews_and_deletes_an_element_and_lists_the_pre
         " return i && i.complete && i.naturalWidth > 0 }"
     )
     assert row.locator("img").evaluate("i => [i.naturalWidth, i.naturalHeight]") == [600, 400]
+    assert page.evaluate(UNLABELED) == []
+    page.locator("#lib-form button.primary").focus()
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("() => document.activeElement.value") == "o_108"  # the last tag, by keyboard
     page.screenshot(path=shots / "elements.png", full_page=True)
 
     row.get_by_role("button", name=f"Delete Blue hero ({element_id})").click()

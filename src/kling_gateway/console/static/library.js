@@ -79,7 +79,7 @@ export const KINDS = {
     presets: "/general/presets-voices",
     remove: "/general/delete-voices",
     idField: "voice_id",
-    idOf: (task, item) => String(item?.voice_id ?? task.task_id),
+    idOf: (task, item) => (typeof item?.voice_id === "string" ? item.voice_id : task.task_id), // never a rounded number
     itemOf: (task) => task.task_result?.voices?.[0],
     name: (item) => item.voice_name,
     about: (item) => `${item.owned_by ?? ""}`,
