@@ -547,6 +547,20 @@ def test_usage_charts_count_the_tasks_per_day_family_and_model_and_show_packs_le
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     assert page.locator("svg#chart-units-day").evaluate("s => s.getBoundingClientRect().width") <= 375
     page.screenshot(path=shots / "usage-phone.png", full_page=True)
+    page.set_viewport_size({"width": 1100, "height": 900})
+
+    page.get_by_role("button", name="Sign out").click()  # the operator: every account, or this one
+    sign_in(page, ADMIN, role="operator")
+    page.get_by_role("link", name="Usage").click()
+    page.locator("svg#chart-tasks-model").wait_for()
+    assert chart_values(page, "chart-tasks-model")[v1] >= 3  # every account's tasks
+    page.get_by_label("Account").select_option(me.account_id)
+    page.wait_for_url(f"**account={me.account_id}")
+    page.locator(remaining.format("image-pack")).wait_for()
+    assert chart_values(page, "chart-tasks-model") == expected_tasks  # the same ledger, read by the operator
+    assert page.locator(remaining.format("image-pack")).inner_text() == "80"
+    assert page.evaluate(UNLABELED) == []
+    page.screenshot(path=shots / "usage-operator.png", full_page=True)
 
 
 def test_operator_sees_the_relay_channels_circuit_open_after_upstream_failures(

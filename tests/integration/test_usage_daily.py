@@ -145,3 +145,40 @@ async def test_needs_an_account_key_and_is_in_openapi(gw: InProcessGateway) -> N
         op = doc["paths"][f"{prefix}/account/usage/daily"]["get"]
         assert {p["name"] for p in op["parameters"]} == {"start_time", "end_time", "utc_offset_minutes"}
         assert {"200", "400", "401"} <= set(op["responses"])
+
+
+async def test_the_operator_reads_every_account_or_one(gw: InProcessGateway) -> None:
+    client = gw.client
+    one, two = await funded(gw, "op-one"), await funded(gw, "op-two")
+    t0 = int(time.time() * 1000)
+    for key, n in ((one, 2), (two, 3)):
+        for i in range(n):
+            r = await client.post(
+                "/v1/images/generations", json={"prompt": f"p{i}"}, headers=bearer(key.api_key)
+            )
+            assert r.status_code == 200, r.text
+    window = {"start_time": t0, "end_time": int(time.time() * 1000) + 1000}
+
+    async def images(**params: Any) -> int:
+        r = await client.get("/admin/v1/usage/daily", params={**window, **params}, headers=bearer(ADMIN))
+        assert r.status_code == 200, r.text
+        rows = r.json()["data"]["days"]
+        return sum(row["tasks"] for row in rows if row["family"] == "images/generations")
+
+    assert await images(account_id=one.account_id) == 2
+    assert await images(account_id=two.account_id) == 3
+    assert await images() >= 5  # every account's (other tests' tasks may share the window)
+    mine = await daily(client, one, **window)
+    r = await client.get(
+        "/admin/v1/usage/daily", params={**window, "account_id": one.account_id}, headers=bearer(ADMIN)
+    )
+    assert r.json()["data"]["days"] == mine["days"]  # one view of the same ledger
+    for params, status, code in (
+        ({**window, "account_id": "acc_nobody"}, 404, 1203),
+        ({"start_time": 5, "end_time": 1}, 400, 1201),
+        ({"start_time": 0}, 400, 1201),
+    ):
+        r = await client.get("/admin/v1/usage/daily", params=params, headers=bearer(ADMIN))
+        assert (r.status_code, r.json()["code"]) == (status, code), r.text
+    r = await client.get("/admin/v1/usage/daily", params=window, headers=bearer(one.api_key))
+    assert r.status_code == 401 and r.json()["code"] == 1000  # an account key is no operator

@@ -16,10 +16,11 @@ from ..store import AccountRow, AccountStore, LedgerStore, PackRow, UsageQuery
 from ..store.accounts import LIMITS
 from ..store.ledger import PACK_TYPES, PACKAGE_TYPES
 from .units import format_units, to_milli
-from .views import admin_pack_view, usage_row
+from .views import admin_pack_view, daily_view, usage_row
 
 DAY_MS = 86_400_000
 MAX_EXPORT = 100_000  # entries per usage read; page with start_time for more
+MAX_DAILY_DAYS = 400  # the widest window of one per-day read
 
 
 @dataclass(frozen=True)
@@ -201,3 +202,16 @@ class AccountingService:
             UsageQuery(start_time=start, end_time=end, account_id=account_id, limit=MAX_EXPORT)
         )
         return [usage_row(e, names.get(e.account_id, "")) for e in entries]
+
+    async def daily(
+        self, *, start_time: int, end_time: int, account_id: str | None = None, offset_ms: int = 0
+    ) -> list[dict[str, Any]]:
+        """Tasks and units per day, family and model (all accounts, or one): the operator's charts."""
+        if start_time > end_time:
+            raise invalid_parameter("start_time: must not be after end_time")
+        if end_time - start_time > MAX_DAILY_DAYS * DAY_MS:
+            raise invalid_parameter(f"end_time: the window is at most {MAX_DAILY_DAYS} days")
+        if account_id is not None:
+            await self._account(account_id)
+        rows = await self.ledger.daily(start_time, end_time, account_id=account_id, offset_ms=offset_ms)
+        return daily_view(rows)

@@ -13,7 +13,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..accounting.views import PRODUCT_TYPES, daily_view, pack_view, package_details
+from ..accounting.service import MAX_DAILY_DAYS
+from ..accounting.views import PRODUCT_TYPES, pack_view, package_details
 from ..errors import invalid_parameter
 from ..ids import now_ms
 from ..schemas import Envelope
@@ -61,7 +62,6 @@ async def costs(request: Request) -> Response:
     return envelope.success(data, request_id_of(request))
 
 
-MAX_DAYS = 400
 MAX_OFFSET_MINUTES = 14 * 60
 
 
@@ -96,16 +96,11 @@ async def usage_daily(request: Request) -> Response:
     account = await authenticate(request)
     params = request.query_params
     start, end = time_window(params)
-    if end - start > MAX_DAYS * 86_400_000:
-        raise invalid_parameter(f"end_time: the window is at most {MAX_DAYS} days")
     offset = utc_offset_ms(params)
-    rows = await services_of(request).ledger.daily(start, end, account_id=account.id, offset_ms=offset)
-    data = {
-        "start_time": start,
-        "end_time": end,
-        "utc_offset_minutes": offset // 60_000,
-        "days": daily_view(rows),
-    }
+    days = await services_of(request).accounting.daily(
+        start_time=start, end_time=end, account_id=account.id, offset_ms=offset
+    )
+    data = {"start_time": start, "end_time": end, "utc_offset_minutes": offset // 60_000, "days": days}
     return envelope.success(data, request_id_of(request))
 
 
@@ -235,7 +230,7 @@ def endpoints() -> list[Endpoint]:
             description="The key's ledger grouped by day (in the caller's time zone), family and "
             "model: `days: [{day, family, model_name, tasks, failed, units}]`. A failed task is "
             "refunded: it counts in `tasks` and `failed` and costs 0 units. At most "
-            f"{MAX_DAYS} days per call.",
+            f"{MAX_DAILY_DAYS} days per call.",
             tag="account",
             ok=Envelope,
             parameters=[

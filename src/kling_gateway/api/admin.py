@@ -170,6 +170,32 @@ async def channels(request: Request, admin: Admin) -> Response:
     return _ok(request, {"channels": found})
 
 
+@router.get(
+    "/usage/daily",
+    summary="Tasks and units per day, family and model, for every account or one",
+    description="`days: [{day, family, model_name, tasks, failed, units}]` as `GET /account/usage/daily`"
+    " answers an account (a failed task is refunded: counted, 0 units); at most 400 days per call.",
+)
+async def usage_daily(
+    request: Request,
+    admin: Admin,
+    start_time: Annotated[int, Query(ge=0)],
+    end_time: Annotated[int, Query(ge=0)],
+    account_id: str | None = None,
+    utc_offset_minutes: Annotated[int, Query(ge=-840, le=840)] = 0,
+) -> Response:
+    days = await admin.daily(
+        start_time=start_time, end_time=end_time, account_id=account_id, offset_ms=utc_offset_minutes * 60_000
+    )
+    data = {
+        "start_time": start_time,
+        "end_time": end_time,
+        "utc_offset_minutes": utc_offset_minutes,
+        "days": days,
+    }
+    return _ok(request, data)
+
+
 @router.get("/reconciliation", summary="Per day: our units against the upstream's for relayed tasks")
 async def reconcile(
     request: Request,

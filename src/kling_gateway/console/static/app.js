@@ -411,38 +411,56 @@ function usageCharts(days, rows) {
 
 function packsTable(packs) {
   return el("div", { class: "table-wrap" }, el("table", { id: "packs" },
-    el("thead", {}, el("tr", {}, ...["Pack", "Type", "Remaining", "Total", "", "Status", "Valid until"].map((h) => el("th", {}, h)))),
+    el("thead", {}, el("tr", {}, ...["Pack", "Type", "Remaining", "Total", "", "Status", "Valid until"].map((h, i) => el("th", { class: [1, 4, 6].includes(i) ? "wide" : null }, h)))),
     el("tbody", {}, ...packs.map((p) => el("tr", { "data-pack-id": p.resource_pack_id },
-      el("td", {}, p.resource_pack_name), el("td", {}, p.resource_pack_type),
+      el("td", {}, p.resource_pack_name), el("td", { class: "wide" }, p.resource_pack_type),
       el("td", { class: "remaining" }, p.remaining_quantity), el("td", {}, p.total_quantity),
-      el("td", {}, el("meter", { min: "0", max: String(p.total_quantity || 1), value: String(p.remaining_quantity),
+      el("td", { class: "wide" }, el("meter", { min: "0", max: String(p.total_quantity || 1), value: String(p.remaining_quantity),
         "aria-label": `${p.resource_pack_name}: ${p.remaining_quantity} of ${p.total_quantity} left` })),
-      el("td", {}, p.status), el("td", {}, when(p.invalid_time)))))));
+      el("td", {}, p.status), el("td", { class: "wide" }, when(p.invalid_time)))))));
 }
 
-async function usagePage(params) {
+// One page for both roles: an account sees its own ledger and packs (the account API); the
+// operator every account's ledger or one account's, and that account's packs (the admin API).
+async function usagePage(params, operator = false) {
   const signal = pageAbort.signal;
   const span = RANGES.includes(Number(params.get("days"))) ? Number(params.get("days")) : 30;
+  const chosen = operator ? params.get("account") ?? "" : "";
   const range = el("select", { id: "usage-range" }, ...RANGES.map((n) => el("option", { value: String(n), selected: n === span }, `last ${n} days`)));
-  range.addEventListener("change", () => { location.hash = "#/usage?days=" + range.value; });
+  const who = operator ? el("select", { id: "usage-account" }, el("option", { value: "" }, "every account")) : null;
+  const go = () => {
+    const next = new URLSearchParams({ days: range.value });
+    if (who?.value) next.set("account", who.value);
+    location.hash = "#/usage?" + next;
+  };
+  range.addEventListener("change", go);
+  who?.addEventListener("change", go);
   const charts = el("div", { id: "usage-charts" }, el("p", { class: "hint" }, "Loading…"));
   const box = el("div", { id: "usage" });
-  render(signal, el("h1", {}, "Usage"), el("div", { class: "field" }, el("label", { for: "usage-range" }, "Period"), range),
-    charts, el("h2", {}, "Resource packs"), box);
+  render(signal, el("h1", {}, "Usage"), el("div", { class: "row" },
+    el("div", {}, el("label", { for: "usage-range" }, "Period"), range),
+    who ? el("div", {}, el("label", { for: "usage-account" }, "Account"), who) : null),
+  charts, el("h2", {}, "Resource packs"), box);
   const end = Date.now();
   const first = new Date(end - (span - 1) * DAY_MS);
   first.setHours(0, 0, 0, 0);
   const start = first.getTime();
   const days = [];
   for (let t = start; localDay(t) <= localDay(end); t += DAY_MS) if (!days.includes(localDay(t))) days.push(localDay(t));
-  const offset = -new Date().getTimezoneOffset();
-  const [usage, costs] = await Promise.allSettled([
-    call("GET", `/account/usage/daily?start_time=${start}&end_time=${end}&utc_offset_minutes=${offset}`),
-    call("GET", `/account/costs?start_time=${start}&end_time=${end}`),
+  const query = `start_time=${start}&end_time=${end}&utc_offset_minutes=${-new Date().getTimezoneOffset()}`;
+  const usagePath = operator ? `/admin/v1/usage/daily?${query}${chosen ? "&account_id=" + encodeURIComponent(chosen) : ""}` : `/account/usage/daily?${query}`;
+  const packsPath = operator ? (chosen ? `/admin/v1/accounts/${encodeURIComponent(chosen)}/packs` : null) : `/account/costs?start_time=${start}&end_time=${end}`;
+  const [usage, packs, accounts] = await Promise.allSettled([
+    call("GET", usagePath),
+    packsPath ? call("GET", packsPath) : Promise.resolve(null),
+    operator ? call("GET", "/admin/v1/accounts") : Promise.resolve([]),
   ]);
   if (signal.aborted) return;
+  if (who && accounts.status === "fulfilled") {
+    who.append(...accounts.value.map((a) => el("option", { value: a.account_id, selected: a.account_id === chosen }, `${a.name || "(no name)"} — ${a.account_id}`)));
+  }
   const unavailable = (what, path) => el("p", { class: "notice", id: `${what}-unavailable` },
-    `Not available on this gateway: it does not serve ${path}.`);
+    `Not available on this gateway: it does not serve ${path.split("?")[0]}.`);
   if (usage.status === "fulfilled") {
     const rows = usage.value.days;
     const sum = (f) => rows.reduce((n, r) => n + r[f], 0);
@@ -450,10 +468,11 @@ async function usagePage(params) {
       el("p", { id: "usage-summary" }, `${sum("tasks")} tasks (${sum("failed")} failed, refunded), ${+sum("units").toFixed(3)} units.`),
       usageCharts(days, rows));
   } else {
-    charts.replaceChildren(usage.reason.status === 404 ? unavailable("usage", "GET /account/usage/daily") : errorBox(usage.reason));
+    charts.replaceChildren(usage.reason.status === 404 ? unavailable("usage", usagePath) : errorBox(usage.reason));
   }
-  if (costs.status === "fulfilled") box.replaceChildren(packsTable(costs.value.resource_pack_subscribe_infos ?? []));
-  else box.replaceChildren(costs.reason.status === 404 ? unavailable("packs", "GET /account/costs") : errorBox(costs.reason));
+  if (packs.status === "rejected") box.replaceChildren(packs.reason.status === 404 && !operator ? unavailable("packs", packsPath) : errorBox(packs.reason));
+  else if (packs.value === null) box.replaceChildren(el("p", { class: "hint" }, "Choose an account to see its packs."));
+  else box.replaceChildren(packsTable(operator ? packs.value : packs.value.resource_pack_subscribe_infos ?? []));
 }
 
 // ---- keys (operator) ---------------------------------------------------------------------
@@ -562,7 +581,11 @@ async function route() {
   if (!cred) return signInPage();
   const parts = path.split("/").filter(Boolean);
   try {
-    if (cred.role === "operator") return parts[0] === "channels" ? await channelsPage() : await keysPage();
+    if (cred.role === "operator") {
+      if (parts[0] === "channels") return await channelsPage();
+      if (parts[0] === "usage") return await usagePage(params, true);
+      return await keysPage();
+    }
     if (parts[0] === "task" && parts[1] === "v2" && parts.length === 4) return await recordPage(parts.slice(1, -1).join("/"), parts.at(-1));
     if (parts[0] === "task" && parts.length >= 4) return await taskPage(parts.slice(1, -1).join("/"), parts.at(-1));
     if (parts[0] === "playground") return await playgroundPage(params);
