@@ -23,7 +23,7 @@ import pytest
 
 from kling_gateway.media.probe import probe_av, probe_image
 from kling_gateway.schemas import FAMILIES
-from support import Account, GatewayProcess, png_bytes, require_service, wait_for_task
+from support import Account, GatewayProcess, png_bytes, require_service, wait_for_task, wav_bytes
 from test_relay_faults import FakeUpstream, channel
 
 CHROMIUM = os.environ.get("KLING_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -696,3 +696,40 @@ def test_playground_new_standard_text_to_video_plays_its_result(
     page.wait_for_function("() => document.querySelector('#media video').currentTime > 0.2")
     assert f'"id": "{task_id}"' in page.locator("#raw").inner_text()
     page.screenshot(path=shots / "task-new-standard.png", full_page=True)
+
+
+def test_voices_page_creates_plays_and_deletes_a_voice_and_lists_the_presets(
+    page: Any, server: GatewayProcess, shots: Path
+) -> None:
+    me = server.create_account("voices")
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        presets = http.get("/v1/general/presets-voices", headers=me.bearer).json()["data"]
+    names = [t["task_result"]["voices"][0]["voice_name"] for t in presets]
+    sign_in(page, me.api_key)
+    page.get_by_role("link", name="Voices").click()
+    page.locator("#lib-preset-table").wait_for()
+    assert page.locator("#lib-preset-table tbody tr strong").all_inner_texts() == names and names
+
+    form = page.locator("#lib-form")
+    form.get_by_label("Name (≤ 20 characters)").fill("Narrator")
+    clip = {"name": "voice.wav", "mimeType": "audio/wav", "buffer": wav_bytes(7.0)}
+    form.get_by_label("voice_url: choose a file (sent as Base64)").set_input_files(clip)
+    page.wait_for_function("() => document.querySelector('#vo-url').value.length > 1000")
+    form.get_by_role("button", name="Create").click()
+    row = page.locator('#lib-own-table tr[data-state="succeed"]')
+    row.wait_for(timeout=120_000)  # followed from the creation's event stream
+    voice_id = row.get_attribute("data-id")
+    assert "Narrator" in row.inner_text()
+    audio = row.locator("audio")
+    audio.evaluate("a => { a.preload = 'metadata'; a.load() }")
+    page.wait_for_function(
+        "() => document.querySelector('#lib-own-table tr[data-state=\"succeed\"] audio').readyState >= 1"
+    )
+    assert audio.evaluate("a => a.duration") == pytest.approx(7.0, abs=0.2)  # the clip's own sound
+    page.screenshot(path=shots / "voices.png", full_page=True)
+
+    row.get_by_role("button", name=f"Delete Narrator ({voice_id})").click()
+    page.locator(f'#lib-own-table tr[data-id="{voice_id}"]').wait_for(state="detached")
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        listed = http.get("/v1/general/custom-voices", headers=me.bearer).json()["data"]
+    assert voice_id not in [t["task_result"]["voices"][0]["voice_id"] for t in listed if t.get("task_result")]
