@@ -145,7 +145,7 @@ async def test_console_is_served_same_origin(client: httpx.AsyncClient) -> None:
     assert "://" not in page.text  # every asset is same-origin
     assert "script-src 'self'" in page.headers["content-security-policy"]
     total = len(page.content)
-    for asset in ("app.js", "api.js", "chart.js", "dom.js", "schema_form.js", "console.css"):
+    for asset in ("app.js", "api.js", "chart.js", "dom.js", "library.js", "schema_form.js", "console.css"):
         r = await client.get(f"/console/{asset}")
         assert r.status_code == 200 and len(r.content) > 100, asset
         assert "https://" not in r.text, asset

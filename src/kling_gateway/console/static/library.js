@@ -86,7 +86,7 @@ export const KINDS = {
     preview: (item) => (item.trial_url ? el("audio", { src: item.trial_url, controls: true, preload: "none", "aria-label": `${item.voice_name}: sample` }) : null),
     form() {
       const name = el("input", { type: "text", maxlength: "20", required: true });
-      const url = el("input", { type: "text", placeholder: "https://… (mp3, wav, mp4, mov; 5–30 s of one voice)" });
+      const url = el("input", { type: "text", placeholder: "a URL: mp3, wav, mp4 or mov, 5–30 s of one voice" });
       const file = el("input", { type: "file", accept: "audio/*,video/*", "aria-label": "voice_url: choose a file (sent as Base64)" });
       file.addEventListener("change", async () => { if (file.files[0]) url.value = (await files(file))[0]; });
       const videoId = el("input", { type: "text" });
