@@ -9,6 +9,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -88,6 +89,57 @@ class Account:
         return {"Authorization": f"Bearer {mint_jwt(self.access_key, self.secret_key, **kwargs)}"}
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: Path
+    key: Path
+
+
+def self_signed_cert(directory: Path, host: str = "127.0.0.1") -> TlsFiles:
+    """A throwaway certificate for ``host`` (an IP SAN, plus DNS ``localhost``), self-signed: trust
+    it by its own file (httpx ``verify``, Node's ``NODE_EXTRA_CA_CERTS``), never by turning checks off."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    files = TlsFiles(directory / "cert.pem", directory / "key.pem")
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    files.key.chmod(0o600)
+    return files
+
+
 @dataclass
 class GatewayProcess:
     """``kling-gateway serve`` as a real child process on a free loopback port."""
@@ -100,10 +152,15 @@ class GatewayProcess:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     s3: Any = None  # the MotoS3 server holding this gateway's results, when it stores in S3
+    tls: TlsFiles | None = None  # serve HTTPS with this certificate (--ssl-certfile/--ssl-keyfile)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """What an httpx client passes as ``verify`` to trust this server (its own certificate)."""
+        return ssl.create_default_context(cafile=str(self.tls.cert)) if self.tls else True
 
     def env(self) -> dict[str, str]:
         env = {
@@ -135,6 +192,11 @@ class GatewayProcess:
                 str(self.data_dir),
                 "--log-level",
                 "warning",
+                *(
+                    ["--ssl-certfile", str(self.tls.cert), "--ssl-keyfile", str(self.tls.key)]
+                    if self.tls
+                    else []
+                ),
                 *self.extra_args,
             ],
             env=self.env(),
@@ -146,7 +208,7 @@ class GatewayProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited early:\n{self.log()}")
             try:
-                if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(self.base_url + "/healthz", timeout=1, verify=self.verify()).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -134,6 +134,12 @@ def serve(
     config: ConfigFile = None,
     database_url: DatabaseUrl = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    ssl_certfile: Annotated[
+        Path | None, typer.Option("--ssl-certfile", help="PEM certificate: serve HTTPS (docs/deploy.md).")
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option("--ssl-keyfile", help="PEM private key of --ssl-certfile.")
+    ] = None,
 ) -> None:
     """Run the gateway: SQLite and results under the data dir, migrations on start, in-process workers.
 
@@ -142,10 +148,22 @@ def serve(
     import uvicorn
 
     from .api import create_app
+    from .tls import tls_options, tls_problem
 
     settings = settings_from(
-        data_dir, config, database_url, host=host, port=port, workers=0 if no_workers else workers
+        data_dir,
+        config,
+        database_url,
+        host=host,
+        port=port,
+        workers=0 if no_workers else workers,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )
+    tls_error = tls_problem(settings)
+    if tls_error is not None:
+        typer.echo(f"error: {tls_error}", err=True)
+        raise typer.Exit(1)
     problem = _port_free(settings.host, settings.port)
     if problem is not None:
         import errno
@@ -171,6 +189,7 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=5,
         **uvicorn_options(settings),  # header/body deadlines, 431, keep-alive (server.py)
+        **tls_options(settings),  # HTTPS when ssl_certfile is set (tls.py)
     )
 
 

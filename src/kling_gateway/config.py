@@ -29,6 +29,12 @@ class Settings(BaseModel):
     public_base_url: str | None = Field(
         default=None, description="Base URL clients reach the gateway at; used in result URLs"
     )
+    ssl_certfile: Path | None = Field(
+        default=None, description="PEM certificate (chain) to serve HTTPS with; unset = plain HTTP"
+    )
+    ssl_keyfile: Path | None = Field(
+        default=None, description="PEM private key of ssl_certfile; unset = the key is in ssl_certfile"
+    )
 
     # workers and life cycle
     workers: int = Field(default=2, description="in-process task workers (0 = API only)")
@@ -166,7 +172,8 @@ class Settings(BaseModel):
         return self.url_secret
 
     def base_url(self) -> str:
-        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+        scheme = "https" if self.ssl_certfile else "http"
+        return (self.public_base_url or f"{scheme}://{self.host}:{self.port}").rstrip("/")
 
 
 def _coerce_env(field: str, raw: str) -> Any:
