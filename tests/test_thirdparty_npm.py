@@ -302,7 +302,7 @@ def test_image2video_keeps_the_image_aspect(gateway: GatewayProcess, runs: dict[
 
 def test_multi_image2video(gateway: GatewayProcess, runs: dict[str, dict[str, Any]]) -> None:
     _, video = the_video(gateway, succeeded(runs, "multi-image2video"))
-    assert video.width == video.height  # aspect_ratio 1:1
+    assert (video.width, video.height) == (960, 960)  # kling-v1-6 std 1:1, as measured on Kling
     assert abs(video.seconds - 5.0) <= 0.15
 
 
@@ -329,6 +329,7 @@ def test_video_extend_continues_the_text2video_result(
 def test_avatar_speaks_the_audio(gateway: GatewayProcess, runs: dict[str, dict[str, Any]]) -> None:
     _, video = the_video(gateway, succeeded(runs, "avatar"))
     assert abs(video.seconds - 3.0) <= 0.1  # as long as the 3 s sound_file
+    assert video.width == video.height  # the square portrait's aspect
     assert video.audio_seconds is not None, "the avatar video has no audio stream"
     assert abs(video.audio_seconds - 3.0) <= 0.1
 
