@@ -123,6 +123,21 @@ async def test_multi_image2image_places_every_subject(app: App) -> None:
     assert ((right[..., 2] > 180) & (right[..., 0] < 80)).mean() > 0.05
 
 
+async def test_multi_image2image_takes_kling_v2_the_older_documented_default(app: App) -> None:
+    """kling-api.md §8.13 lists kling-v2 as the family's default, and clients written from it send
+    it (the npm SDK kling-api does by default: docs/api.md, "Clients tested")."""
+    body = {
+        "model_name": "kling-v2",
+        "subject_image_list": [{"subject_image": solid(300, 400, (220, 30, 30))}],
+        "n": 2,
+        "aspect_ratio": "4:3",
+    }
+    done = await app.run("/v1/images/multi-image2image", body)
+    images = done["task_result"]["images"]
+    assert [decoded(await app.fetch(i["url"])).shape[:2] for i in images] == [(880, 1168)] * 2
+    assert float(done["final_unit_deduction"]) == 2 * 16  # the family's price per image
+
+
 IMG = solid(400, 400, (90, 90, 90))
 BAD: list[tuple[str, dict[str, Any], str]] = [
     (
