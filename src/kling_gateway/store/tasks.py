@@ -7,13 +7,13 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, bindparam, delete, insert, or_, outerjoin, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..errors import GatewayError
+from ..errors import GatewayError, KlingError
 from ..schemas.tasks import ACTIVE_STATUSES, TERMINAL_STATUSES
 from .database import Database, PointQuery
 from .resources import ResourceInsert, ResourceStore, insert_resources
@@ -28,9 +28,31 @@ INSERT_BATCH = 128  # most new tasks committed in one transaction
 RunnableHook = Callable[[AsyncConnection, str, str | None, int, bool], Awaitable[None]]
 
 # Called inside the insert transaction before a new task's row is written, with (connection,
-# row): admission (limits, packs, charge; store/ledger.py). Raising refuses that task alone and
-# nothing it wrote is kept.
+# row): a per-task admission rule that reads (an engine's queue bound). Raising KlingError
+# refuses that task alone; the hook must not write (nothing is rolled back per task).
 AdmissionHook = Callable[[AsyncConnection, "TaskRow"], Awaitable[None]]
+
+
+class BatchCheck(Protocol):
+    """A batch admission's rules for one insert batch (see :class:`BatchAdmission`)."""
+
+    def check(self, row: TaskRow) -> None:
+        """Raise the KlingError that refuses ``row``; writes nothing."""
+
+    def accept(self, row: TaskRow) -> None:
+        """``row`` is admitted: count it for the rows after it."""
+
+    async def write(self, conn: AsyncConnection) -> None:
+        """Write what the admitted rows need (after their task rows), in the batch's transaction."""
+
+
+class BatchAdmission(Protocol):
+    """Admission of a whole insert batch (the ledger: limits, packs, charge; store/ledger.py):
+    ``prepare`` reads (and locks) what the rules need once per batch, the rules then run per
+    task in Python, so a batch of creates costs a few statements instead of several per task."""
+
+    async def prepare(self, conn: AsyncConnection, rows: Sequence[TaskRow]) -> BatchCheck: ...
+
 
 # Called inside the transaction that gives a task its terminal status, with (connection, task
 # id, status, now, final_unit_deduction as reported by the engine, task_result or None); may
@@ -120,6 +142,7 @@ class TaskStore:
         self.db = db
         self.resources = ResourceStore(db)
         self.runnable_hooks: list[RunnableHook] = []
+        self.batch_admission: list[BatchAdmission] = []
         self.admission_hooks: list[AdmissionHook] = []
         self.terminal_hooks: list[TerminalHook] = []
         self.withdraw_hooks: list[WithdrawHook] = []
@@ -162,13 +185,14 @@ class TaskStore:
                 del self._pending_inserts[:INSERT_BATCH]
                 try:
                     refused = await self._insert_rows([row for row, _ in batch])
-                except IntegrityError:
-                    # someone repeated an external_task_id: find who, one row at a time
-                    for row, future in batch:
-                        await self._settle(future, self._insert_one(row), row)
-                    continue
-                except Exception as exc:  # the store is down: every waiter hears it
-                    for _, future in batch:
+                except Exception as exc:
+                    if isinstance(exc, IntegrityError) or len(batch) > 1:
+                        # a repeated external_task_id, or one row's admission failed oddly: one row
+                        # at a time, so only that row's create hears it
+                        for row, future in batch:
+                            await self._settle(future, self._insert_one(row), row)
+                        continue
+                    for _, future in batch:  # the store is down: the waiter hears it
                         if not future.done():
                             future.set_exception(exc)
                     continue
@@ -205,41 +229,38 @@ class TaskStore:
     async def _insert_rows(self, rows: list[TaskRow]) -> dict[str, Exception]:
         """Insert the rows that admission accepts, in one transaction; the refusals by task id.
 
-        With admission hooks, rows are admitted one by one in account order, so each sees the
-        ones before it and PostgreSQL takes account locks in one order (no deadlocks)."""
+        Rows are admitted one by one in account order, so each sees the ones before it and
+        PostgreSQL takes account locks in one order (no deadlocks). A refusal is a KlingError
+        raised before anything of that row is written; any other error fails the transaction
+        (the caller retries the batch one row at a time)."""
         refused: dict[str, Exception] = {}
+        admitted: list[TaskRow] = []
         async with self.db.write.begin() as conn:
-            if self.admission_hooks:
-                admitted = []
-                for row in sorted(rows, key=lambda r: r.account_id):
-                    savepoint = await conn.begin_nested()
-                    try:
-                        for hook in self.admission_hooks:
-                            await hook(conn, row)
-                        await conn.execute(insert(tasks), [row.__dict__])
-                    except IntegrityError:
-                        await savepoint.rollback()
-                        raise
-                    except Exception as exc:
-                        try:
-                            await savepoint.rollback()
-                        except Exception:
-                            # the whole transaction is gone (SQLite ends it on SQLITE_FULL): the
-                            # original error is the one to answer (a full disk is 503 / 5001)
-                            raise exc from None
-                        refused[row.id] = exc
-                        continue
-                    await savepoint.commit()
-                    admitted.append(row)
-                rows = admitted
-            elif rows:
-                await conn.execute(insert(tasks), [row.__dict__ for row in rows])
-            if rows:
+            checks = [await hook.prepare(conn, rows) for hook in self.batch_admission]
+            for row in sorted(rows, key=lambda r: r.account_id):
+                try:
+                    for check in checks:
+                        check.check(row)
+                    for hook in self.admission_hooks:
+                        await hook(conn, row)
+                except KlingError as exc:
+                    refused[row.id] = exc
+                    continue
+                for check in checks:
+                    check.accept(row)
+                if self.admission_hooks:  # the next row's hooks see this one
+                    await conn.execute(insert(tasks), [row.__dict__])
+                admitted.append(row)
+            if admitted:
+                if not self.admission_hooks:
+                    await conn.execute(insert(tasks), [row.__dict__ for row in admitted])
+                for check in checks:
+                    await check.write(conn)
                 await conn.execute(
                     insert(task_events),
-                    [{"task_id": row.id, "status": row.status, "created_at": row.created_at} for row in rows],
+                    [{"task_id": r.id, "status": r.status, "created_at": r.created_at} for r in admitted],
                 )
-            for row in rows:
+            for row in admitted:
                 if row.id not in self._held:
                     await self._runnable(conn, row.id, row.engine, row.available_at, False)
         return refused
