@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import and_, bindparam, delete, insert, or_, outerjoin, select, update
 from sqlalchemy.exc import IntegrityError
@@ -108,20 +108,46 @@ _BY_EXTERNAL = PointQuery(
     )
 )
 
-_PAGE_IDS = (
+# A list page's task ids, newest first: walked in the list index alone (it holds every column
+# this query needs), so a deep offset reads no table row.
+_PAGE_IDS = PointQuery(
     select(tasks.c.id)
     .where(tasks.c.account_id == bindparam("account_id"), tasks.c.family == bindparam("family"))
     .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
-    .subquery("page")
 )
-_PAGE = (
-    select(*COLUMNS)
-    .join_from(tasks, _PAGE_IDS, _PAGE_IDS.c.id == tasks.c.id)
-    .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
-)
-_PAGE_QUERY = PointQuery(_PAGE)  # the same statement, compiled once for the SQLite range reader
+_BY_IDS: dict[int, PointQuery] = {}  # rows by primary key, one statement per count of ids
+
+
+def _by_ids(count: int) -> PointQuery:
+    query = _BY_IDS.get(count)
+    if query is None:
+        ids: list[Any] = [bindparam(f"id{n}") for n in range(count)]
+        query = _BY_IDS[count] = PointQuery(select(*COLUMNS).where(tasks.c.id.in_(ids)))
+    return query
+
+
+T = TypeVar("T")
+
+
+async def read_rows(db: Database, query: PointQuery, params: dict[str, Any]) -> Sequence[Sequence[Any]]:
+    """Rows of an indexed read: on SQLite on the range reader's thread (plain sqlite3), else
+    through the read pool."""
+    reader = db.range_reader
+    if reader is not None:
+        return await reader.rows(query.sqlite_sql, query.sqlite_params(params))
+    async with db.read.connect() as conn:
+        return list((await conn.execute(query.stmt, params)).all())
+
+
+async def rows_by_ids(db: Database, ids: Sequence[str]) -> dict[str, TaskRow]:
+    """The tasks with these ids (by primary key: an ``account_id = ?`` beside the ``IN`` would
+    let SQLite walk the account's index instead), by id; unknown ids are left out."""
+    if not ids:
+        return {}
+    found = await read_rows(db, _by_ids(len(ids)), {f"id{n}": task_id for n, task_id in enumerate(ids)})
+    return {r[0]: TaskRow(*r) for r in found}
 
 
 class DuplicateExternalId(GatewayError):
@@ -281,23 +307,36 @@ class TaskStore:
         found = await self.db.point(_BY_EXTERNAL, params)
         return TaskRow(*found) if found else None
 
-    async def page(self, account_id: str, family: str, page_num: int, page_size: int) -> list[TaskRow]:
-        """One list page, newest first. The offset is walked in the list index alone (it holds
-        every column the inner query needs); only the page's own rows are read from the table
-        (a deferred join). On SQLite it runs on the range reader's thread (plain sqlite3)."""
+    async def page(
+        self,
+        account_id: str,
+        family: str,
+        page_num: int,
+        page_size: int,
+        known: Callable[[str], T | None] = lambda _task_id: None,
+    ) -> list[TaskRow | T]:
+        """One list page, newest first: per task, what ``known(task_id)`` has for it (a finished
+        task's answer the caller keeps), else its row.
+
+        The page's ids come from the list index alone; only the rows ``known`` lacks are read,
+        by primary key. On SQLite both reads run on the range reader's thread (plain sqlite3)."""
         params = {
             "account_id": account_id,
             "family": family,
             "limit": page_size,
             "offset": (page_num - 1) * page_size,
         }
-        reader = self.db.range_reader
-        if reader is not None:
-            found = await reader.rows(_PAGE_QUERY.sqlite_sql, _PAGE_QUERY.sqlite_params(params))
-        else:
-            async with self.db.read.connect() as conn:
-                found = list((await conn.execute(_PAGE, params)).all())
-        return [TaskRow(*r) for r in found]
+        ids = [str(r[0]) for r in await read_rows(self.db, _PAGE_IDS, params)]
+        have = {task_id: known(task_id) for task_id in ids}
+        rows = await rows_by_ids(self.db, [task_id for task_id, found in have.items() if found is None])
+        page: list[TaskRow | T] = []
+        for task_id in ids:
+            item = have[task_id]
+            if item is not None:
+                page.append(item)
+            elif task_id in rows:  # else removed between the two reads
+                page.append(rows[task_id])
+        return page
 
     async def page_live(
         self, account_id: str, family: str, kind: str, page_num: int, page_size: int
