@@ -61,12 +61,12 @@ def run(ctx: BenchContext) -> report.Section:
         ),
         report.Verdict(
             f"list page 1 p99 ≤ {PAGE1_P99_MS:g} ms",
-            report.ms(first.gateway.p99_ms),
+            f"{report.ms(first.gateway.p99_ms)} ms",
             0 < first.gateway.p99_ms <= PAGE1_P99_MS,
         ),
         report.Verdict(
             f"list page {deep} p50 ≤ {DEEP_P50_MS:g} ms",
-            report.ms(deep_page.gateway.p50_ms),
+            f"{report.ms(deep_page.gateway.p50_ms)} ms",
             0 < deep_page.gateway.p50_ms <= DEEP_P50_MS,
         ),
         report.Verdict(

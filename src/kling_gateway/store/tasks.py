@@ -143,10 +143,19 @@ async def read_rows(db: Database, query: PointQuery, params: dict[str, Any]) -> 
 
 async def rows_by_ids(db: Database, ids: Sequence[str]) -> dict[str, TaskRow]:
     """The tasks with these ids (by primary key: an ``account_id = ?`` beside the ``IN`` would
-    let SQLite walk the account's index instead), by id; unknown ids are left out."""
+    let SQLite walk the account's index instead), by id; unknown ids are left out. Inline on
+    SQLite (see :class:`~kling_gateway.store.database.SQLitePointReader`)."""
     if not ids:
         return {}
-    found = await read_rows(db, _by_ids(len(ids)), {f"id{n}": task_id for n, task_id in enumerate(ids)})
+    query, params = _by_ids(len(ids)), {f"id{n}": task_id for n, task_id in enumerate(ids)}
+    found: Sequence[Sequence[Any]]
+    if db.point_reader is not None:
+        # primary-key lookups (≤ 500, no scan): inline like the other point reads, not queued on
+        # the range reader's thread behind deep pages' index walks
+        found = db.point_reader.all(query.sqlite_sql, query.sqlite_params(params))
+    else:
+        async with db.read.connect() as conn:
+            found = list((await conn.execute(query.stmt, params)).all())
     return {r[0]: TaskRow(*r) for r in found}
 
 
