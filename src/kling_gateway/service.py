@@ -485,7 +485,7 @@ class TaskService:
         num = _int_in_range("pageNum", page_num, 1, PAGE_NUM_RANGE)
         if family.name == VOICES:  # own voices: pageSize up to 1000, deleted ones not listed
             size = _int_in_range("pageSize", page_size, 30, (1, VOICE_PAGE_SIZE_MAX))
-            return await self.store.page_live(account.id, family.name, VOICE, num, size)
+            return list(await self.store.page_live(account.id, family.name, VOICE, num, size))
         size = _int_in_range("pageSize", page_size, 30, PAGE_SIZE_RANGE)
         return await self.store.page(account.id, family.name, num, size, known)
 
