@@ -37,6 +37,8 @@ from .create import BODY
 from .seed import SeededStore, seed_store
 
 ROUNDS = 5  # the median round is reported
+# issue #19's throughput floors (× bare), read here as CPU ratios (what a CPU-bound server reaches)
+FLOORS = (("query", 0.5), ("new standard", 0.2), ("list, page 1 ", 0.25), ("create", 0.25))
 CONCURRENCY = 32  # requests in flight together, like the 32 connections of the HTTP load
 
 
@@ -131,6 +133,15 @@ def scenarios(store: SeededStore, deep_page: int) -> list[Scenario]:
         Scenario("query, JWT, `/kling/v1`", queries("/kling/v1/videos/text2video/", jwt), "get"),
         Scenario("query, API key, `/v1`", queries("/v1/videos/text2video/", key), "get"),
         Scenario("query, JWT, `/v1`", queries("/v1/videos/text2video/", jwt), "get"),
+        Scenario(
+            "new standard, `GET /tasks?task_ids=` (20 ids)",
+            tuple(
+                Call("GET", "/tasks", "task_ids=" + ",".join(ids[n : n + 20]), key)
+                for n in range(0, max(1, len(ids) - 19), 20)
+            ),
+            "get",
+            0.25,
+        ),
         Scenario("list, page 1 of 30", page(1), "get", 0.25),
         Scenario(f"list, page {deep_page} of 30", page(deep_page), "get", 0.1),
         Scenario(
@@ -201,6 +212,12 @@ def run(ctx: BenchContext) -> report.Section:
         ),
     )
     section.tables.append(table(rows))
+    for r in rows:
+        floor = next((f for prefix, f in FLOORS if r.label.startswith(prefix)), None)
+        if floor is not None:
+            section.verdicts.append(
+                report.Verdict(f"{r.label}: CPU ratio ≥ {floor}×", report.ratio(r.ratio), r.ratio >= floor)
+            )
     for n, r in enumerate(rows):
         section.metrics[f"cpu{n}.gateway_us"] = r.gateway_us
         section.metrics[f"cpu{n}.bare_us"] = r.bare_us

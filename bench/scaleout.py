@@ -36,6 +36,7 @@ from .context import BenchContext
 from .load import LoadSpec, child_env, run_load
 from .servers import HOST, Server, free_port
 
+TWO_API_FLOOR = 1.7  # issue #19: 2 API processes on PostgreSQL vs one
 PG_ADMIN_DSN = os.environ.get("KLING_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
 
 
@@ -309,6 +310,13 @@ def section(ctx: BenchContext) -> report.Section:
         "a second replica or more workers buy *here*, not on separate machines."
     )
     sec.tables.append(table(result))
+    sec.verdicts.append(
+        report.Verdict(
+            f"PostgreSQL, 2 API processes ≥ {TWO_API_FLOOR}× one (query req/s)",
+            f"{q['ratio_2_vs_1']}×",
+            float(q["ratio_2_vs_1"]) >= TWO_API_FLOOR,
+        )
+    )
     sec.metrics.update(
         {
             "scaleout.query_rps_1_api": float(q["1_api"]["rps"]),

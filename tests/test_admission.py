@@ -141,7 +141,7 @@ CHILD = textwrap.dedent(
     async def main():
         db = Database(url)
         store = TaskStore(db)
-        store.admission_hooks.append(rules.Admission(Pricing(build_catalog([])).price_of))
+        store.batch_admission.append(rules.Admission(Pricing(build_catalog([])).price_of))
         async with db.write.connect():  # connection opened before the start signal
             pass
         open(go + ".ready." + str(os.getpid()), "w").close()

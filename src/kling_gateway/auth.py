@@ -8,7 +8,9 @@ every process, this one included (``forget`` makes it immediate here).
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import jwt
@@ -32,6 +34,7 @@ class _TTLCache(Generic[V]):
         self.ttl = ttl
         self.max_items = max_items
         self._items: dict[str, tuple[float, V]] = {}
+        self._loading: dict[str, asyncio.Future[V | None]] = {}
 
     def get(self, key: str) -> V | None:
         item = self._items.get(key)
@@ -49,6 +52,27 @@ class _TTLCache(Generic[V]):
 
     def clear(self) -> None:
         self._items.clear()
+        self._loading.clear()
+
+    async def load(self, key: str, fetch: Callable[[], Awaitable[V | None]]) -> V | None:
+        """The cached value, else ``fetch()``'s (kept when not None). Concurrent misses of one key
+        share one fetch: when an entry expires under load, the store sees one lookup, not one per
+        request in flight."""
+        found = self.get(key)
+        if found is not None:
+            return found
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = self._loading[key] = asyncio.ensure_future(fetch())
+            pending.add_done_callback(lambda done: self._forget_load(key, done))
+        value = await asyncio.shield(pending)
+        if value is not None:
+            self.put(key, value)
+        return value
+
+    def _forget_load(self, key: str, done: asyncio.Future[V | None]) -> None:
+        if self._loading.get(key) is done:
+            del self._loading[key]
 
 
 class Authenticator:
@@ -92,11 +116,7 @@ class Authenticator:
 
     async def _api_key(self, token: str) -> AccountRow:
         key_hash = hash_api_key(token)
-        account = self._by_key.get(key_hash)
-        if account is None:
-            account = await self.accounts.by_api_key_hash(key_hash)
-            if account is not None:
-                self._by_key.put(key_hash, account)
+        account = await self._by_key.load(key_hash, lambda: self.accounts.by_api_key_hash(key_hash))
         if account is None or not account.active:
             raise KlingError(Code.AUTH_FAILED, "authentication failed: unknown or revoked API key")
         return account
@@ -125,11 +145,7 @@ class Authenticator:
             raise KlingError(Code.AUTH_INVALID, "JWT has no iss (access key) claim")
         if "\x00" in issuer or len(issuer) > 256:
             raise KlingError(Code.AUTH_INVALID, "JWT iss (access key) is malformed (NUL byte or too long)")
-        account = self._by_access.get(issuer)
-        if account is None:
-            account = await self.accounts.by_access_key(issuer)
-            if account is not None:
-                self._by_access.put(issuer, account)
+        account = await self._by_access.load(issuer, lambda: self.accounts.by_access_key(issuer))
         if account is None or not account.active:
             raise KlingError(Code.AUTH_FAILED, "authentication failed: unknown or revoked access key")
         secret = self.box.open(account.secret_key_enc)

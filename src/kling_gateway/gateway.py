@@ -87,8 +87,7 @@ class Gateway:
         self.tasks = TaskStore(self.db)
         self.pricing = Pricing(self.catalog)
         # limits, packs and the charge, in the insert transaction (atomic admission)
-        self.tasks.admission_hooks.append(ledger_rules.Admission(self.pricing.price_of))
-        self.tasks.admission_hooks.append(self._engine_admission)  # e.g. a relay queue bound
+        self.tasks.batch_admission.append(ledger_rules.Admission(self.pricing.price_of))
         self.tasks.terminal_hooks.append(  # settle (re-priced) or refund with the status
             ledger_rules.Settlement(self.pricing.final_price, self.pricing.estimated_families)
         )
@@ -168,6 +167,10 @@ class Gateway:
         if self._router is None:
             for engine in default_engines(self.settings, self.relay_inbox):
                 self.router.add(engine)
+        hook = self._engine_admission
+        if hook not in self.tasks.admission_hooks and any(e.admits for e in self.router.engines):
+            # e.g. a relay queue bound; per task, so only when an engine has a rule of its own
+            self.tasks.admission_hooks.append(hook)
         services = EngineServices(store=self.tasks, hub=self.hub, wake_workers=self._wake_workers)
         for engine in self.router.engines:
             engine.bind(services)

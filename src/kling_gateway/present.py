@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,15 +171,24 @@ class TaskAnswers:
     within the account and family, with no store read. A task not yet terminal is never cached
     here: it is read and built on every request. With presigned URLs nothing is cached."""
 
-    def __init__(self, signer: UrlSigner, kept: int = ANSWERS_KEPT):
+    def __init__(
+        self,
+        signer: UrlSigner,
+        kept: int = ANSWERS_KEPT,
+        build: Callable[[TaskRow, UrlSigner, str], dict[str, Any]] | None = None,
+    ):
+        """``build``: the shape served (default :func:`task_object`; the new standard passes its
+        record builder, and looks answers up with family ``""``: its ids span families)."""
         self.signer = signer
         self.kept = kept
+        self.build = build or task_object
+        self.by_family = build is None
         # (account id, family, task id or external id, base URL) -> (bucket, answer)
         self._finished: OrderedDict[tuple[str, str, str, str], tuple[int, Answer]] = OrderedDict()
 
     def cached(self, account_id: str, family: str, ref: str, base_url: str) -> Answer | None:
         """The answer of a finished task of this account and family, when built in this bucket."""
-        item = self._finished.get((account_id, family, ref, base_url))
+        item = self._finished.get((account_id, family if self.by_family else "", ref, base_url))
         if item is None or item[0] != self.signer.bucket():
             return None
         return item[1]
@@ -188,18 +197,19 @@ class TaskAnswers:
         """The answer for ``row`` (read from the store just now); kept when the task is finished,
         under its id and under ``ref`` (the external_task_id it was asked by)."""
         bucket = self.signer.bucket()
-        key = (row.account_id, row.family, row.id, base_url)
+        family = row.family if self.by_family else ""
+        key = (row.account_id, family, row.id, base_url)
         item = self._finished.get(key)
         if item is not None and item[0] == bucket and item[1].updated_at == row.updated_at:
             answer = item[1]
         else:
             answer = Answer(
-                dumps(task_object(row, self.signer, base_url)).encode(), row.status, row.updated_at
+                dumps(self.build(row, self.signer, base_url)).encode(), row.status, row.updated_at
             )
         if bucket is not None and row.status in TERMINAL_STATUSES and row.family not in CHANGING_FAMILIES:
             self._finished[key] = (bucket, answer)
             if ref is not None and ref != row.id:
-                self._finished[(row.account_id, row.family, ref, base_url)] = (bucket, answer)
+                self._finished[(row.account_id, family, ref, base_url)] = (bucket, answer)
             while len(self._finished) > self.kept:
                 self._finished.popitem(last=False)
         return answer

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -74,6 +74,8 @@ REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
     "videos/text2video": (("voice_list[].voice_id", "voice"),),
     "general/advanced-custom-elements": (("element_voice_id", "voice"),),
 }
+
+T = TypeVar("T")
 
 
 def family_or_404(name: str) -> Family:
@@ -470,15 +472,22 @@ class TaskService:
         return await self.longpoll.wait(row, parse_prefer_wait(prefer), seen)
 
     async def list(
-        self, account: AccountRow, family_name: str, page_num: Any, page_size: Any
-    ) -> list[TaskRow]:
+        self,
+        account: AccountRow,
+        family_name: str,
+        page_num: Any,
+        page_size: Any,
+        known: Callable[[str], T | None] = lambda _task_id: None,
+    ) -> list[TaskRow | T]:
+        """A list page: per task, what ``known`` has for it (the caller's kept answer of a
+        finished task, which never changes), else its row read now (see ``TaskStore.page``)."""
         family = family_or_404(family_name)
         num = _int_in_range("pageNum", page_num, 1, PAGE_NUM_RANGE)
         if family.name == VOICES:  # own voices: pageSize up to 1000, deleted ones not listed
             size = _int_in_range("pageSize", page_size, 30, (1, VOICE_PAGE_SIZE_MAX))
-            return await self.store.page_live(account.id, family.name, VOICE, num, size)
+            return list(await self.store.page_live(account.id, family.name, VOICE, num, size))
         size = _int_in_range("pageSize", page_size, 30, PAGE_SIZE_RANGE)
-        return await self.store.page(account.id, family.name, num, size)
+        return await self.store.page(account.id, family.name, num, size, known)
 
 
 def parse_prefer_wait(prefer: str | None, cap: float = 60.0) -> float:

@@ -225,3 +225,71 @@ async def test_list_pages_are_newest_first_across_pages(rig: Rig) -> None:
         for t in (await rig.http.get(TEXT2VIDEO, params={"pageSize": 10}, headers=rig.headers)).json()["data"]
     }
     assert statuses[created[2]] == "succeed" and statuses[created[0]] == "submitted"
+
+
+async def test_list_splices_kept_answers_and_reads_tasks_still_changing(rig: Rig) -> None:
+    """A list page takes a finished task's kept answer (the bytes a query serves) and reads every
+    other task now: a task that moves is listed in its new status, never a stale one."""
+    finished, running = await rig.create(), await rig.create()
+    result = {"videos": [{"id": "v1", "url": f"storage:{finished}/a1/video.mp4", "duration": "5.0"}]}
+    await rig.move(finished, "succeed", from_status="submitted", result=result)
+    queried = (await rig.query(finished)).json()["data"]  # now kept
+    assert rig.answers.cached(rig.key.account_id, "videos/text2video", finished, rig.base) is not None
+
+    async def listed() -> dict[str, dict[str, object]]:
+        reply = await rig.http.get(TEXT2VIDEO, params={"pageSize": 2}, headers=rig.headers)
+        assert reply.status_code == 200, reply.text
+        return {t["task_id"]: t for t in reply.json()["data"]}
+
+    first = await listed()
+    assert list(first) == [running, finished]
+    assert first[finished] == queried
+    assert first[running]["task_status"] == "submitted"
+
+    # behind the gateway's back: the kept answer is what a query of the finished task serves, and
+    # the running task's row is read on every page
+    async with rig.gateway.db.write.begin() as conn:
+        await conn.execute(update(tasks).where(tasks.c.id == finished).values(status_msg="changed behind"))
+    await rig.move(running, "processing", from_status="submitted")
+    second = await listed()
+    assert second[finished] == queried
+    assert second[running]["task_status"] == "processing"
+    await rig.move(running, "failed", from_status="processing", status_msg="boom")
+    third = await listed()
+    assert third[running]["task_status"] == "failed" and third[running]["task_status_msg"] == "boom"
+
+
+# ---- the new standard's GET /tasks ---------------------------------------------------------------
+
+
+async def test_tasks_by_ids_splice_kept_records_and_read_the_others(rig: Rig) -> None:
+    """``GET /tasks?task_ids=``: a finished task's record is kept and spliced in (for its own
+    account only); a task still changing is read on every call, never served stale."""
+    finished, running = await rig.create(), await rig.create()
+    result = {"videos": [{"id": "v1", "url": f"storage:{finished}/a1/video.mp4", "duration": "5.0"}]}
+    await rig.move(finished, "succeed", from_status="submitted", result=result)
+    records = rig.running.app.state.services.records
+
+    async def asked(headers: dict[str, str]) -> list[dict[str, object]]:
+        ids = f"{finished},{running},123456789012345678"
+        reply = await rig.http.get("/tasks", params={"task_ids": ids}, headers=headers)
+        assert reply.status_code == 200, reply.text
+        data: list[dict[str, object]] = reply.json()["data"]
+        return data
+
+    first = await asked(rig.headers)
+    assert [r["id"] for r in first] == [finished, running]  # asked order, the unknown id left out
+    assert first[0]["status"] == "succeeded" and first[0]["outputs"]
+    assert first[1]["status"] == "submitted"
+    assert records.cached(rig.key.account_id, "", finished, rig.base) is not None
+    assert records.cached(rig.key.account_id, "", running, rig.base) is None
+
+    async with rig.gateway.db.write.begin() as conn:
+        await conn.execute(update(tasks).where(tasks.c.id == finished).values(status_msg="changed behind"))
+    await rig.move(running, "processing", from_status="submitted")
+    second = await asked(rig.headers)
+    assert second[0] == first[0]  # the kept record: no read of the finished task's row
+    assert second[1]["status"] == "processing"
+
+    stranger = await rig.running.create_account("stranger-tasks")
+    assert await asked({"Authorization": f"Bearer {stranger.api_key}"}) == []

@@ -16,6 +16,7 @@ from ..config import Settings
 from ..errors import Code
 from ..gateway import Gateway
 from ..present import TaskAnswers
+from ..standard2.records import record
 from . import (
     account,
     admin,
@@ -80,6 +81,7 @@ def create_app(
             await gateway.stop()
 
     endpoints = kling_endpoints()
+    tables = [routes.mount(prefix, endpoints) for prefix in PREFIXES]
     account_endpoints = account.endpoints()  # /account/* at the host root and under /kling
     standard2_endpoints = standard2.endpoints()
     app = FastAPI(
@@ -92,7 +94,7 @@ def create_app(
         # configures none (its metrics are Prometheus, /metrics), so the probe is pure cost.
         telemetry=NO_TELEMETRY,
         routes=[
-            *(routes.mount(prefix, endpoints) for prefix in PREFIXES),
+            *tables,
             *(r for prefix in account.PREFIXES for r in routes.flat(prefix, account_endpoints)),
             *(r for prefix in standard2.PREFIXES for r in routes.flat(prefix, standard2_endpoints)),
             relay_callbacks.route,
@@ -112,6 +114,7 @@ def create_app(
         auth=gateway.auth,
         signer=gateway.signer,
         answers=TaskAnswers(gateway.signer),
+        records=TaskAnswers(gateway.signer, build=record),
         settings=gateway.settings,
         storage=gateway.storage,
         hub=gateway.hub,
@@ -165,5 +168,5 @@ def create_app(
     docs_assets.install(app)  # /docs and /redoc with same-origin assets (work offline)
     frontpage.install(app)  # GET /
     console.install(app)  # /console: the web console's static files
-    app.add_middleware(GatewayMiddleware, settings=gateway.settings, auth=gateway.auth)
+    app.add_middleware(GatewayMiddleware, settings=gateway.settings, auth=gateway.auth, tables=tables)
     return app

@@ -41,6 +41,7 @@ class ApiServices:
     auth: Authenticator
     signer: UrlSigner
     answers: TaskAnswers  # serialized task objects (finished ones kept)
+    records: TaskAnswers  # the same for the new standard's records (``GET /tasks``)
     settings: Settings
     storage: Storage  # result files (signed URLs)
     hub: ChangeHub

@@ -161,6 +161,10 @@ class Engine(Protocol):
     :class:`EngineBase` implements the optional ones as no-ops."""
 
     name: str
+    # Whether :meth:`admit` has a rule of its own. Only then do creates run it, one task at a time
+    # in the insert transaction (each task's row is written before the next one's rule reads);
+    # without one, a batch of creates is inserted in one statement.
+    admits: bool
 
     def serves(self, family: str, model_name: str | None) -> bool:
         """Whether this engine takes new tasks of ``family`` with ``model_name``."""
@@ -200,6 +204,7 @@ class EngineBase:
     """Base for engines: the optional hooks of :class:`Engine` as no-ops."""
 
     name: str
+    admits: bool = False  # set True where admit() is overridden
 
     def serves(self, family: str, model_name: str | None) -> bool:
         raise NotImplementedError

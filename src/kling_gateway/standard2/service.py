@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..catalog import Catalog, Served
 from ..errors import invalid_parameter, not_found
@@ -19,6 +19,8 @@ from ..store import AccountRow, TaskRow
 from ..store.lookup import Cursor, TaskLookup
 from .products import PRODUCTS, Product, product_type_of
 from .rules import validate
+
+T = TypeVar("T")
 
 MAX_IDS = 20
 LIMIT_RANGE = (1, 500)
@@ -97,9 +99,14 @@ class Standard2Service:
         )
 
     async def query(
-        self, account: AccountRow, task_ids: str | None, external_ids: str | None
-    ) -> list[TaskRow]:
-        """``GET /tasks`` (§5.1): one kind of id, ≤ 20, unknown ids left out."""
+        self,
+        account: AccountRow,
+        task_ids: str | None,
+        external_ids: str | None,
+        known: Callable[[str], T | None] = lambda _task_id: None,
+    ) -> list[TaskRow | T]:
+        """``GET /tasks`` (§5.1): one kind of id, ≤ 20, unknown ids left out. By task id, what
+        ``known`` has for a task (a finished task's kept record) is used instead of its row."""
         if task_ids is not None and external_ids is not None:
             raise invalid_parameter("task_ids and external_task_ids cannot be used together")
         raw = task_ids if task_ids is not None else external_ids
@@ -110,8 +117,8 @@ class Standard2Service:
             name = "task_ids" if task_ids is not None else "external_task_ids"
             raise invalid_parameter(f"{name} cannot exceed {MAX_IDS} in total (got {len(ids)})")
         if task_ids is not None:
-            return await self.lookup.by_ids(account.id, ids)
-        return await self.lookup.by_external_ids(account.id, ids)
+            return await self.lookup.by_ids(account.id, ids, known)
+        return list(await self.lookup.by_external_ids(account.id, ids))
 
     async def listing(self, account: AccountRow, body: Any) -> Page:
         """``POST /tasks`` (§5.2): newest first, keyset-paged."""

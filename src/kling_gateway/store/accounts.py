@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import bindparam, select, update
 
-from .database import Database
+from .database import Database, PointQuery
 from .tables import accounts
 
 
@@ -32,6 +32,9 @@ class AccountRow:
 
 
 _COLUMNS = [accounts.c[name] for name in AccountRow.__dataclass_fields__]
+_BY_KEY_HASH = PointQuery(select(*_COLUMNS).where(accounts.c.api_key_hash == bindparam("key")))
+_BY_ACCESS_KEY = PointQuery(select(*_COLUMNS).where(accounts.c.access_key == bindparam("key")))
+_BY_ID = PointQuery(select(*_COLUMNS).where(accounts.c.id == bindparam("key")))
 
 
 LIMITS = (
@@ -63,13 +66,18 @@ class AccountStore:
             await conn.execute(accounts.insert().values(**values))
 
     async def by_api_key_hash(self, key_hash: str) -> AccountRow | None:
-        return await self._one(accounts.c.api_key_hash == key_hash)
+        return await self._point(_BY_KEY_HASH, {"key": key_hash})
 
     async def by_access_key(self, access_key: str) -> AccountRow | None:
-        return await self._one(accounts.c.access_key == access_key)
+        return await self._point(_BY_ACCESS_KEY, {"key": access_key})
 
     async def by_id(self, account_id: str) -> AccountRow | None:
-        return await self._one(accounts.c.id == account_id)
+        return await self._point(_BY_ID, {"key": account_id})
+
+    async def _point(self, query: PointQuery, params: dict[str, str]) -> AccountRow | None:
+        """A lookup by a unique key (inline on SQLite: authentication is on every request)."""
+        row = await self.db.point(query, params)
+        return AccountRow(*row) if row else None
 
     async def list(self) -> list[AccountRow]:
         async with self.db.read.connect() as conn:
@@ -107,8 +115,3 @@ class AccountStore:
                 .values(**keys.__dict__)
             )
         return result.rowcount == 1
-
-    async def _one(self, condition: ColumnElement[bool]) -> AccountRow | None:
-        async with self.db.read.connect() as conn:
-            row = (await conn.execute(select(*_COLUMNS).where(condition))).first()
-        return AccountRow(*row) if row else None

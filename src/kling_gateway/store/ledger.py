@@ -1,9 +1,10 @@
 """Resource packs and the usage ledger, and the admission rule that ties them to task creation.
 
-Admission runs inside the transaction that inserts the task (see ``TaskStore.admission_hooks``):
+Admission runs inside the transaction that inserts the tasks (see ``TaskStore.batch_admission``):
 the account row is locked (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE``
 already serialises every writer of the file, across processes), then the concurrency count, the
-spend caps and the pack balance are read and the charge is drawn, so two creates can never both
+spend caps and the pack balance are read once for the batch of creates and the rules run on that
+state task by task, each seeing the charges of the ones before it, so two creates can never both
 take the last slot or the last units. The entry is closed in the transaction that gives the task
 its terminal status (``TaskStore.terminal_hooks``): settled on success, refunded to the packs it
 drew on when the task failed — exactly once, because that status change is a compare-and-set.
@@ -18,7 +19,7 @@ import calendar
 import json
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..accounting import metrics as usage_metrics
 from ..accounting.pricing import Price, price_of
 from ..accounting.units import format_units
-from ..errors import Code, KlingError
+from ..errors import Code, GatewayError, KlingError
 from ..schemas.tasks import ACTIVE_STATUSES, TaskStatus
 from .database import Database
 from .tables import accounts, ledger, resource_packs, tasks
@@ -116,31 +117,15 @@ async def _spent_since(conn: AsyncConnection, account_id: str, since: int) -> in
     return int((await conn.execute(query)).scalar_one())
 
 
-async def _check_caps(conn: AsyncConnection, account_id: str, limits: Any, price: Price, now: int) -> None:
-    for cap, since, period in (
-        (limits.daily_unit_cap, day_start(now), "daily"),
-        (limits.monthly_unit_cap, month_start(now), "monthly"),
-    ):
-        if cap is None:
-            continue
-        spent = await _spent_since(conn, account_id, since)
-        if spent + price.milli > cap:
-            raise KlingError(
-                Code.ACCOUNT_ARREARS,
-                f"{period} spend cap reached: {format_units(spent)} of {format_units(cap)} units used, "
-                f"this task needs {format_units(price.milli)}",
-            )
-
-
-async def _slots_in_use(conn: AsyncConnection, account_id: str, price: Price) -> int:
+async def _slots_in_use(conn: AsyncConnection, account_id: str, model: str, package_type: str) -> int:
     """Concurrency slots held by the account's running tasks of this model version and pack type."""
     query = (
         select(func.coalesce(func.sum(ledger.c.slots), 0))
         .select_from(ledger.join(tasks, tasks.c.id == ledger.c.task_id))
         .where(
             ledger.c.account_id == account_id,
-            ledger.c.model == price.model,
-            ledger.c.package_type == price.package_type,
+            ledger.c.model == model,
+            ledger.c.package_type == package_type,
             tasks.c.status.in_(ACTIVE_STATUSES),
         )
     )
@@ -152,19 +137,148 @@ async def _packs(conn: AsyncConnection, account_id: str) -> list[PackRow]:
     return [PackRow(*r) for r in (await conn.execute(query)).all()]
 
 
-async def _draw(conn: AsyncConnection, account_id: str, price: Price, now: int) -> list[list[Any]]:
-    """Check pack concurrency and balance, then draw the charge (oldest-expiring pack first).
+_LIMIT_COLUMNS = (accounts.c.max_concurrent_tasks, accounts.c.daily_unit_cap, accounts.c.monthly_unit_cap)
 
-    An account that was never granted a pack is not metered: nothing is drawn."""
-    packs = await _packs(conn, account_id)
-    if not packs:
+
+async def _lock_with_packs(conn: AsyncConnection, account_id: str) -> tuple[Any, list[PackRow]] | None:
+    """Lock the account row and read its limits and packs in one statement (None: no account)."""
+    query = (
+        select(*_LIMIT_COLUMNS, *_PACK_COLUMNS)
+        .select_from(accounts.outerjoin(resource_packs, resource_packs.c.account_id == accounts.c.id))
+        .where(accounts.c.id == account_id)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=accounts)
+    found = (await conn.execute(query)).all()
+    if not found:
+        return None
+    width = len(_LIMIT_COLUMNS)
+    packs = [PackRow(*r[width:]) for r in found if r[width] is not None]
+    return found[0], packs
+
+
+def _online(packs: Sequence[PackRow], package_type: str, now: int) -> list[PackRow]:
+    return [p for p in packs if p.package_type == package_type and p.status(now) in ("online", "runOut")]
+
+
+@dataclass
+class _Account:
+    """One account's admission state inside a batch: what the store holds, plus the batch's
+    admitted tasks so far (each task sees the ones before it)."""
+
+    limits: Any  # (max_concurrent_tasks, daily_unit_cap, monthly_unit_cap)
+    packs: list[PackRow]
+    remaining: dict[str, int]  # pack id -> milli-units left after the batch's draws so far
+    active: int = 0  # tasks in flight (counted only when max_concurrent_tasks is set)
+    spent: dict[int, int] = field(default_factory=dict)  # period start -> units spent since
+    slots: dict[tuple[str, str], int] = field(default_factory=dict)  # (model, pack type) -> in use
+    charges: list[tuple[int, int]] = field(default_factory=list)  # (created_at, milli) admitted
+
+
+class LedgerBatch:
+    """The ledger's admission of one insert batch: :meth:`check` a task (raises the refusal),
+    :meth:`accept` it (its draw counts for the tasks after it), :meth:`write` the entries and
+    the pack draws (a few statements for the whole batch, not several per task)."""
+
+    def __init__(self, prices: dict[str, Price], refused: dict[str, KlingError], states: dict[str, _Account]):
+        self.prices = prices
+        self.refused = refused
+        self.states = states
+        self._pending: dict[str, list[list[Any]]] = {}
+        self._entries: list[dict[str, Any]] = []
+
+    def check(self, row: Any) -> None:
+        """Raise the :class:`KlingError` that refuses ``row`` (1303 concurrency, 1101 spend cap,
+        1102 packs); otherwise remember its draw for :meth:`accept`. Writes nothing."""
+        if row.id in self.refused:
+            raise self.refused[row.id]
+        state = self.states.get(row.account_id)
+        if state is None:
+            raise KlingError(Code.ACCOUNT_EXCEPTION, f"account {row.account_id} does not exist")
+        price, now = self.prices[row.id], int(row.created_at)
+        cap = state.limits.max_concurrent_tasks
+        if cap and state.active >= cap:
+            raise KlingError(
+                Code.CONCURRENCY_LIMIT, f"parallel task over resource pack limit ({cap} tasks in flight)"
+            )
+        for limit, since, period in (
+            (state.limits.daily_unit_cap, day_start(now), "daily"),
+            (state.limits.monthly_unit_cap, month_start(now), "monthly"),
+        ):
+            if limit is None:
+                continue
+            spent = state.spent[since] + sum(m for at, m in state.charges if at >= since)
+            if spent + price.milli > limit:
+                raise KlingError(
+                    Code.ACCOUNT_ARREARS,
+                    f"{period} spend cap reached: {format_units(spent)} of {format_units(limit)} units "
+                    f"used, this task needs {format_units(price.milli)}",
+                )
+        self._pending[row.id] = _plan_draw(state, price, now)
+
+    def accept(self, row: Any) -> None:
+        """Count ``row`` (checked) as admitted: its slots, spend and draw."""
+        state, price = self.states[row.account_id], self.prices[row.id]
+        draws = self._pending.pop(row.id)
+        state.active += 1
+        state.charges.append((int(row.created_at), price.milli))
+        key = (price.model, price.package_type)
+        if key in state.slots:
+            state.slots[key] += price.slots
+        for pack_id, take, _before in draws:
+            state.remaining[pack_id] -= take
+        self._entries.append(
+            {
+                "task_id": row.id,
+                "account_id": row.account_id,
+                "family": row.family,
+                "model": price.model,
+                "resolution": price.resolution,
+                "seconds": price.seconds,
+                "items": price.items,
+                "slots": price.slots,
+                "package_type": price.package_type,
+                "units_milli": price.milli,
+                "draws": json.dumps(draws),
+                "status": "charged",
+                "upstream_units": None,
+                "created_at": int(row.created_at),
+                "settled_at": None,
+            }
+        )
+
+    async def write(self, conn: AsyncConnection) -> None:
+        """The admitted tasks' ledger entries and the packs' new balances, after the task rows."""
+        if not self._entries:
+            return
+        await conn.execute(insert(ledger), self._entries)
+        for state in self.states.values():
+            for pack in state.packs:
+                take = pack.remaining_milli - state.remaining[pack.id]
+                if take == 0:
+                    continue
+                result = await conn.execute(
+                    update(resource_packs)
+                    .where(resource_packs.c.id == pack.id, resource_packs.c.remaining_milli >= take)
+                    .values(remaining_milli=resource_packs.c.remaining_milli - take)
+                )
+                if result.rowcount != 1:  # cannot happen under the account lock; never overdraw
+                    raise AdmissionConflict(f"resource pack {pack.id} changed during admission")
+
+
+class AdmissionConflict(GatewayError):
+    """A pack's balance moved under the account lock (a bug): the whole batch is rolled back."""
+
+
+def _plan_draw(state: _Account, price: Price, now: int) -> list[list[Any]]:
+    """Check pack concurrency and balance; the draw (oldest-expiring pack first) as
+    [pack id, milli, remaining before]. An account never granted a pack is not metered."""
+    if not state.packs:
         return []
-    online = [
-        p for p in packs if p.package_type == price.package_type and p.status(now) in ("online", "runOut")
-    ]
+    online = _online(state.packs, price.package_type, now)
     capacity = max((p.concurrency for p in online if p.concurrency), default=None)
     if capacity is not None:
-        used = await _slots_in_use(conn, account_id, price)
+        used = state.slots[(price.model, price.package_type)]
         if used + price.slots > capacity:
             raise KlingError(
                 Code.CONCURRENCY_LIMIT,
@@ -172,10 +286,10 @@ async def _draw(conn: AsyncConnection, account_id: str, price: Price, now: int) 
                 f"slots for {price.model} in use",
             )
     usable = sorted(
-        (p for p in online if p.remaining_milli > 0),
+        (p for p in online if state.remaining[p.id] > 0),
         key=lambda p: (p.invalid_time, p.effective_time, p.id),
     )
-    left = sum(p.remaining_milli for p in usable)
+    left = sum(state.remaining[p.id] for p in usable)
     if left < price.milli:
         raise KlingError(
             Code.ACCOUNT_PACK_EXHAUSTED,
@@ -187,15 +301,8 @@ async def _draw(conn: AsyncConnection, account_id: str, price: Price, now: int) 
     for pack in usable:
         if need == 0:
             break
-        take = min(need, pack.remaining_milli)
-        result = await conn.execute(
-            update(resource_packs)
-            .where(resource_packs.c.id == pack.id, resource_packs.c.remaining_milli >= take)
-            .values(remaining_milli=resource_packs.c.remaining_milli - take)
-        )
-        if result.rowcount != 1:  # cannot happen under the account lock; never overdraw
-            raise KlingError(Code.ACCOUNT_PACK_EXHAUSTED, "resource pack changed during admission")
-        draws.append([pack.id, take, pack.remaining_milli])
+        take = min(need, state.remaining[pack.id])
+        draws.append([pack.id, take, state.remaining[pack.id]])
         need -= take
     return draws
 
@@ -204,58 +311,53 @@ PriceOf = Callable[[str, dict[str, Any]], Price]
 
 
 class Admission:
-    """The admission hook (``TaskStore.admission_hooks``), pricing tasks with ``price_of``."""
+    """The ledger's batch admission hook (``TaskStore.batch_admission``), pricing tasks with
+    ``price_of``: limits, spend caps, packs and the charge of every task of an insert batch,
+    inside its transaction.
+
+    :meth:`prepare` locks each account of the batch (``SELECT … FOR UPDATE`` on PostgreSQL, in
+    account order; SQLite's ``BEGIN IMMEDIATE`` already serialises every writer of the file) and
+    reads what the rules need once per account; the rules themselves then run in Python on that
+    state, task by task, so a batch of creates costs a few statements rather than several each."""
 
     def __init__(self, price_of: PriceOf = price_of):
         self.price_of = price_of
 
-    async def __call__(self, conn: AsyncConnection, row: Any) -> None:
-        await admit(conn, row, self.price_of(row.family, row.request_body))
-
-
-async def admit(conn: AsyncConnection, row: Any, price: Price) -> None:
-    """Admission of one new task, inside its insert transaction: limits, caps, packs, charge.
-
-    Raises :class:`KlingError` (1303 concurrency, 1101 spend cap, 1102 packs) and writes nothing
-    when refused; otherwise the ledger entry exists when the task does."""
-    now = int(row.created_at)
-    limits = await _lock_account(conn, row.account_id)
-    if limits is None:
-        raise KlingError(Code.ACCOUNT_EXCEPTION, f"account {row.account_id} does not exist")
-    cap = limits.max_concurrent_tasks
-    if cap:
-        active = (
-            await conn.execute(
-                select(func.count())
-                .select_from(tasks)
-                .where(tasks.c.account_id == row.account_id, tasks.c.status.in_(ACTIVE_STATUSES))
-            )
-        ).scalar_one()
-        if active >= cap:
-            raise KlingError(
-                Code.CONCURRENCY_LIMIT, f"parallel task over resource pack limit ({cap} tasks in flight)"
-            )
-    await _check_caps(conn, row.account_id, limits, price, now)
-    draws = await _draw(conn, row.account_id, price, now)
-    await conn.execute(
-        insert(ledger).values(
-            task_id=row.id,
-            account_id=row.account_id,
-            family=row.family,
-            model=price.model,
-            resolution=price.resolution,
-            seconds=price.seconds,
-            items=price.items,
-            slots=price.slots,
-            package_type=price.package_type,
-            units_milli=price.milli,
-            draws=json.dumps(draws),
-            status="charged",
-            upstream_units=None,
-            created_at=now,
-            settled_at=None,
-        )
-    )
+    async def prepare(self, conn: AsyncConnection, rows: Sequence[Any]) -> LedgerBatch:
+        prices: dict[str, Price] = {}
+        refused: dict[str, KlingError] = {}
+        for row in rows:
+            try:
+                prices[row.id] = self.price_of(row.family, row.request_body)
+            except KlingError as exc:
+                refused[row.id] = exc
+        states: dict[str, _Account] = {}
+        for account_id in sorted({row.account_id for row in rows}):
+            found = await _lock_with_packs(conn, account_id)
+            if found is None:
+                continue
+            limits, packs = found
+            state = _Account(limits, packs, {p.id: p.remaining_milli for p in packs})
+            mine = [r for r in rows if r.account_id == account_id and r.id in prices]
+            if limits.max_concurrent_tasks:
+                state.active = (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(tasks)
+                        .where(tasks.c.account_id == account_id, tasks.c.status.in_(ACTIVE_STATUSES))
+                    )
+                ).scalar_one()
+            for limit, start in ((limits.daily_unit_cap, day_start), (limits.monthly_unit_cap, month_start)):
+                if limit is None:
+                    continue
+                for since in {start(int(r.created_at)) for r in mine}:
+                    if since not in state.spent:
+                        state.spent[since] = await _spent_since(conn, account_id, since)
+            if any(p.concurrency for p in packs):
+                for key in {(prices[r.id].model, prices[r.id].package_type) for r in mine}:
+                    state.slots[key] = await _slots_in_use(conn, account_id, *key)
+            states[account_id] = state
+        return LedgerBatch(prices, refused, states)
 
 
 # (family, request body, output seconds) -> the price for the output's real length, or None

@@ -3,14 +3,17 @@ keyset (cursor) listing over ``(account_id, created_at, id)``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import and_, or_, select
 
 from .database import Database
 from .tables import tasks
-from .tasks import COLUMNS, TaskRow
+from .tasks import COLUMNS, TaskRow, rows_by_ids
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -27,8 +30,26 @@ class TaskLookup:
     def __init__(self, db: Database):
         self.db = db
 
-    async def by_ids(self, account_id: str, ids: Sequence[str]) -> list[TaskRow]:
-        return await self._in(account_id, tasks.c.id, ids)
+    async def by_ids(
+        self,
+        account_id: str,
+        ids: Sequence[str],
+        known: Callable[[str], T | None] = lambda _task_id: None,
+    ) -> list[TaskRow | T]:
+        """The account's tasks with these ids, in the order asked (unknown or foreign: left
+        out): per task, what ``known(task_id)`` has for it (the caller's kept answer of a
+        finished task of this account), else its row, read by primary key."""
+        wanted = list(dict.fromkeys(ids))
+        have = {task_id: known(task_id) for task_id in wanted}
+        found = await rows_by_ids(self.db, [task_id for task_id, item in have.items() if item is None])
+        out: list[TaskRow | T] = []
+        for task_id in wanted:
+            item = have[task_id]
+            if item is not None:
+                out.append(item)
+            elif task_id in found and found[task_id].account_id == account_id:
+                out.append(found[task_id])
+        return out
 
     async def by_external_ids(self, account_id: str, ids: Sequence[str]) -> list[TaskRow]:
         return await self._in(account_id, tasks.c.external_task_id, ids)

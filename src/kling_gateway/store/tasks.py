@@ -7,13 +7,13 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import and_, bindparam, delete, insert, or_, outerjoin, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..errors import GatewayError
+from ..errors import GatewayError, KlingError
 from ..schemas.tasks import ACTIVE_STATUSES, TERMINAL_STATUSES
 from .database import Database, PointQuery
 from .resources import ResourceInsert, ResourceStore, insert_resources
@@ -28,9 +28,31 @@ INSERT_BATCH = 128  # most new tasks committed in one transaction
 RunnableHook = Callable[[AsyncConnection, str, str | None, int, bool], Awaitable[None]]
 
 # Called inside the insert transaction before a new task's row is written, with (connection,
-# row): admission (limits, packs, charge; store/ledger.py). Raising refuses that task alone and
-# nothing it wrote is kept.
+# row): a per-task admission rule that reads (an engine's queue bound). Raising KlingError
+# refuses that task alone; the hook must not write (nothing is rolled back per task).
 AdmissionHook = Callable[[AsyncConnection, "TaskRow"], Awaitable[None]]
+
+
+class BatchCheck(Protocol):
+    """A batch admission's rules for one insert batch (see :class:`BatchAdmission`)."""
+
+    def check(self, row: TaskRow) -> None:
+        """Raise the KlingError that refuses ``row``; writes nothing."""
+
+    def accept(self, row: TaskRow) -> None:
+        """``row`` is admitted: count it for the rows after it."""
+
+    async def write(self, conn: AsyncConnection) -> None:
+        """Write what the admitted rows need (after their task rows), in the batch's transaction."""
+
+
+class BatchAdmission(Protocol):
+    """Admission of a whole insert batch (the ledger: limits, packs, charge; store/ledger.py):
+    ``prepare`` reads (and locks) what the rules need once per batch, the rules then run per
+    task in Python, so a batch of creates costs a few statements instead of several per task."""
+
+    async def prepare(self, conn: AsyncConnection, rows: Sequence[TaskRow]) -> BatchCheck: ...
+
 
 # Called inside the transaction that gives a task its terminal status, with (connection, task
 # id, status, now, final_unit_deduction as reported by the engine, task_result or None); may
@@ -86,20 +108,55 @@ _BY_EXTERNAL = PointQuery(
     )
 )
 
-_PAGE_IDS = (
+# A list page's task ids, newest first: walked in the list index alone (it holds every column
+# this query needs), so a deep offset reads no table row.
+_PAGE_IDS = PointQuery(
     select(tasks.c.id)
     .where(tasks.c.account_id == bindparam("account_id"), tasks.c.family == bindparam("family"))
     .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
-    .subquery("page")
 )
-_PAGE = (
-    select(*COLUMNS)
-    .join_from(tasks, _PAGE_IDS, _PAGE_IDS.c.id == tasks.c.id)
-    .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
-)
-_PAGE_QUERY = PointQuery(_PAGE)  # the same statement, compiled once for the SQLite range reader
+_BY_IDS: dict[int, PointQuery] = {}  # rows by primary key, one statement per count of ids
+
+
+def _by_ids(count: int) -> PointQuery:
+    query = _BY_IDS.get(count)
+    if query is None:
+        ids: list[Any] = [bindparam(f"id{n}") for n in range(count)]
+        query = _BY_IDS[count] = PointQuery(select(*COLUMNS).where(tasks.c.id.in_(ids)))
+    return query
+
+
+T = TypeVar("T")
+
+
+async def read_rows(db: Database, query: PointQuery, params: dict[str, Any]) -> Sequence[Sequence[Any]]:
+    """Rows of an indexed read: on SQLite on the range reader's thread (plain sqlite3), else
+    through the read pool."""
+    reader = db.range_reader
+    if reader is not None:
+        return await reader.rows(query.sqlite_sql, query.sqlite_params(params))
+    async with db.read.connect() as conn:
+        return list((await conn.execute(query.stmt, params)).all())
+
+
+async def rows_by_ids(db: Database, ids: Sequence[str]) -> dict[str, TaskRow]:
+    """The tasks with these ids (by primary key: an ``account_id = ?`` beside the ``IN`` would
+    let SQLite walk the account's index instead), by id; unknown ids are left out. Inline on
+    SQLite (see :class:`~kling_gateway.store.database.SQLitePointReader`)."""
+    if not ids:
+        return {}
+    query, params = _by_ids(len(ids)), {f"id{n}": task_id for n, task_id in enumerate(ids)}
+    found: Sequence[Sequence[Any]]
+    if db.point_reader is not None:
+        # primary-key lookups (≤ 500, no scan): inline like the other point reads, not queued on
+        # the range reader's thread behind deep pages' index walks
+        found = db.point_reader.all(query.sqlite_sql, query.sqlite_params(params))
+    else:
+        async with db.read.connect() as conn:
+            found = list((await conn.execute(query.stmt, params)).all())
+    return {r[0]: TaskRow(*r) for r in found}
 
 
 class DuplicateExternalId(GatewayError):
@@ -120,6 +177,7 @@ class TaskStore:
         self.db = db
         self.resources = ResourceStore(db)
         self.runnable_hooks: list[RunnableHook] = []
+        self.batch_admission: list[BatchAdmission] = []
         self.admission_hooks: list[AdmissionHook] = []
         self.terminal_hooks: list[TerminalHook] = []
         self.withdraw_hooks: list[WithdrawHook] = []
@@ -162,13 +220,14 @@ class TaskStore:
                 del self._pending_inserts[:INSERT_BATCH]
                 try:
                     refused = await self._insert_rows([row for row, _ in batch])
-                except IntegrityError:
-                    # someone repeated an external_task_id: find who, one row at a time
-                    for row, future in batch:
-                        await self._settle(future, self._insert_one(row), row)
-                    continue
-                except Exception as exc:  # the store is down: every waiter hears it
-                    for _, future in batch:
+                except Exception as exc:
+                    if isinstance(exc, IntegrityError) or len(batch) > 1:
+                        # a repeated external_task_id, or one row's admission failed oddly: one row
+                        # at a time, so only that row's create hears it
+                        for row, future in batch:
+                            await self._settle(future, self._insert_one(row), row)
+                        continue
+                    for _, future in batch:  # the store is down: the waiter hears it
                         if not future.done():
                             future.set_exception(exc)
                     continue
@@ -205,41 +264,38 @@ class TaskStore:
     async def _insert_rows(self, rows: list[TaskRow]) -> dict[str, Exception]:
         """Insert the rows that admission accepts, in one transaction; the refusals by task id.
 
-        With admission hooks, rows are admitted one by one in account order, so each sees the
-        ones before it and PostgreSQL takes account locks in one order (no deadlocks)."""
+        Rows are admitted one by one in account order, so each sees the ones before it and
+        PostgreSQL takes account locks in one order (no deadlocks). A refusal is a KlingError
+        raised before anything of that row is written; any other error fails the transaction
+        (the caller retries the batch one row at a time)."""
         refused: dict[str, Exception] = {}
+        admitted: list[TaskRow] = []
         async with self.db.write.begin() as conn:
-            if self.admission_hooks:
-                admitted = []
-                for row in sorted(rows, key=lambda r: r.account_id):
-                    savepoint = await conn.begin_nested()
-                    try:
-                        for hook in self.admission_hooks:
-                            await hook(conn, row)
-                        await conn.execute(insert(tasks), [row.__dict__])
-                    except IntegrityError:
-                        await savepoint.rollback()
-                        raise
-                    except Exception as exc:
-                        try:
-                            await savepoint.rollback()
-                        except Exception:
-                            # the whole transaction is gone (SQLite ends it on SQLITE_FULL): the
-                            # original error is the one to answer (a full disk is 503 / 5001)
-                            raise exc from None
-                        refused[row.id] = exc
-                        continue
-                    await savepoint.commit()
-                    admitted.append(row)
-                rows = admitted
-            elif rows:
-                await conn.execute(insert(tasks), [row.__dict__ for row in rows])
-            if rows:
+            checks = [await hook.prepare(conn, rows) for hook in self.batch_admission]
+            for row in sorted(rows, key=lambda r: r.account_id):
+                try:
+                    for check in checks:
+                        check.check(row)
+                    for hook in self.admission_hooks:
+                        await hook(conn, row)
+                except KlingError as exc:
+                    refused[row.id] = exc
+                    continue
+                for check in checks:
+                    check.accept(row)
+                if self.admission_hooks:  # the next row's hooks see this one
+                    await conn.execute(insert(tasks), [row.__dict__])
+                admitted.append(row)
+            if admitted:
+                if not self.admission_hooks:
+                    await conn.execute(insert(tasks), [row.__dict__ for row in admitted])
+                for check in checks:
+                    await check.write(conn)
                 await conn.execute(
                     insert(task_events),
-                    [{"task_id": row.id, "status": row.status, "created_at": row.created_at} for row in rows],
+                    [{"task_id": r.id, "status": r.status, "created_at": r.created_at} for r in admitted],
                 )
-            for row in rows:
+            for row in admitted:
                 if row.id not in self._held:
                     await self._runnable(conn, row.id, row.engine, row.available_at, False)
         return refused
@@ -260,23 +316,36 @@ class TaskStore:
         found = await self.db.point(_BY_EXTERNAL, params)
         return TaskRow(*found) if found else None
 
-    async def page(self, account_id: str, family: str, page_num: int, page_size: int) -> list[TaskRow]:
-        """One list page, newest first. The offset is walked in the list index alone (it holds
-        every column the inner query needs); only the page's own rows are read from the table
-        (a deferred join). On SQLite it runs on the range reader's thread (plain sqlite3)."""
+    async def page(
+        self,
+        account_id: str,
+        family: str,
+        page_num: int,
+        page_size: int,
+        known: Callable[[str], T | None] = lambda _task_id: None,
+    ) -> list[TaskRow | T]:
+        """One list page, newest first: per task, what ``known(task_id)`` has for it (a finished
+        task's answer the caller keeps), else its row.
+
+        The page's ids come from the list index alone; only the rows ``known`` lacks are read,
+        by primary key. On SQLite both reads run on the range reader's thread (plain sqlite3)."""
         params = {
             "account_id": account_id,
             "family": family,
             "limit": page_size,
             "offset": (page_num - 1) * page_size,
         }
-        reader = self.db.range_reader
-        if reader is not None:
-            found = await reader.rows(_PAGE_QUERY.sqlite_sql, _PAGE_QUERY.sqlite_params(params))
-        else:
-            async with self.db.read.connect() as conn:
-                found = list((await conn.execute(_PAGE, params)).all())
-        return [TaskRow(*r) for r in found]
+        ids = [str(r[0]) for r in await read_rows(self.db, _PAGE_IDS, params)]
+        have = {task_id: known(task_id) for task_id in ids}
+        rows = await rows_by_ids(self.db, [task_id for task_id, found in have.items() if found is None])
+        page: list[TaskRow | T] = []
+        for task_id in ids:
+            item = have[task_id]
+            if item is not None:
+                page.append(item)
+            elif task_id in rows:  # else removed between the two reads
+                page.append(rows[task_id])
+        return page
 
     async def page_live(
         self, account_id: str, family: str, kind: str, page_num: int, page_size: int

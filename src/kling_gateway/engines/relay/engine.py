@@ -447,6 +447,8 @@ class RelayCore:
 class ChannelEngine(EngineBase):
     """The :class:`~kling_gateway.engines.base.Engine` of one channel (name = channel name)."""
 
+    admits = True  # the queue bound (RelayCore.admit)
+
     def __init__(self, core: RelayCore, channel: ChannelConfig):
         self.core = core
         self.channel = channel
