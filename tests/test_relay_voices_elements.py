@@ -3,10 +3,12 @@ loopback speaking the wire format): made upstream, pinned to the channel that ma
 translated both ways — the client sees the front's ids, the upstream its own, also inside
 another task's body (``element_voice_id``, ``element_list``). Two channels on one upstream, with
 two upstream accounts: the one that made a voice is the only one that can use it, and the other
-channel has the higher priority, so only pinning sends the follow-ups to the right one."""
+channel has the higher priority, so only pinning sends the follow-ups to the right one. The new
+standard's ``contents[]`` voice and element items are translated and pinned the same way."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -41,6 +43,7 @@ async def front(
             "api_key": maker.api_key,
             "callbacks": False,
             "poll": POLL,
+            "new_standard": True,
         },
         {
             "name": "other",
@@ -50,7 +53,8 @@ async def front(
             "callbacks": False,
             "poll": POLL,
             "priority": 10,
-            "families": ["videos/*", "images/*", "general/advanced-custom-elements"],
+            "families": ["videos/*", "images/*", "general/advanced-custom-elements", "v2/*"],
+            "new_standard": True,
         },
     ]
     async with in_process_app(
@@ -218,3 +222,77 @@ def upstream_voices(server: GatewayProcess, account: Account) -> list[str]:
     )
     assert listed.status_code == 200, listed.text
     return [v["voice_id"] for t in listed.json()["data"] for v in t["task_result"].get("voices") or []]
+
+
+async def run_standard2(front: App, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Create a new-standard task on the front and wait for its record to finish."""
+    created = await front.http.post(path, json=body, headers=front.auth())
+    assert created.status_code == 200, created.text
+    task_id = created.json()["data"]["id"]
+
+    async def record() -> dict[str, Any]:
+        found = await front.http.get("/tasks", params={"task_ids": task_id}, headers=front.auth())
+        data: dict[str, Any] = found.json()["data"][0]
+        return data
+
+    for _ in range(600):
+        got = await record()
+        if got["status"] in ("succeeded", "failed"):
+            return got
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{task_id} did not finish")
+
+
+def upstream_record(server: GatewayProcess, account: Account, task_id: str) -> list[dict[str, Any]]:
+    found = httpx.get(
+        f"{server.base_url}/tasks",
+        params={"external_task_ids": f"kg-{task_id}"},
+        headers=account.bearer,
+        timeout=30,
+    ).json()["data"]
+    assert isinstance(found, list)
+    return found
+
+
+@module_loop
+async def test_new_standard_contents_voice_and_element_pinned_and_translated(front: App, upstream) -> None:
+    server, maker, other = upstream
+    voice_task = await front.run(
+        "/v1/general/custom-voices", {"voice_name": "Narrator", "voice_url": b64(wav_bytes(6))}
+    )
+    voice_id = voice_task["task_result"]["voices"][0]["voice_id"]
+    element_task = await front.run(
+        "/v1/general/advanced-custom-elements", element_body(element_voice_id=voice_id)
+    )
+    element_id = element_task["task_result"]["elements"][0]["element_id"]
+    frame = {"type": "first_frame", "url": b64(png_bytes(640, 360))}
+    bodies = {
+        "/image-to-video/kling-3.0": {
+            "contents": [frame, {"type": "element", "element_id": element_id, "id": "hero"}],
+            "settings": {"duration": 3},
+        },
+        "/image-to-video/kling-2.6": {
+            "contents": [frame, {"type": "voice", "voice_id": voice_id, "id": "narrator"}],
+            "settings": {"duration": 5, "resolution": "1080p", "audio": "native"},
+        },
+    }
+    for path, body in bodies.items():
+        # the upstream checks references too: it accepts only ids its "maker" account holds
+        record = await run_standard2(front, path, body)
+        assert record["status"] == "succeeded", record
+        row = await front.gateway.tasks.get(record["id"])
+        assert row is not None and row.engine == "maker"  # pinned: priority says "other"
+        (theirs,) = upstream_record(server, maker, record["id"])
+        assert theirs["status"] == "succeeded"
+        info = probe_av(await front.fetch(record["outputs"][0]["url"]))
+        assert info.width > info.height
+    # a preset passes unchanged and pins nothing: the priority channel takes it
+    preset = {
+        "contents": [frame, {"type": "element", "element_id": 900000000000000101, "id": "fox"}],
+        "settings": {"duration": 3},
+    }
+    record = await run_standard2(front, "/image-to-video/kling-3.0", preset)
+    assert record["status"] == "succeeded", record
+    row = await front.gateway.tasks.get(record["id"])
+    assert row is not None and row.engine == "other"
+    assert len(upstream_record(server, other, record["id"])) == 1

@@ -20,7 +20,7 @@ from standardwebhooks import Webhook
 
 from kling_gateway.media.probe import MediaInfo, probe_av
 from push_support import Receiver
-from support import Account, GatewayProcess, b64, png_bytes, wait_until
+from support import Account, GatewayProcess, b64, png_bytes, wait_until, wav_bytes
 
 PUSH_ENV = {"KLING_GATEWAY_CALLBACK_POLL_SECONDS": "0.2", "KLING_GATEWAY_CALLBACK_RETRY_BASE_SECONDS": "0.3"}
 
@@ -279,3 +279,89 @@ def test_watermark_copy_when_asked(http: httpx.Client, acct: Account) -> None:
     assert corner > 10 * max(rest, 0.1)  # the mark sits in the corner, the rest is the same picture
     plain = run(http, acct, "/text-to-video/kling-3.0", {"prompt": "a mill", "settings": {"duration": 3}})
     assert "watermark_url" not in plain["outputs"][0]
+
+
+def legacy_resource(http: httpx.Client, acct: Account, family: str, body: dict[str, Any]) -> str:
+    """Make a voice or an element through the legacy layout; its id (the creation task's id)."""
+    created = http.post(f"/v1/{family}", json=body, headers=acct.bearer)
+    assert created.status_code == 200, created.text
+    task_id: str = created.json()["data"]["task_id"]
+
+    def done() -> dict[str, Any] | None:
+        data: dict[str, Any] = http.get(f"/v1/{family}/{task_id}", headers=acct.bearer).json()["data"]
+        return data if data["task_status"] in ("succeed", "failed") else None
+
+    assert wait_until(done, timeout=120, what=f"{family} {task_id}")["task_status"] == "succeed"
+    return task_id
+
+
+def refused_reference(
+    http: httpx.Client, acct: Account, path: str, body: dict[str, Any], external: str
+) -> str:
+    """POST a body naming a reference the account does not hold: 400/1201, nothing stored."""
+    body = {**body, "options": {"external_task_id": external}}
+    response = http.post(path, json=body, headers=acct.bearer)
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["code"] == 1201 and set(error) == {"code", "message", "request_id"}
+    found = http.get("/tasks", params={"external_task_ids": external}, headers=acct.bearer).json()
+    assert found["data"] == []
+    message: str = error["message"]
+    return message
+
+
+def test_element_and_voice_contents_must_exist_for_the_account(
+    http: httpx.Client, gw: GatewayProcess, acct: Account
+) -> None:
+    other = gw.create_account("standard2-other")
+    element = legacy_resource(
+        http,
+        other,
+        "general/advanced-custom-elements",
+        {
+            "element_name": "Fox",
+            "element_description": "a red fox",
+            "reference_type": "image_refer",
+            "element_image_list": {
+                "frontal_image": b64(png_bytes(500, 400)),
+                "refer_images": [{"image_url": b64(png_bytes(400, 400))}],
+            },
+        },
+    )
+    voice = legacy_resource(
+        http, other, "general/custom-voices", {"voice_name": "Theirs", "voice_url": b64(wav_bytes(6))}
+    )
+    frame = {"type": "first_frame", "url": b64(png_bytes(640, 360))}
+
+    def with_element(element_id: Any) -> dict[str, Any]:
+        item = {"type": "element", "element_id": element_id, "id": "fox"}
+        return {
+            "contents": [frame, item, {"type": "prompt", "text": "@fox runs"}],
+            "settings": {"duration": 3},
+        }
+
+    def with_voice(voice_id: str) -> dict[str, Any]:
+        item = {"type": "voice", "voice_id": voice_id, "id": "narrator"}
+        return {
+            "contents": [frame, {"type": "prompt", "text": "@narrator speaks"}, item],
+            "settings": {"duration": 5, "resolution": "1080p", "audio": "native"},
+        }
+
+    for path, body_of, ref, kind, where in (
+        ("/image-to-video/kling-3.0", with_element, int(element), "element", "contents[1].element_id"),
+        ("/image-to-video/kling-2.6", with_voice, voice, "voice", "contents[2].voice_id"),
+    ):
+        missing = "999999999999999999"
+        theirs = refused_reference(http, acct, path, body_of(ref), f"theirs-{kind}")
+        absent = refused_reference(http, acct, path, body_of(missing), f"absent-{kind}")
+        assert theirs == f"{where}: {kind} '{ref}' does not exist for this account"
+        assert absent == theirs.replace(str(ref), missing)  # another account's reads as missing
+        # the owner may use it, and the record renders
+        record = run(http, other, path, body_of(ref))
+        _, info = video_of(http, record)
+        assert info.width > info.height
+    # presets of both kinds are every account's
+    record = run(http, acct, "/image-to-video/kling-2.6", with_voice("900000000000000201"))
+    _, info = video_of(http, record)
+    assert info.audio_codec == "aac" and abs(info.duration - 5) < 0.1
+    run(http, acct, "/image-to-video/kling-3.0", with_element(900000000000000101))

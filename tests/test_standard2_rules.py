@@ -356,7 +356,11 @@ async def test_valid_requests_of_every_product_are_accepted_with_defaults_filled
         },
         "/omni-video/kling-v3-omni": {"contents": [vid("base_video")]},
         "/motion-control/kling-3.0": {
-            "contents": [img("image"), vid("video"), {"type": "element", "element_id": 7, "id": "z"}],
+            "contents": [
+                img("image"),
+                vid("video"),
+                {"type": "element", "element_id": 900000000000000101, "id": "z"},
+            ],
             "settings": {"character_orientation": "image"},
         },
     }

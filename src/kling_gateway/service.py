@@ -48,6 +48,7 @@ from .schemas.faces import ADVANCED_LIP_SYNC, LIP_SYNC_AUDIO_S
 from .schemas.model_limits import packaged_catalog
 from .schemas.voices import VOICE_PAGE_SIZE_MAX, VOICES
 from .sessions import missing_session
+from .standard2.products import PRODUCTS
 from .storage import Storage
 from .store import AccountRow, DuplicateExternalId, ResourceRow, TaskRow, TaskStore
 from .voice_refs import PRESETS as VOICE_PRESETS
@@ -73,6 +74,12 @@ REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
     "videos/advanced-lip-sync": (("face_choose[].audio_id", "audio"),),
     "videos/text2video": (("voice_list[].voice_id", "voice"),),
     "general/advanced-custom-elements": (("element_voice_id", "voice"),),
+    # the new standard names them as contents[] items (spec more §3.2): type element / voice
+    **{
+        p.family: (("contents[].element_id", "element"), ("contents[].voice_id", "voice"))
+        for p in PRODUCTS.values()
+        if not p.takes_prompt
+    },
 }
 
 T = TypeVar("T")
@@ -172,18 +179,18 @@ class TaskService:
             for field, value in iter_inputs(body, path):
                 check_inline_input(value, field=field, kind=kind, settings=self.settings)
 
-    async def _check_references(self, account: AccountRow, family: Family, body: dict[str, Any]) -> None:
-        for path, kind in REFERENCES.get(family.name, ()):
+    async def _check_references(self, account: AccountRow, family: str, body: dict[str, Any]) -> None:
+        for path, kind in REFERENCES.get(family, ()):
             for field, ref in iter_inputs(body, path):
                 if not await self._exists(account, kind, str(ref)):
                     raise invalid_parameter(f"{field}: {kind} '{ref}' does not exist for this account")
-        if family.name == VOICES and body.get("video_id") is not None:
+        if family == VOICES and body.get("video_id") is not None:
             await self._check_voiced_video(account, str(body["video_id"]))
-        if family.name == "videos/multi-elements":
+        if family == "videos/multi-elements":
             session_id = str(body["session_id"])
             if await self.store.session(session_id, account.id, now_ms()) is None:
                 raise invalid_parameter(f"session_id: {missing_session(session_id)}")
-        if family.name == ADVANCED_LIP_SYNC:
+        if family == ADVANCED_LIP_SYNC:
             await self._check_face_choice(account, body)
 
     async def _check_face_choice(self, account: AccountRow, body: dict[str, Any]) -> None:
@@ -242,7 +249,7 @@ class TaskService:
             raise KlingError(
                 Code.RESOURCE_NOT_FOUND, f"no engine serves {family.name} with model {model or 'default'}"
             )
-        await self._check_references(account, family, body)
+        await self._check_references(account, family.name, body)
         return family, body, await self._session_engine(account, family, body, engine)
 
     async def _session_engine(
@@ -334,12 +341,13 @@ class TaskService:
         callback_url: str | None,
     ) -> TaskRow:
         """Store a request validated elsewhere (the new standard's rules) as a new task of
-        ``family`` and wake the workers; admission as for :meth:`create`."""
+        ``family`` and wake the workers; references checked and admission as for :meth:`create`."""
         engine = self.router.pick(family, model)
         if engine is None:
             raise KlingError(
                 Code.RESOURCE_NOT_FOUND, f"no engine serves {family} with model {model or 'default'}"
             )
+        await self._check_references(account, family, body)
         row = dataclasses.replace(
             self._new_row(account, family, body, engine),
             external_task_id=external_task_id,

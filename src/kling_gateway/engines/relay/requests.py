@@ -12,7 +12,8 @@
 * Advanced lip-sync: the identify-face session pins the task to the channel that made it and
   its upstream session id goes instead of ours; ``face_choose[].audio_id`` goes as ``sound_file``.
 * A voice or element id (``voice_list[].voice_id``, ``element_voice_id``,
-  ``element_list[].element_id``) made upstream is translated to the upstream's id and pins the
+  ``element_list[].element_id``, the new standard's ``contents[].element_id`` and
+  ``contents[].voice_id``) made upstream is translated to the upstream's id and pins the
   task to the channel that made it; a preset id passes unchanged; one the gateway made itself
   cannot be used upstream (the task fails naming the field).
 * Multi-elements: the local selection session is re-created on the pinned channel
@@ -51,6 +52,8 @@ RESOURCE_REFERENCES: tuple[tuple[str | None, str, str], ...] = (
     ("element_list", "element_id", "element"),
     ("voice_list", "voice_id", "voice"),
     (None, "element_voice_id", "voice"),
+    ("contents", "element_id", "element"),  # the new standard's contents[] items (§3.2)
+    ("contents", "voice_id", "voice"),
 )
 
 Path = tuple[str | int, ...]
