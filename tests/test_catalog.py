@@ -16,9 +16,12 @@ from kling_gateway.api import create_app
 from kling_gateway.api.app import PREFIXES
 from kling_gateway.catalog import Usage, build_catalog, format_units, resolution_of_mode, standard_of
 from kling_gateway.catalog.tables import markdown_table, with_table
+from kling_gateway.client import ClientValidationError
+from kling_gateway.client.requests import prepare_create
 from kling_gateway.config import Settings, load_settings
 from kling_gateway.gateway import Gateway
 from kling_gateway.keys import create_account
+from kling_gateway.schemas import FAMILIES
 
 # spec §4.1: product -> models served on the new standard (path ids)
 NEW_STANDARD = {
@@ -256,3 +259,36 @@ def test_docs_models_table_is_the_catalogue() -> None:
         in table
     )
     assert "| `images/generations` | legacy | `kling-v3` (default) | 1k, 2k | – | – | 8/item |" in table
+
+
+IMG, VID = "https://example.com/x.png", "https://example.com/x.mp4"
+# Bodies naming a model the packaged catalogue lacks, each also breaking a per-model rule a
+# packaged model would have (duration, mode, resolution, element count).
+OPERATOR_MODEL_BODIES: dict[str, dict[str, object]] = {
+    "videos/text2video": {"prompt": "a", "duration": "7", "mode": "4k", "sound": "on"},
+    "videos/image2video": {"image": IMG, "duration": "7", "element_list": [{"element_id": 1}]},
+    "videos/omni-video": {"prompt": "a", "aspect_ratio": "16:9", "duration": "17", "mode": "4k"},
+    "videos/motion-control": {
+        "image_url": IMG,
+        "video_url": VID,
+        "character_orientation": "image",
+        "mode": "std",
+        "element_list": [{"element_id": 1}],
+    },
+    "images/generations": {"prompt": "a", "resolution": "2k", "image_fidelity": 0.5, "image": IMG},
+    "images/omni-image": {"prompt": "a", "resolution": "8k"},
+    "images/multi-image2image": {"subject_image_list": [{"subject_image": IMG}]},
+}
+
+
+@pytest.mark.parametrize("family", sorted(OPERATOR_MODEL_BODIES))
+def test_the_sdk_leaves_an_unknown_models_rules_to_the_gateway(family: str) -> None:
+    """The gateway validates against its catalogue (with the operator's entries); the SDK only
+    has the packaged one, so for a model outside it the per-model rules are the gateway's."""
+    body = {**OPERATOR_MODEL_BODIES[family], "model_name": "house-model-9"}
+    with pytest.raises(ValidationError, match="model_name"):  # the packaged catalogue refuses it
+        FAMILIES[family].request_model.model_validate(body)
+    assert prepare_create(FAMILIES[family], body, {})["model_name"] == "house-model-9"
+    # structural rules stay client-side
+    with pytest.raises(ClientValidationError):
+        prepare_create(FAMILIES[family], {**body, "callback_url": 7}, {})

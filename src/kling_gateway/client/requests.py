@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..schemas import FAMILIES, Family, validation_error
 from ..schemas.common import WireModel
+from ..schemas.model_limits import CLIENT_SIDE
 from .errors import ClientValidationError
 
 # Media fields the family table does not list for the server's input checks, but where a local
@@ -90,9 +91,12 @@ def encode_inputs(family: Family, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate_body(model: type[BaseModel], body: dict[str, Any]) -> dict[str, Any]:
-    """Validate and return the body as it goes on the wire (only the fields that were given)."""
+    """Validate and return the body as it goes on the wire (only the fields that were given).
+
+    Client-side: the per-model rules of a model the packaged catalogue does not know (an
+    operator's ``[[models]]`` entry) are left to the gateway (docs/client.md)."""
     try:
-        validated = model.model_validate(body)
+        validated = model.model_validate(body, context=CLIENT_SIDE)
     except ValidationError as exc:
         raise ClientValidationError(validation_error(exc).message) from None
     return validated.model_dump(mode="json", exclude_unset=True, exclude_none=True)

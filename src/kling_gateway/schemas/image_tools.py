@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, model_validator
 
 from .common import IMAGE_ASPECT_RATIOS, PROMPT_MAX, CommonTaskFields, ElementRef, WireModel, one_of
-from .model_limits import catalog_of, default_model, models_of
+from .model_limits import catalog_of, default_model, left_to_server, models_of
 
 OMNI_IMAGE = "images/omni-image"
 MULTI_IMAGE = "images/multi-image2image"
@@ -33,10 +33,12 @@ class OmniImageRequest(CommonTaskFields):
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> OmniImageRequest:
         catalog = catalog_of(info)
-        one_of(self.model_name, models_of(OMNI_IMAGE, catalog), name="model_name")
+        deferred = left_to_server(info, OMNI_IMAGE, self.model_name)  # an operator's model
         model = self.model_name or default_model(OMNI_IMAGE, catalog)
-        served = catalog.offer(OMNI_IMAGE, model)
-        one_of(self.resolution, served.offer.resolutions if served else (), name="resolution")
+        if not deferred:
+            one_of(self.model_name, models_of(OMNI_IMAGE, catalog), name="model_name")
+            served = catalog.offer(OMNI_IMAGE, model)
+            one_of(self.resolution, served.offer.resolutions if served else (), name="resolution")
         one_of(self.aspect_ratio, (*IMAGE_ASPECT_RATIOS, "auto"), name="aspect_ratio")
         images, elements = len(self.image_list or []), len(self.element_list or [])
         if images + elements > 10:
@@ -66,7 +68,8 @@ class MultiImage2ImageRequest(CommonTaskFields):
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> MultiImage2ImageRequest:
-        one_of(self.model_name, models_of(MULTI_IMAGE, catalog_of(info)), name="model_name")
+        if not left_to_server(info, MULTI_IMAGE, self.model_name):
+            one_of(self.model_name, models_of(MULTI_IMAGE, catalog_of(info)), name="model_name")
         one_of(self.aspect_ratio, IMAGE_ASPECT_RATIOS, name="aspect_ratio")
         return self
 

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, model_validator
 
 from .common import IMAGE_ASPECT_RATIOS, PROMPT_MAX, CommonTaskFields, ElementRef, one_of
-from .model_limits import catalog_of, default_model, models_of
+from .model_limits import catalog_of, default_model, left_to_server, models_of
 
 GENERATIONS = "images/generations"
 TRY_ON_MODELS = ("kolors-virtual-try-on-v1", "kolors-virtual-try-on-v1-5")
@@ -36,9 +36,27 @@ class ImageGenerationRequest(CommonTaskFields):
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> ImageGenerationRequest:
+        one_of(self.aspect_ratio, IMAGE_ASPECT_RATIOS, name="aspect_ratio")
+        if not left_to_server(info, GENERATIONS, self.model_name):
+            self._model_rules(info)
+        if self.image_reference is not None and not self.image:
+            raise ValueError("image_reference: needs image")
+        if self.human_fidelity is not None and self.image_reference != "subject":
+            raise ValueError("human_fidelity: is only used with image_reference 'subject'")
+        elements = len(self.element_list or [])
+        if elements + (1 if self.image else 0) > MAX_GENERATION_REFERENCES:
+            raise ValueError(
+                f"image/element_list: images + elements ≤ {MAX_GENERATION_REFERENCES} "
+                f"(got {elements + (1 if self.image else 0)})"
+            )
+        if self.image and self.negative_prompt:
+            raise ValueError("negative_prompt is not supported for image-to-image")
+        return self
+
+    def _model_rules(self, info: ValidationInfo) -> None:
+        """Model, resolution, reference fields and element count as the catalogue's offer allows."""
         catalog = catalog_of(info)
         one_of(self.model_name, models_of(GENERATIONS, catalog), name="model_name")
-        one_of(self.aspect_ratio, IMAGE_ASPECT_RATIOS, name="aspect_ratio")
         model = self.model_name or default_model(GENERATIONS, catalog)
         served = catalog.offer(GENERATIONS, model)
         offer = served.offer if served is not None else None
@@ -54,25 +72,13 @@ class ImageGenerationRequest(CommonTaskFields):
                     s.wire_id for s in catalog.for_family(GENERATIONS, "legacy") if name in s.offer.contents
                 ]
                 raise ValueError(f"{name}: is only supported by {', '.join(takers)} (got {model})")
-        if self.image_reference is not None and not self.image:
-            raise ValueError("image_reference: needs image")
-        if self.human_fidelity is not None and self.image_reference != "subject":
-            raise ValueError("human_fidelity: is only used with image_reference 'subject'")
         elements = len(self.element_list or [])
         if elements and elements > contents.get("element", 0):
             cap = contents.get("element", 0)
             takes = f"at most {cap} element(s)" if cap else "no elements"
             raise ValueError(f"element_list: {model} takes {takes} (got {elements})")
-        if elements + (1 if self.image else 0) > MAX_GENERATION_REFERENCES:
-            raise ValueError(
-                f"image/element_list: images + elements ≤ {MAX_GENERATION_REFERENCES} "
-                f"(got {elements + (1 if self.image else 0)})"
-            )
         if model == "kling-v2-new" and not self.image:
             raise ValueError("kling-v2-new is image-to-image only and needs image")
-        if self.image and self.negative_prompt:
-            raise ValueError("negative_prompt is not supported for image-to-image")
-        return self
 
 
 class VirtualTryOnRequest(CommonTaskFields):

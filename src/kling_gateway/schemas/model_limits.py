@@ -2,7 +2,10 @@
 
 The request models validate against the gateway's catalogue (packaged ``models.toml`` plus the
 operator's ``[[models]]``), handed to pydantic as validation context by the service; without a
-context (client-side validation in the SDK) they use the packaged catalogue.
+context they use the packaged catalogue. The SDK validates client-side with
+``CLIENT_SIDE`` context: there a model the packaged catalogue does not know can only be an
+operator's ``[[models]]`` entry on the gateway, so its per-model rules are left to the gateway
+(:func:`left_to_server`); the structural rules still apply.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ class ModelLimits:
     short_durations: tuple[str, ...] = ()  # O1 text-to-video and first-frame-only
 
 
+# What a model the client cannot know may do, for the rules that read limits and others at once.
+OPEN_LIMITS = ModelLimits(modes=tuple(MODE_RESOLUTION), sound=True, multi_shot=True)
+
+
 @lru_cache(maxsize=1)
 def packaged_catalog() -> Catalog:
     return build_catalog()
@@ -39,6 +46,18 @@ def catalog_of(info: ValidationInfo | None) -> Catalog:
     context: Any = info.context if info is not None else None
     found = context.get("catalog") if isinstance(context, dict) else None
     return found if isinstance(found, Catalog) else packaged_catalog()
+
+
+CLIENT_SIDE: dict[str, Any] = {"client_side": True}  # the SDK's validation context
+
+
+def left_to_server(info: ValidationInfo | None, family: str, model: str | None) -> bool:
+    """Whether ``model``'s per-model rules on ``family`` are the gateway's to apply: in the SDK
+    (``CLIENT_SIDE`` context), for a model named that the packaged catalogue does not serve."""
+    context: Any = info.context if info is not None else None
+    if not (isinstance(context, dict) and context.get("client_side")) or model is None:
+        return False
+    return catalog_of(info).offer(family, model) is None
 
 
 def models_of(family: str, catalog: Catalog) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from .common import (
     one_of,
     prompt_needed,
 )
-from .model_limits import catalog_of, default_model, limits_of, models_of
+from .model_limits import OPEN_LIMITS, catalog_of, default_model, left_to_server, limits_of, models_of
 
 OMNI = "videos/omni-video"
 MOTION = "videos/motion-control"
@@ -63,9 +63,11 @@ class OmniVideoRequest(CommonTaskFields):
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> OmniVideoRequest:
         catalog = catalog_of(info)
-        one_of(self.model_name, models_of(OMNI, catalog), name="model_name")
+        deferred = left_to_server(info, OMNI, self.model_name)  # an operator's model: its limits
+        if not deferred:
+            one_of(self.model_name, models_of(OMNI, catalog), name="model_name")
         model = self.model_name or default_model(OMNI, catalog)
-        limits = limits_of(OMNI, model, catalog)
+        limits = OPEN_LIMITS if deferred else limits_of(OMNI, model, catalog)
         one_of(self.mode, limits.modes, name="mode")
         one_of(self.aspect_ratio, VIDEO_ASPECT_RATIOS, name="aspect_ratio")
         first, end, refs = self._frames()
@@ -98,7 +100,7 @@ class OmniVideoRequest(CommonTaskFields):
             raise ValueError(
                 "image_list: first and end frame exclude other images and elements on kling-video-o1"
             )
-        if refer != "base":
+        if refer != "base" and not deferred:
             allowed = limits.durations
             plain = refer is None and not refs and not elements and not end
             if plain and limits.short_durations:  # text-to-video or first-frame-only
@@ -122,6 +124,8 @@ class MotionControlRequest(CommonTaskFields):
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> MotionControlRequest:
+        if left_to_server(info, MOTION, self.model_name):
+            return self  # an operator's model: its limits are the gateway's
         catalog = catalog_of(info)
         one_of(self.model_name, models_of(MOTION, catalog), name="model_name")
         model = self.model_name or default_model(MOTION, catalog)

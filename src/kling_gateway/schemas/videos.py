@@ -22,7 +22,7 @@ from .common import (
     one_of,
     prompt_needed,
 )
-from .model_limits import catalog_of, default_model, limits_of, models_of
+from .model_limits import catalog_of, default_model, left_to_server, limits_of, models_of
 
 CAMERA_PRESETS = ("down_back", "forward_up", "right_turn_forward", "left_turn_forward")
 CAMERA_KEYS = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
@@ -82,6 +82,13 @@ class _VideoGeneration(CommonTaskFields):
 
     @model_validator(mode="after")
     def _shared_rules(self, info: ValidationInfo) -> _VideoGeneration:
+        if not left_to_server(info, self.family, self.model_name):
+            self._model_rules(info)
+        check_multi_shot(self.multi_shot, self.shot_type, self.multi_prompt, self.duration)
+        return self
+
+    def _model_rules(self, info: ValidationInfo) -> None:
+        """Model, mode, duration, sound and multi-shot as the catalogue's offer allows."""
         catalog = catalog_of(info)
         one_of(self.model_name, models_of(self.family, catalog), name="model_name")
         model = self.model_name or default_model(self.family, catalog)
@@ -102,8 +109,6 @@ class _VideoGeneration(CommonTaskFields):
             raise ValueError(f"sound: 'on' needs one of {', '.join(with_sound)} (got {model})")
         if self.multi_shot and not limits.multi_shot:
             raise ValueError(f"multi_shot: is not available for {model}")
-        check_multi_shot(self.multi_shot, self.shot_type, self.multi_prompt, self.duration)
-        return self
 
 
 class Text2VideoRequest(_VideoGeneration):
@@ -144,7 +149,7 @@ class Image2VideoRequest(_VideoGeneration):
 
     @model_validator(mode="after")
     def _image2video_rules(self, info: ValidationInfo) -> Image2VideoRequest:
-        if self.element_list:
+        if self.element_list and not left_to_server(info, self.family, self.model_name):
             model = self.effective_model(info)
             served = catalog_of(info).offer(self.family, model)
             cap = served.offer.contents.get("element", 0) if served is not None else 0
