@@ -16,7 +16,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from inprocess import App, in_process_app
+from inprocess import App, in_process_app, running_gateway
 from kling_gateway.media.probe import probe_av, probe_image
 from support import Account, GatewayProcess, b64, png_bytes, wav_bytes
 
@@ -159,21 +159,30 @@ async def test_presets_pass_unchanged_and_foreign_ids_are_refused_at_the_front(f
 
 
 @module_loop
-async def test_voice_from_a_relayed_video_follows_the_video(front: App, upstream) -> None:
-    server, _maker, other = upstream
+async def test_a_pinned_task_fails_when_its_channel_does_not_serve_the_family(front: App, upstream) -> None:
+    server, maker, other = upstream
     sound = {"prompt": "a singer", "model_name": "kling-v2-6", "mode": "pro", "sound": "on"}
     video_task = await front.run("/v1/videos/text2video", sound)
     assert (await front.gateway.tasks.get(video_task["task_id"])).engine == "other"  # type: ignore[union-attr]
     video_id = video_task["task_result"]["videos"][0]["id"]
-    voice_task = await front.run("/v1/general/custom-voices", {"voice_name": "Sung", "video_id": video_id})
-    # the voices family is served by "maker" alone, but the video lives on "other"
-    assert (await front.gateway.tasks.get(voice_task["task_id"])).engine == "other"  # type: ignore[union-attr]
-    (voice,) = voice_task["task_result"]["voices"]
-    assert abs(probe_av(await front.fetch(voice["trial_url"])).duration - 5.0) < 0.2
-    # the upstream took it, so it was sent the upstream's video id (the front's is unknown there)
-    theirs = upstream_task(server, other, "general/custom-voices", voice_task["task_id"])
-    assert theirs["task_status"] == "succeed"
-    assert theirs["task_result"]["voices"][0]["voice_id"] != voice["voice_id"]
+    # the video lives on "other", whose families leave out general/custom-voices: no channel can
+    # make the voice (only "other" knows the video), so the task fails saying so
+    created = await front.create("/v1/general/custom-voices", {"voice_name": "Sung", "video_id": video_id})
+    assert created.status_code == 200, created.text
+    done = await front.wait("/v1/general/custom-voices", created.json()["data"]["task_id"])
+    assert done["task_status"] == "failed"
+    assert done["task_status_msg"] == (
+        f"video_id: video '{video_id}' lives on channel 'other', which does not serve "
+        "general/custom-voices (families: videos/*, images/*, general/advanced-custom-elements, v2/*); "
+        "no other channel holds it"
+    )
+    for account in (maker, other):  # nothing went upstream
+        got = httpx.get(
+            f"{server.base_url}/v1/general/custom-voices/kg-{done['task_id']}",
+            headers=account.bearer,
+            timeout=30,
+        )
+        assert got.status_code == 404, got.text
 
 
 @module_loop
@@ -296,3 +305,83 @@ async def test_new_standard_contents_voice_and_element_pinned_and_translated(fro
     row = await front.gateway.tasks.get(record["id"])
     assert row is not None and row.engine == "other"
     assert len(upstream_record(server, other, record["id"])) == 1
+
+
+def two_channels(server: GatewayProcess, legacy: Account, modern: Account) -> list[dict[str, Any]]:
+    """ "legacy" speaks only the legacy standard and makes videos; "modern" has the higher
+    priority for everything else and relays the new standard."""
+    common = {"type": "kling-compatible", "base_url": server.base_url, "callbacks": False, "poll": POLL}
+    return [
+        {**common, "name": "legacy", "api_key": legacy.api_key, "priority": 10},
+        {
+            **common,
+            "name": "modern",
+            "api_key": modern.api_key,
+            "priority": 20,
+            "families": ["general/*", "v2/*"],
+            "new_standard": True,
+        },
+    ]
+
+
+@pytest.mark.asyncio
+async def test_pinned_to_a_legacy_channel_or_a_removed_one(upstream, tmp_path) -> None:
+    server, maker, other = upstream
+    data = tmp_path / "front"
+    async with in_process_app(
+        data, accounts=1, channels=two_channels(server, maker, other), fetch_allow_hosts=["127.0.0.1"]
+    ) as front:
+        sound = {"prompt": "a singer", "model_name": "kling-v2-6", "mode": "pro", "sound": "on"}
+        video_task = await front.run("/v1/videos/text2video", sound)
+        video_id = video_task["task_result"]["videos"][0]["id"]
+        # a voice from the relayed video follows the video to "legacy" (priority says "modern")
+        voice_task = await front.run(
+            "/v1/general/custom-voices", {"voice_name": "Sung", "video_id": video_id}
+        )
+        assert (await front.gateway.tasks.get(voice_task["task_id"])).engine == "legacy"  # type: ignore[union-attr]
+        (voice,) = voice_task["task_result"]["voices"]
+        assert abs(probe_av(await front.fetch(voice["trial_url"])).duration - 5.0) < 0.2
+        theirs = upstream_task(server, maker, "general/custom-voices", voice_task["task_id"])
+        assert theirs["task_status"] == "succeed"  # so it was sent the upstream's video id
+        assert theirs["task_result"]["voices"][0]["voice_id"] != voice["voice_id"]
+
+        # a new-standard task naming that voice: only "legacy" holds it, and it cannot relay v2
+        body = {
+            "contents": [
+                {"type": "first_frame", "url": b64(png_bytes(640, 360))},
+                {"type": "voice", "voice_id": voice["voice_id"], "id": "narrator"},
+            ],
+            "settings": {"duration": 5, "resolution": "1080p", "audio": "native"},
+        }
+        record = await run_standard2(front, "/image-to-video/kling-2.6", body)
+        assert record["status"] == "failed"
+        assert record["message"] == (
+            f"contents[1].voice_id: voice '{voice['voice_id']}' lives on channel 'legacy', which "
+            "does not relay the new standard (new_standard is off); no other channel holds it"
+        )
+        assert upstream_record(server, maker, record["id"]) == []  # nothing went upstream
+        assert upstream_record(server, other, record["id"]) == []
+        keys = front.keys
+
+    # the operator removes "legacy": an element naming the voice fails naming the field
+    channels = [c for c in two_channels(server, maker, other) if c["name"] != "legacy"]
+    async with running_gateway(
+        data, workers=1, channels=channels, fetch_allow_hosts=["127.0.0.1"]
+    ) as running:
+        again = App(running.client, running.gateway, keys)
+        created = await again.create(
+            "/v1/general/advanced-custom-elements", element_body(element_voice_id=voice["voice_id"])
+        )
+        assert created.status_code == 200, created.text
+        done = await again.wait("/v1/general/advanced-custom-elements", created.json()["data"]["task_id"])
+        assert done["task_status"] == "failed"
+        assert done["task_status_msg"] == (
+            f"element_voice_id: voice '{voice['voice_id']}' was made on channel 'legacy', "
+            "which is no longer configured"
+        )
+        got = httpx.get(
+            f"{server.base_url}/v1/general/advanced-custom-elements/kg-{done['task_id']}",
+            headers=other.bearer,
+            timeout=30,
+        )
+        assert got.status_code == 404, got.text

@@ -74,14 +74,19 @@ class ChannelConfig:
     poll: PollConfig = field(default_factory=PollConfig)
 
     def serves(self, family: str, model_name: str | None) -> bool:
+        return self.refusal(family, model_name) is None
+
+    def refusal(self, family: str, model_name: str | None) -> str | None:
+        """Why the channel does not serve ``family`` with ``model_name`` (None when it does), in
+        words that follow "channel 'X' ..." (the relay names them when a pinned task cannot go)."""
         if is_standard2(family) and not self.new_standard:
-            return False  # a new-standard task needs a channel that speaks the new standard
+            return "does not relay the new standard (new_standard is off)"
         if not any(fnmatch.fnmatchcase(family, pattern) for pattern in self.families):
-            return False
-        if self.models == ("*",):
-            return True
+            return f"does not serve {family} (families: {', '.join(self.families)})"
         model = model_name or ""
-        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
+        if self.models != ("*",) and not any(fnmatch.fnmatchcase(model, p) for p in self.models):
+            return f"does not serve model {model or 'default'} (models: {', '.join(self.models)})"
+        return None
 
     @property
     def uses_jwt(self) -> bool:

@@ -255,15 +255,21 @@ class RelayCore:
             )
 
     def _eligible(self, task: EngineTask, prepared: Prepared) -> list[ChannelConfig]:
-        if prepared.pinned is not None:
+        model = model_name_of(task.request)
+        if prepared.pinned is not None:  # only the channel holding the resource can take it
             channel = self.channels.get(prepared.pinned)
             if channel is None:
                 raise TaskFailure(
-                    f"the channel that made the referenced video ('{prepared.pinned}') "
-                    "is no longer configured"
+                    f"{prepared.pinned_by} was made on channel '{prepared.pinned}', "
+                    "which is no longer configured"
+                )
+            refusal = channel.refusal(task.family, model)
+            if refusal is not None:
+                raise TaskFailure(
+                    f"{prepared.pinned_by} lives on channel '{prepared.pinned}', which {refusal}; "
+                    "no other channel holds it"
                 )
             return [channel]
-        model = model_name_of(task.request)
         eligible = [c for c in self.channels.values() if c.serves(task.family, model)]
         if not eligible:
             raise TaskFailure(f"no relay channel serves {task.family} with model {model or 'default'}")

@@ -18,6 +18,8 @@
   cannot be used upstream (the task fails naming the field).
 * Multi-elements: the local selection session is re-created on the pinned channel
   (init-selection + add-selection replayed) right before the create call.
+Every pin goes through :func:`_pin`, which keeps the reference that pinned (for the messages of
+``RelayCore._eligible``: the pinned channel must still exist and serve the task).
 Media given as URL or Base64 passes through unchanged.
 """
 
@@ -69,7 +71,8 @@ def external_id(task_id: str) -> str:
 @dataclass
 class Prepared:
     body: dict[str, Any]
-    pinned: str | None = None  # channel that must take the task (it made the referenced video)
+    pinned: str | None = None  # channel that must take the task (it made a referenced resource)
+    pinned_by: str = ""  # the reference that pinned it, as "<field>: <kind> '<id>'" (for messages)
     parent: VideoRecord | None = None
     parent_upstream_task: str | None = None
     session: Any = None  # SelectionSession for multi-elements
@@ -108,12 +111,14 @@ def _resource_refs(body: dict[str, Any]) -> list[tuple[Path, str, Any]]:
 
 
 def _pin(prepared: Prepared, channel: str, what: str) -> None:
+    """Pin the task to ``channel`` because of ``what`` (the one path for every reference kind)."""
     if prepared.pinned is not None and prepared.pinned != channel:
         raise TaskFailure(
             f"{what} was made on channel '{channel}' but the task is pinned to '{prepared.pinned}' "
             "by another reference: no one upstream holds both"
         )
-    prepared.pinned = channel
+    if prepared.pinned is None:
+        prepared.pinned, prepared.pinned_by = channel, what
 
 
 async def _translate_resources(prepared: Prepared, ctx: EngineContext) -> None:
@@ -178,9 +183,10 @@ async def prepare(
     if task.family == "videos/multi-elements":
         session = await ctx.selection_session(str(body.get("session_id")), field="session_id")
         prepared.session = session
-        if session.video is not None and session.video.channel and session.video.upstream_video_id:
-            prepared.pinned = session.video.channel
-            prepared.parent_upstream_task = await upstream_task_of(session.video.task_id)
+        video = session.video
+        if video is not None and video.channel and video.upstream_video_id:
+            _pin(prepared, video.channel, f"session_id: the selection session's video '{video.video_id}'")
+            prepared.parent_upstream_task = await upstream_task_of(video.task_id)
     return prepared
 
 
@@ -196,7 +202,7 @@ async def _face_session_upstream(
             f"session_id: face session '{session['session_id']}' was made by this gateway's own "
             "engine, so no upstream channel knows it"
         )
-    prepared.pinned = str(session["engine"])
+    _pin(prepared, str(session["engine"]), f"session_id: face session '{session['session_id']}'")
     prepared.swaps.append((("session_id",), str(session["upstream_session"])))
     for k, choice in enumerate(body.get("face_choose") or []):
         if isinstance(choice, dict) and choice.get("audio_id"):
