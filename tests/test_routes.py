@@ -108,9 +108,9 @@ def test_every_call_resolves_to_exactly_one_route(gateway: Gateway) -> None:
 
 
 def test_table_router_picks_the_route_a_full_scan_picks(gateway: Gateway) -> None:
-    """The table's index by literal prefix (TableRouter) chooses, for every call, for other
-    methods (405 cases) and for paths no route serves, what Starlette's scan of the same routes
-    in order chooses."""
+    """The table's index by literal prefix (TableRouter, and the middleware's TableIndex over all
+    mounts) chooses, for every call, for other methods (405 cases) and for paths no route serves,
+    what Starlette's scan of the same routes in order chooses, with the same scope."""
     app = create_app(gateway=gateway)
     mounts = {m.path: m for m in app.routes if isinstance(m, Mount) and m.path in PREFIXES}
     probes = {(method, path) for method, path, _ in calls()}
@@ -133,6 +133,7 @@ def test_table_router_picks_the_route_a_full_scan_picks(gateway: Gateway) -> Non
         )
     }
     picked_somewhere = 0
+    index = routes.TableIndex(list(mounts.values()))
     for method, path in sorted(probes):
         prefix = next(p for p in sorted(PREFIXES, key=len, reverse=True) if path.startswith(p))
         mount = mounts[prefix]
@@ -147,6 +148,12 @@ def test_table_router_picks_the_route_a_full_scan_picks(gateway: Gateway) -> Non
         picked = router.pick(inner)
         assert [p[0] for p in [picked] if p is not None] == expected, (method, path)
         picked_somewhere += picked is not None
+        # the middleware's index over all mounts: the same route, the scope mount + route give
+        indexed = index.pick(scope)
+        assert [p[0] for p in [indexed] if p is not None] == expected, (method, path)
+        if picked is not None and indexed is not None:
+            given = {**child, **picked[1], "router": router, "route": picked[0]}
+            assert indexed[1] == given, (method, path)
     assert picked_somewhere >= len(list(calls()))
 
 

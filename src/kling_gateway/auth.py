@@ -115,8 +115,12 @@ class Authenticator:
         return await self._api_key(token)
 
     async def _api_key(self, token: str) -> AccountRow:
-        key_hash = hash_api_key(token)
-        account = await self._by_key.load(key_hash, lambda: self.accounts.by_api_key_hash(key_hash))
+        # keyed by the presented key, as verified JWTs are by the token (hashed only on a miss)
+        account = self._by_key.get(token)
+        if account is None:
+            account = await self._by_key.load(
+                token, lambda: self.accounts.by_api_key_hash(hash_api_key(token))
+            )
         if account is None or not account.active:
             raise KlingError(Code.AUTH_FAILED, "authentication failed: unknown or revoked API key")
         return account

@@ -9,7 +9,6 @@ import os
 import random
 import threading
 import time
-import uuid
 
 _EPOCH_MS = 1_600_000_000_000
 _lock = threading.Lock()
@@ -47,7 +46,13 @@ def new_request_id() -> str:
     """A version-4 UUID from a seeded PRNG: unique for tracing, cheaper than ``uuid4``'s urandom call.
 
     Request ids are not secrets; nothing is authorised by knowing one."""
-    return str(uuid.UUID(int=_rng.getrandbits(128), version=4))
+    h = "%032x" % ((_rng.getrandbits(128) & _UUID4_CLEAR) | _UUID4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# the version (4) and variant (RFC 4122) bits of a UUID, as ``uuid.UUID(..., version=4)`` sets them
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
 def now_ms() -> int:

@@ -29,8 +29,26 @@ def success_json(
         else b'{"code":0,"message":' + dumps(message).encode() + b',"request_id":'
     )
     body = head + dumps(request_id).encode() + b',"data":' + data + b"}"
-    all_headers = {"X-Request-Id": request_id, **headers} if headers else {"X-Request-Id": request_id}
-    return Response(body, media_type="application/json", headers=all_headers)
+    raw = [(b"x-request-id", request_id.encode("latin-1"))]
+    if headers:
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    return JsonBytes(body, raw)
+
+
+class JsonBytes(Response):
+    """A JSON response over bytes already encoded, its header list built directly (what
+    ``Response(body, media_type=..., headers=...)`` builds, without the generic header pass: the
+    envelope's headers are known here). ``headers`` stays the usual mutable view."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, raw_headers: list[tuple[bytes, bytes]], status_code: int = 200):
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        raw_headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        raw_headers.append((b"content-type", b"application/json"))
+        self.raw_headers = raw_headers
 
 
 def acknowledged(request_id: str) -> Response:

@@ -8,11 +8,14 @@ In order, for every HTTP request:
    the route's cap, is refused before anything else runs; a streamed body is counted.
 3. Who may read the ops endpoints (``api/ops_access.py``).
 4. Dispatch of the Kling route table: a request that one of the table's mounts (``/v1``,
-   ``/kling/v1``) fully matches goes straight to its route, the same ``Route`` object the
-   mount holds, with the app's exception handlers; the layers between here and the mount
-   (FastAPI's exception and exit-stack middleware, its router) do nothing for these plain
-   routes but cost a third of a cached query's CPU. Anything the table does not match (404,
-   405, a redirect, every other route) takes the app's own path, unchanged.
+   ``/kling/v1``) fully matches is answered here by its route's handler, the endpoint of the
+   same ``Route`` object the mount holds, called as a plain ``handler(request) -> Response``
+   with the app's exception handlers (:meth:`GatewayMiddleware._answer`). This is the only path
+   a table route's requests take: the layers between here and the handler (FastAPI's exception
+   and exit-stack middleware, its router, the mount, Starlette's per-request wrapping in
+   ``request_response``) do nothing for these plain routes but cost about half of a cached
+   query's CPU. Anything the table does not match (404, 405, a redirect, every other route)
+   takes the app's own path, unchanged.
 
 Kling bodies are read as JSON whatever the client labels them (curl -d sends a form type) by the
 handlers themselves (``api/bodies.py``).
@@ -23,8 +26,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.routing import Match, Mount
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..auth import Authenticator
@@ -33,7 +37,7 @@ from ..errors import KlingError
 from ..ids import new_request_id
 from . import guard, ops_access
 from .envelope import error
-from .routes import TableRouter
+from .routes import TableIndex
 
 REQUEST_ID_HEADER = b"x-request-id"
 
@@ -52,7 +56,8 @@ class GatewayMiddleware:
         self.app = app
         self.settings = settings
         self.auth = auth
-        self.tables = [(m.path + "/", m, m.app) for m in tables if isinstance(m.app, TableRouter)]
+        self.table = TableIndex(tables)
+        self.prefixes = tuple(m.path + "/" for m in tables)
         self._handlers: tuple[dict[Any, Any], dict[int, Any]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,31 +87,36 @@ class GatewayMiddleware:
             await send(message)
 
         limit = guard.body_limit(scope["method"], path, self.settings)
-        picked = self._pick(scope, path)
+        picked = self.table.pick(scope) if path.startswith(self.prefixes) else None
         if picked is not None:
             route, child = picked
             scope.update(child)
-            scope["starlette.exception_handlers"] = self._exception_handlers(scope)
-            await route.handle(scope, guard.counted(receive, limit), send_with_id)
+            await self._answer(route.endpoint, scope, guard.counted(receive, limit), send_with_id)
             return
         await self.app(scope, guard.counted(receive, limit), send_with_id)
 
-    def _pick(self, scope: Scope, path: str) -> tuple[Any, Scope] | None:
-        """The table route that fully matches, with the scope the mount and the route would
-        give it; None when no table route does."""
-        for prefix, mount, table in self.tables:
-            if not path.startswith(prefix):
-                continue
-            match, child = mount.matches(scope)
-            if match is not Match.FULL:
-                return None
-            inner = {**scope, **child}
-            picked = table.pick(inner)
-            if picked is None:
-                return None
-            route, route_scope = picked
-            return route, {**child, **route_scope, "router": table, "route": route}
-        return None
+    async def _answer(self, endpoint: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        """A table handler's answer, or the app's exception handler's for what it raised (as
+        Starlette's ``request_response`` would give; the table's handlers are all ``async``, checked
+        by :func:`~kling_gateway.api.routes.mount`). An exception while the response is sent (a
+        stream) goes up to the server-error middleware, as it would once the response started."""
+        request = Request(scope, receive, send)
+        try:
+            response = await endpoint(request)
+        except Exception as exc:
+            handler = self._handler_for(scope, exc)
+            if handler is None:
+                raise
+            response = await handler(request, exc)
+            exc.__traceback__ = None  # a reused exception instance would keep its tracebacks
+        await response(scope, receive, send)
+
+    def _handler_for(self, scope: Scope, exc: Exception) -> Any:
+        """The app's handler for ``exc``: by status for an HTTP exception, else by class."""
+        by_class, by_status = self._exception_handlers(scope)
+        if isinstance(exc, HTTPException) and exc.status_code in by_status:
+            return by_status[exc.status_code]
+        return next((by_class[cls] for cls in type(exc).__mro__ if cls in by_class), None)
 
     def _exception_handlers(self, scope: Scope) -> tuple[dict[Any, Any], dict[int, Any]]:
         """The app's exception handlers as Starlette's ExceptionMiddleware hands them to a route."""

@@ -10,18 +10,20 @@ the table lists the hot paths (query, then create and list) first.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette._utils import get_route_path
+from starlette.convertors import Convertor
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Mount, Route, Router
+from starlette.routing import Match, Mount, Route, Router, compile_path
 from starlette.types import Receive, Scope, Send
 
 from ..schemas import ErrorBody
@@ -98,6 +100,90 @@ def _literal_key(path: str) -> str:
     return literal[: literal.rfind("/")] if "/" in literal else ""
 
 
+_T = TypeVar("_T")
+
+
+def _candidates(filed: Mapping[str, list[tuple[int, _T]]], path: str) -> list[_T]:
+    """What ``filed`` (items filed by :func:`_literal_key`, numbered in table order) holds under
+    ``path`` or one of its segment-boundary prefixes, in table order."""
+    hits = []
+    key = path
+    while True:
+        hit = filed.get(key)
+        if hit is not None:
+            hits.append(hit)
+        if not key:
+            break
+        key = key[: max(key.rfind("/"), 0)]
+    if len(hits) == 1:
+        return [item for _, item in hits[0]]
+    return [item for _, item in sorted((item for hit in hits for item in hit), key=lambda i: i[0])]
+
+
+@dataclass(frozen=True)
+class _Filed:
+    """One table route under one mount: its full path compiled, and what a match hands on."""
+
+    mount: Mount
+    table: TableRouter
+    route: Route
+    regex: re.Pattern[str]
+    convertors: dict[str, Convertor[Any]]
+
+
+class TableIndex:
+    """The Kling table's routes under all of its mounts, by full path: the route a request fully
+    matches (path and method) and the scope the mount and the route would give it, found with
+    one literal-prefix lookup and one regular expression per candidate (the mount's own match
+    and the route's, each building a child scope, cost as much as the rest of a cached query).
+
+    It picks what :meth:`TableRouter.pick` picks below the mount the path starts with
+    (``tests/test_routes.py`` compares them over every call)."""
+
+    def __init__(self, mounts: Sequence[Mount]):
+        filed: dict[str, list[tuple[int, _Filed]]] = {}
+        n = 0
+        for m in mounts:
+            table = m.app
+            if not isinstance(table, TableRouter):
+                continue
+            for route in table.routes:
+                assert isinstance(route, Route)
+                full = m.path + route.path
+                regex, _, convertors = compile_path(full)
+                filed.setdefault(_literal_key(full), []).append(
+                    (n, _Filed(m, table, route, regex, convertors))
+                )
+                n += 1
+        self._filed = filed
+
+    def pick(self, scope: Scope) -> tuple[Route, Scope] | None:
+        """The route that fully matches an HTTP ``scope``, with the keys the mount's and the
+        route's matches add to it (``router`` and ``route`` too); None when none does."""
+        path = get_route_path(scope)
+        method = scope["method"]
+        for entry in _candidates(self._filed, path):
+            route = entry.route
+            if route.methods is not None and method not in route.methods:
+                continue
+            match = entry.regex.match(path)
+            if match is None:
+                continue
+            params = dict(scope.get("path_params", {}))
+            for key, value in match.groupdict().items():
+                params[key] = entry.convertors[key].convert(value)
+            root = scope.get("root_path", "")
+            return route, {
+                "path_params": params,
+                "app_root_path": scope.get("app_root_path", root),
+                "root_path": root + entry.mount.path,
+                "endpoint": route.endpoint,
+                "router": entry.table,
+                "route": route,
+            }
+        return None
+
+
 class TableRouter(Router):
     """A Starlette router over the table's routes that finds the candidates for a path by its
     literal prefixes instead of trying all of the routes in turn (93 per prefix: a list or a
@@ -118,18 +204,7 @@ class TableRouter(Router):
 
     def candidates(self, path: str) -> list[Route]:
         """The routes that may match ``path`` (a path below the mount), in table order."""
-        hits = []
-        key = path
-        while True:
-            hit = self._filed.get(key)
-            if hit is not None:
-                hits.append(hit)
-            if not key:
-                break
-            key = key[: max(key.rfind("/"), 0)]
-        if len(hits) == 1:
-            return [route for _, route in hits[0]]
-        return [route for _, route in sorted((item for hit in hits for item in hit), key=lambda i: i[0])]
+        return _candidates(self._filed, path)
 
     def pick(self, scope: Scope) -> tuple[Route, Scope] | None:
         """The route that fully matches an HTTP ``scope`` first in table order, with its child
@@ -153,7 +228,11 @@ class TableRouter(Router):
 
 
 def mount(prefix: str, endpoints: Sequence[Endpoint]) -> Mount:
-    """The table under one prefix, one ``Route`` per endpoint in table order."""
+    """The table under one prefix, one ``Route`` per endpoint in table order. The handlers must be
+    coroutine functions: the middleware awaits them directly (``api/middleware.py``)."""
+    sync = [e.name for e in endpoints if not inspect.iscoroutinefunction(e.handler)]
+    if sync:
+        raise TypeError(f"the Kling table's handlers must be async: {sync}")
     routes = [Route(e.path, e.handler, methods=[e.method], name=e.name) for e in endpoints]
     return Mount(prefix, app=TableRouter(routes), name=prefix.strip("/").replace("/", "_"))
 
