@@ -1,14 +1,17 @@
-"""1. The query hot path: GET one finished text2video task, store of 100,000+ tasks, vs bare."""
+"""1. The query hot path: GET one finished text2video task, store of 100,000+ tasks, vs bare; on
+SQLite (API key and JWT, both layouts) and, where a PostgreSQL server is reachable
+(``KLING_TEST_PG_DSN``), the API-key query on the same store seeded into a throwaway database."""
 
 from __future__ import annotations
 
-from . import report, servers, versus
+from . import report, scaleout, servers, versus
 from .context import BenchContext
 from .load import wrk_script
-from .seed import SeededStore
+from .seed import SeededStore, seed_store
 
 P99_LIMIT = 3.0
 RPS_FLOOR = 0.5
+PG_RPS_FLOOR = 0.25  # issue #19: a finished task needs no database round trip
 
 
 def scenarios(store: SeededStore) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
@@ -18,6 +21,23 @@ def scenarios(store: SeededStore) -> list[tuple[str, str, tuple[tuple[str, str],
         ("JWT, `/kling/v1`", "/kling/v1/videos/text2video/", store.main.jwt()),
         ("API key, `/v1`", "/v1/videos/text2video/", store.main.bearer),
     ]
+
+
+def _postgres(ctx: BenchContext) -> tuple[versus.Comparison | None, str]:
+    """The API-key query on PostgreSQL (the same store seeded into a throwaway database) vs bare;
+    None and why when no PostgreSQL server can be reached."""
+    why = scaleout.postgres_unavailable()
+    if why is not None:
+        return None, f"Query on PostgreSQL skipped: {why}."
+    with scaleout.database() as url:
+        store = seed_store(ctx.root / "store-postgres", ctx.config, database_url=url)
+        label, prefix, headers = scenarios(store)[0]
+        paths = tuple(prefix + task_id for task_id in store.query_ids)
+        with servers.gateway(store.data_dir, workers=0, database_url=url) as gateway:
+            compared = versus.compare(
+                ctx, f"{label}, PostgreSQL", gateway, lambda base: ctx.spec(base, paths, headers)
+            )
+    return compared, ""
 
 
 def run(ctx: BenchContext) -> report.Section:
@@ -30,6 +50,7 @@ def run(ctx: BenchContext) -> report.Section:
                 versus.compare(ctx, label, gateway, lambda base, p=paths, h=headers: ctx.spec(base, p, h))
             )
         shown = gateway.shown
+    on_postgres, skipped = _postgres(ctx)
     section = report.Section(
         "query",
         "Query hot path: `GET /kling/v1/videos/text2video/{id}`",
@@ -60,6 +81,19 @@ def run(ctx: BenchContext) -> report.Section:
                 0 < c.p99_ratio <= P99_LIMIT,
             )
         )
+    if on_postgres is not None:
+        section.tables.append(versus.table([on_postgres]))
+        section.metrics.update(versus.metrics("query_postgres", on_postgres))
+        section.verdicts.append(
+            report.Verdict(
+                f"query on PostgreSQL ({on_postgres.label.removesuffix(', PostgreSQL')}) ≥ {PG_RPS_FLOOR}× bare req/s",
+                report.ratio(on_postgres.rps_ratio),
+                on_postgres.rps_ratio >= PG_RPS_FLOOR,
+            )
+        )
+        comparisons.append(on_postgres)
+    else:
+        section.notes.append(skipped)
     section.notes += versus.error_notes(comparisons)
     section.commands += [
         shown + "   # API only: no task workers, nothing renders",

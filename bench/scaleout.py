@@ -44,6 +44,14 @@ def unavailable() -> str | None:
     """Why the measurement cannot run here (no PostgreSQL, no driver), or None when it can."""
     try:
         import procrastinate  # noqa: F401
+    except ImportError as exc:
+        return f"the 'distributed' extra is not installed ({exc.name} missing)"
+    return postgres_unavailable()
+
+
+def postgres_unavailable() -> str | None:
+    """Why no throwaway PostgreSQL database can be had here (no server, no driver), or None."""
+    try:
         import psycopg
     except ImportError as exc:
         return f"the 'distributed' extra is not installed ({exc.name} missing)"
@@ -57,7 +65,8 @@ def unavailable() -> str | None:
 
 
 @contextmanager
-def _database() -> Iterator[str]:
+def database() -> Iterator[str]:
+    """A throwaway PostgreSQL database (created, then dropped with its connections): its URL."""
     import psycopg
 
     name = "kg_bench_" + secrets.token_hex(4)
@@ -238,7 +247,7 @@ def run(quick: bool = False, load_tool: LoadTool = "auto") -> dict[str, Any]:
     duration = 1.0 if quick else 10.0
     connections = 8 if quick else 32
     out: dict[str, Any] = {"quick": quick, "cores": os.cpu_count()}
-    with _database() as url, tempfile.TemporaryDirectory(prefix="kg-scaleout-") as tmp, ExitStack() as stack:
+    with database() as url, tempfile.TemporaryDirectory(prefix="kg-scaleout-") as tmp, ExitStack() as stack:
         cluster = _Cluster(Path(tmp), url, stack)
         first = cluster.api()
         key = cluster.create_key()

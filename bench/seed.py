@@ -65,8 +65,8 @@ def _url(data_dir: Path, driver: str = "sqlite+aiosqlite") -> str:
     return f"{driver}:///{(data_dir / DB_FILE).resolve()}"
 
 
-async def _migrate_and_issue(data_dir: Path, count: int) -> list[IssuedKey]:
-    db = Database(_url(data_dir))
+async def _migrate_and_issue(data_dir: Path, count: int, url: str) -> list[IssuedKey]:
+    db = Database(url)
     try:
         await db.migrate()
         box = SecretBox(load_master_key(data_dir))
@@ -131,12 +131,16 @@ def _rows(account_id: str, count: int, start_ms: int, rng: random.Random) -> lis
     return rows
 
 
-def seed_store(data_dir: Path, config: BenchConfig) -> SeededStore:
+def seed_store(data_dir: Path, config: BenchConfig, database_url: str | None = None) -> SeededStore:
+    """``config``'s store in ``data_dir`` (keys, secrets), its database the SQLite file there or
+    ``database_url`` (a ``postgresql+psycopg://`` one: the same rows, for the PostgreSQL query)."""
     import time
 
     started = time.perf_counter()
     data_dir.mkdir(parents=True, exist_ok=True)
-    issued = asyncio.run(_migrate_and_issue(data_dir, 1 + config.other_accounts))
+    issued = asyncio.run(
+        _migrate_and_issue(data_dir, 1 + config.other_accounts, database_url or _url(data_dir))
+    )
     creds = [Credentials(i.account_id, i.api_key, i.access_key, i.secret_key) for i in issued]
     rng = random.Random(7)
     # finished within retention (so the sweeper leaves their files alone), ending a minute ago
@@ -144,7 +148,7 @@ def seed_store(data_dir: Path, config: BenchConfig) -> SeededStore:
     main_rows = _rows(creds[0].account_id, config.tasks, start_ms, rng)
     finished = [r["id"] for r in main_rows if r["family"] == "videos/text2video" and r["status"] == "succeed"]
     query_ids = tuple(rng.sample(finished, min(config.query_ids, len(finished))))
-    engine = create_engine(_url(data_dir, "sqlite"))
+    engine = create_engine(database_url or _url(data_dir, "sqlite"))
     total = 0
     try:
         with engine.begin() as conn:

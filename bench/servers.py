@@ -118,8 +118,11 @@ class Server:
         self.stop()
 
 
-def gateway(data_dir: Path, *, workers: int = 0, engine_processes: int | None = None) -> Server:
-    """``kling-gateway serve`` on a free port; ``workers=0`` runs the API only (no rendering)."""
+def gateway(
+    data_dir: Path, *, workers: int = 0, engine_processes: int | None = None, database_url: str | None = None
+) -> Server:
+    """``kling-gateway serve`` on a free port; ``workers=0`` runs the API only (no rendering);
+    ``database_url``: its store there instead of the SQLite file in ``data_dir``."""
     port = free_port()
     args = [
         "serve",
@@ -134,6 +137,8 @@ def gateway(data_dir: Path, *, workers: int = 0, engine_processes: int | None = 
     ]
     args += ["--no-workers"] if workers == 0 else ["--workers", str(workers)]
     env = {"KLING_GATEWAY_ENGINE_PROCESSES": str(engine_processes)} if engine_processes is not None else {}
+    if database_url is not None:
+        env["KLING_GATEWAY_DATABASE_URL"] = database_url
     shown = "kling-gateway " + " ".join(args).replace(str(data_dir), "<tmp data dir>").replace(
         str(port), "<port>"
     )

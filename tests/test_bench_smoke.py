@@ -16,6 +16,8 @@ from types import ModuleType
 
 import pytest
 
+from support import require_service
+
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = (
     "query",
@@ -100,6 +102,20 @@ def test_relay_measures_every_scenario(quick_report) -> None:  # type: ignore[no
     assert section.values["relay.polling.status_calls_per_task"] > 0
     assert section.values["relay.baseline.status_calls_per_task"] > 0
     assert len(section.tables[0].rows) == 3
+
+
+def test_query_is_measured_on_postgresql_too(quick_report) -> None:  # type: ignore[no-untyped-def]
+    """Issue #19 asks the query on PostgreSQL against the bare app: a row, its metrics and verdict
+    where a server is reachable; a note naming why where not (a failure under CI=true)."""
+    section = next(s for s in quick_report.sections if s.key == "query")
+    why = _bench("scaleout").postgres_unavailable()
+    if why is not None:
+        assert any(note.startswith("Query on PostgreSQL skipped: ") for note in section.notes)
+    require_service(why is None, why or "")
+    assert section.metrics["query_postgres.gateway_rps"] > 0
+    assert section.metrics["query_postgres.bare_rps"] > 0
+    assert any(v.target.startswith("query on PostgreSQL") for v in section.verdicts)
+    assert any("PostgreSQL" in row[0] for table in section.tables for row in table.rows)
 
 
 def test_fallback_generator_counts_requests() -> None:
