@@ -3,7 +3,8 @@
 In order, for every HTTP request:
 
 1. Request id: every response carries one, in the body's ``request_id`` and in ``X-Request-Id``
-   (added here when a response lacks it, so even framework-level answers have it).
+   (added here when a response lacks it, so even framework-level answers have it: to a table
+   handler's response object, to the start message of anything else).
 2. The edge guard (``api/guard.py``): a NUL byte in the path or query, or a declared body above
    the route's cap, is refused before anything else runs; a streamed body is counted.
 3. Who may read the ops endpoints (``api/ops_access.py``).
@@ -77,6 +78,13 @@ class GatewayMiddleware:
             except KlingError as exc:
                 await error(exc, rid)(scope, receive, send)
                 return
+        limit = guard.body_limit(scope["method"], path, self.settings)
+        picked = self.table.pick(scope) if path.startswith(self.prefixes) else None
+        if picked is not None:
+            route, child = picked
+            scope.update(child)
+            await self._answer(route.endpoint, scope, guard.counted(receive, limit), send, rid)
+            return
         rid_bytes = rid.encode()
 
         async def send_with_id(message: Message) -> None:
@@ -86,16 +94,9 @@ class GatewayMiddleware:
                     message["headers"] = [*headers, (REQUEST_ID_HEADER, rid_bytes)]
             await send(message)
 
-        limit = guard.body_limit(scope["method"], path, self.settings)
-        picked = self.table.pick(scope) if path.startswith(self.prefixes) else None
-        if picked is not None:
-            route, child = picked
-            scope.update(child)
-            await self._answer(route.endpoint, scope, guard.counted(receive, limit), send_with_id)
-            return
         await self.app(scope, guard.counted(receive, limit), send_with_id)
 
-    async def _answer(self, endpoint: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _answer(self, endpoint: Any, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
         """A table handler's answer, or the app's exception handler's for what it raised (as
         Starlette's ``request_response`` would give; the table's handlers are all ``async``, checked
         by :func:`~kling_gateway.api.routes.mount`). An exception while the response is sent (a
@@ -109,6 +110,8 @@ class GatewayMiddleware:
                 raise
             response = await handler(request, exc)
             exc.__traceback__ = None  # a reused exception instance would keep its tracebacks
+        if not any(name == REQUEST_ID_HEADER for name, _ in response.raw_headers):  # names are lower case
+            response.raw_headers.append((REQUEST_ID_HEADER, rid.encode()))
         await response(scope, receive, send)
 
     def _handler_for(self, scope: Scope, exc: Exception) -> Any:
