@@ -56,11 +56,12 @@ class Plan:
     baseline_sleep: float = BASELINE_SLEEP  # the baseline loop's pause between sweeps
     front_workers: int = 4  # task workers of each front (each hands tasks to the upstream)
     submitters: int = 1  # clients submitting at once
+    pacing: bool = True  # the upstream paced like Kling (off in --quick: only the code paths run)
 
 
 def plan(quick: bool) -> Plan:
     if quick:
-        return Plan(tasks=3, upstream_workers=9, spread=0.0, deadline=90.0, baseline_sleep=2.0)
+        return Plan(tasks=3, upstream_workers=9, spread=0.0, deadline=90.0, baseline_sleep=2.0, pacing=False)
     # 90 tasks, 30 at a time: three waves of ~11.5 s each, so lifetimes of ~11 to ~40 s
     return Plan(tasks=30, upstream_workers=30, spread=6.0, deadline=170.0)
 
@@ -315,7 +316,7 @@ def measure(root: Path, p: Plan, polling_only: bool = False) -> Outcome:
     up_dir = root / "upstream"
     up_dir.mkdir(parents=True, exist_ok=True)
     up_env = {
-        "KLING_GATEWAY_ENGINE_PACING": "true",
+        "KLING_GATEWAY_ENGINE_PACING": "true" if p.pacing else "false",
         "KLING_GATEWAY_ENGINE_PROCESSES": "1",
         "KLING_GATEWAY_FETCH_ALLOW_HOSTS": HOST,
     }  # HOST: lets the upstream call the front back

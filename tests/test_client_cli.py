@@ -14,6 +14,14 @@ from kling_gateway.media.probe import probe_av, probe_image
 from support import Account, GatewayProcess, png_bytes
 
 
+@pytest.fixture(scope="module")
+def backend() -> None:
+    """The SDK and CLI speak HTTP only, so one store is enough here (embedded SQLite): every
+    family end to end on PostgreSQL + S3 is tests/test_api_families.py's, and the store layer on
+    both databases is tests/integration's. Keeps the suite inside CI's time budget."""
+    return None
+
+
 def run(
     gateway: GatewayProcess,
     account: Account,
