@@ -169,6 +169,16 @@ def engine():
     eng.shutdown()
 
 
+def test_render_processes_run_at_the_configured_lower_priority() -> None:
+    """Renders yield the CPU to the API: each pool process adds ``engine_niceness`` to its nice value."""
+    eng = ReferenceEngine(Settings(engine_processes=1, engine_niceness=7))
+    try:
+        child = eng._executor().submit(os.nice, 0).result(timeout=60)
+    finally:
+        eng.shutdown()
+    assert child == min(19, os.nice(0) + 7)
+
+
 @pytest.fixture
 def ctx(tmp_path: Path) -> Ctx:
     return Ctx(tmp_path)

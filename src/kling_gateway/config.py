@@ -73,6 +73,12 @@ class Settings(BaseModel):
     # reference engine
     engine_pacing: bool = Field(default=False, description="pace tasks like the real service (slow)")
     engine_processes: int = Field(default=0, description="render processes; 0 = number of cores")
+    engine_niceness: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="nice value of the render processes: under load the API and the workers keep the CPU first",
+    )
     sync_timeout_seconds: float = Field(
         default=60.0, gt=0, description="a synchronous call (audio/tts) answers or fails within this"
     )

@@ -69,7 +69,8 @@ class ReferenceEngine(EngineBase):
         with self._lock:
             if self._pool is None:
                 workers = self._settings.engine_processes or os.cpu_count() or 1
-                self._pool = make_pool(workers)  # its processes die with this one, even on kill -9
+                # its processes die with this one, even on kill -9, and yield the CPU to the API
+                self._pool = make_pool(workers, self._settings.engine_niceness)
             return self._pool
 
     async def _render(self, job: RenderJob) -> list[RenderedFile]:

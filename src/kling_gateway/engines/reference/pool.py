@@ -27,13 +27,15 @@ PR_SET_PDEATHSIG = 1
 PARENT_CHECK_S = 1.0
 
 
-def make_pool(workers: int) -> ProcessPoolExecutor:
+def make_pool(workers: int, niceness: int = 0) -> ProcessPoolExecutor:
+    """``niceness``: added to each render process's nice value, so that a render never takes the
+    CPU from the API answering queries (the query is what clients hit in a loop)."""
     # spawn: never fork a process that already runs an event loop and threads
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=worker_init,
-        initargs=(os.getpid(),),
+        initargs=(os.getpid(), niceness),
     )
 
 
@@ -54,8 +56,11 @@ def _watch_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
-def worker_init(parent_pid: int) -> None:
-    """Pool initializer: die with the parent (signal, plus a watching thread as the fallback)."""
+def worker_init(parent_pid: int, niceness: int = 0) -> None:
+    """Pool initializer: die with the parent (signal, plus a watching thread as the fallback), and
+    run at the given lower CPU priority."""
+    if niceness:
+        os.nice(niceness)
     set_parent_death_signal()
     if os.getppid() != parent_pid:  # the parent died before the signal was armed
         os._exit(1)
