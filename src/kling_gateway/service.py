@@ -137,7 +137,7 @@ class TaskService:
         catalog: Catalog | None = None,
     ):
         self.store = store
-        self.pricing = pricing  # for the usage metrics; the charge itself is the admission hook's
+        self.pricing = pricing  # synchronous tasks' usage metrics; the charge is the admission hook's
         self.router = router
         self.hub = hub
         self.settings = settings
@@ -299,11 +299,10 @@ class TaskService:
             files_expired_at=None,
         )
 
-    async def _insert(
-        self, account: AccountRow, family: str, body: dict[str, Any], row: TaskRow, *, held: bool = False
-    ) -> None:
-        """Store a new task (admission in its transaction). ``held``: a synchronous task, run
-        by the caller; it is counted in the usage metrics once its outcome is known."""
+    async def _insert(self, account: AccountRow, row: TaskRow, *, held: bool = False) -> None:
+        """Store a new task (admission in its transaction; the ledger counts it in the usage
+        metrics). ``held``: a synchronous task, run by the caller; it is counted in the usage
+        metrics here once its outcome is known."""
         try:
             await self.store.insert(row, runnable=not held)
         except KlingError as refused:  # a limit, the packs or a spend cap (store/ledger.py)
@@ -314,8 +313,6 @@ class TaskService:
                 f"external_task_id: '{row.external_task_id}' already exists "
                 "(it is used by another task of this account)"
             ) from None
-        if not held:
-            usage_metrics.admitted(account.id, family, self.pricing(family, body))
 
     async def create(self, account: AccountRow, family_name: str, body: Any) -> TaskRow:
         """Accept a task: validate, check references, store it, wake the workers.
@@ -324,7 +321,7 @@ class TaskService:
         transaction itself (store/ledger.py), so concurrent creates cannot overshoot them."""
         family, body, engine = await self._accept(account, family_name, body)
         row = self._new_row(account, family.name, body, engine)
-        await self._insert(account, family.name, body, row)
+        await self._insert(account, row)
         self.hub.publish(TaskChange(row.id, row.account_id, row.status, row.updated_at))
         if self.on_created is not None:
             self.on_created(row)
@@ -353,7 +350,7 @@ class TaskService:
             external_task_id=external_task_id,
             callback_url=callback_url,
         )
-        await self._insert(account, family, body, row)
+        await self._insert(account, row)
         self.hub.publish(TaskChange(row.id, row.account_id, row.status, row.updated_at, family))
         if self.on_created is not None:
             self.on_created(row)
@@ -374,7 +371,7 @@ class TaskService:
             raise KlingError(Code.UNAVAILABLE, f"{family.name} cannot run on this process")
         never = now_ms() + 10 * 365 * 24 * 3600 * 1000  # not runnable: this request runs it
         row = dataclasses.replace(self._new_row(account, family.name, body, engine_name, never), attempts=1)
-        await self._insert(account, family.name, body, row, held=True)
+        await self._insert(account, row, held=True)
         ctx = WorkerContext(row, "sync", self.store, self.storage, self.hub, self.settings)
         task = EngineTask(task_id=row.id, account_id=account.id, family=family.name, request=body)
         try:
@@ -517,7 +514,10 @@ def unknown_fields(model: BaseModel, where: str = "") -> Iterator[tuple[str, Any
     """Every field of ``model`` (and its nested models) the model does not define, by path."""
     for name, value in (model.model_extra or {}).items():
         yield f"{where}{name}", value
+    given = model.model_fields_set  # a field left to its default holds no client's fields
     for name in type(model).model_fields:
+        if name not in given:
+            continue
         value = getattr(model, name, None)
         items = value if isinstance(value, list) else [value]
         for i, item in enumerate(items):

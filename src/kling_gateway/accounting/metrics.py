@@ -6,6 +6,8 @@ a limit, by Kling code (1101 spend cap, 1102 packs, 1303 concurrency)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter
 
 from .pricing import Price
@@ -25,12 +27,24 @@ REPRICED = Counter(
 REFUSED = Counter("kling_usage_refused", "Creates refused by a limit, by Kling code", ["account", "code"])
 
 
+# (counter, labels) -> its child: ``labels()`` takes a lock and builds a key per call, and every
+# create counts here (prometheus keeps every child anyway: this holds no more than it does)
+_CHILDREN: dict[tuple[Counter, tuple[str, ...]], Any] = {}
+
+
+def _child(counter: Counter, *labels: str) -> Any:
+    found = _CHILDREN.get((counter, labels))
+    if found is None:
+        found = _CHILDREN[(counter, labels)] = counter.labels(*labels)
+    return found
+
+
 def admitted(account_id: str, family: str, price: Price) -> None:
     labels = (account_id, family, price.model)
-    TASKS.labels(*labels).inc()
-    UNITS.labels(*labels).inc(price.milli / MILLI)
+    _child(TASKS, *labels).inc()
+    _child(UNITS, *labels).inc(price.milli / MILLI)
     if price.seconds:
-        SECONDS.labels(*labels).inc(price.seconds)
+        _child(SECONDS, *labels).inc(price.seconds)
 
 
 def refunded(account_id: str, family: str, model: str, milli: int) -> None:

@@ -53,6 +53,8 @@ class Catalog:
                 self._by_family.setdefault(key, Served(spec, offer))
                 for alias in spec.aliases if offer.standard == "new" else ():
                     self._by_family.setdefault((offer.family, alias), Served(spec, offer))
+        # for_family's answers, built on first ask: every create validates against them
+        self._family_lists: dict[tuple[str, Standard | None], tuple[Served, ...]] = {}
 
     def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self._models.values())
@@ -69,12 +71,15 @@ class Catalog:
 
     def for_family(self, family: str, standard: Standard | None = None) -> list[Served]:
         """Every model serving ``family`` (on ``standard``, when given), catalogue order."""
-        return [
-            Served(spec, offer)
-            for spec in self._models.values()
-            for offer in spec.offers
-            if offer.family == family and (standard is None or offer.standard == standard)
-        ]
+        found = self._family_lists.get((family, standard))
+        if found is None:
+            found = self._family_lists[(family, standard)] = tuple(
+                Served(spec, offer)
+                for spec in self._models.values()
+                for offer in spec.offers
+                if offer.family == family and (standard is None or offer.standard == standard)
+            )
+        return list(found)
 
     def offer(self, family: str, model_id: str | None) -> Served | None:
         """The model a request names on ``family`` (path id or ``model_name``; aliases too),

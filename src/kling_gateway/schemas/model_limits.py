@@ -60,6 +60,9 @@ def left_to_server(info: ValidationInfo | None, family: str, model: str | None) 
     return catalog_of(info).offer(family, model) is None
 
 
+# The catalogue is immutable and there are a handful of them per process (the packaged one, the
+# gateway's): what these functions derive from it is kept, since every create validates with them.
+@lru_cache(maxsize=1024)
 def models_of(family: str, catalog: Catalog) -> tuple[str, ...]:
     """The ``model_name`` values the family accepts on the legacy layout, catalogue order."""
     return tuple(s.wire_id for s in catalog.for_family(family, "legacy"))
@@ -83,6 +86,7 @@ def _limits(offer: Offer, model: str) -> ModelLimits:
     )
 
 
+@lru_cache(maxsize=4096)
 def limits_of(family: str, model: str | None, catalog: Catalog) -> ModelLimits:
     """The limits of ``model`` (None: the family's default); KeyError for an unknown one."""
     name = model or default_model(family, catalog)

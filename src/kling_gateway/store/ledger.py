@@ -265,6 +265,12 @@ class LedgerBatch:
                 if result.rowcount != 1:  # cannot happen under the account lock; never overdraw
                     raise AdmissionConflict(f"resource pack {pack.id} changed during admission")
 
+    def committed(self, rows: Sequence[Any]) -> None:
+        """Count the tasks in the usage metrics at the price they were charged (once the charge
+        is on disk; a held, synchronous task is counted by its caller with its outcome)."""
+        for row in rows:
+            usage_metrics.admitted(row.account_id, row.family, self.prices[row.id])
+
 
 class AdmissionConflict(GatewayError):
     """A pack's balance moved under the account lock (a bug): the whole batch is rolled back."""

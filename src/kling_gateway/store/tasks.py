@@ -45,6 +45,10 @@ class BatchCheck(Protocol):
     async def write(self, conn: AsyncConnection) -> None:
         """Write what the admitted rows need (after their task rows), in the batch's transaction."""
 
+    def committed(self, rows: Sequence[TaskRow]) -> None:
+        """The batch's transaction committed: ``rows`` are its admitted tasks offered to the
+        workers (a held, synchronous one is its caller's to count once its outcome is known)."""
+
 
 class BatchAdmission(Protocol):
     """Admission of a whole insert batch (the ledger: limits, packs, charge; store/ledger.py):
@@ -298,6 +302,9 @@ class TaskStore:
             for row in admitted:
                 if row.id not in self._held:
                     await self._runnable(conn, row.id, row.engine, row.available_at, False)
+        offered = [row for row in admitted if row.id not in self._held]
+        for check in checks:
+            check.committed(offered)
         return refused
 
     async def get(self, task_id: str) -> TaskRow | None:
