@@ -33,26 +33,37 @@ def body_too_large(limit: int) -> KlingError:
 def check_json(value: Any, max_depth: int) -> None:
     """Refuse JSON nested deeper than ``max_depth`` or holding a NUL byte in a key or string.
 
-    Iterative, so it cannot itself overflow the stack."""
+    Iterative, so it cannot itself overflow the stack. A scalar is checked where it is met, so
+    only containers are stacked and a path is only spelled out for them (and for the error)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise KlingError(Code.INVALID_PARAMETER, "body: must not contain NUL (\\u0000)")
+        return
     stack: list[tuple[Any, int, str]] = [(value, 1, "")]
     while stack:
         item, depth, where = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                raise KlingError(Code.INVALID_PARAMETER, f"{where or 'body'}: must not contain NUL (\\u0000)")
-            continue
         if not isinstance(item, dict | list):
             continue
         if depth > max_depth:
             raise KlingError(Code.INVALID_REQUEST, f"request body nests deeper than {max_depth} levels")
-        if isinstance(item, dict):
-            for key, child in item.items():
-                name = f"{where}.{key}" if where else str(key)
-                if "\x00" in key:
-                    raise KlingError(Code.INVALID_PARAMETER, "body: a field name contains NUL (\\u0000)")
-                stack.append((child, depth + 1, name))
-        else:
-            stack.extend((child, depth + 1, f"{where}[{i}]") for i, child in enumerate(item))
+        pairs = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, child in pairs:
+            if isinstance(key, str) and "\x00" in key:
+                raise KlingError(Code.INVALID_PARAMETER, "body: a field name contains NUL (\\u0000)")
+            if isinstance(child, str):
+                if "\x00" in child:
+                    raise KlingError(
+                        Code.INVALID_PARAMETER, f"{_path(where, key)}: must not contain NUL (\\u0000)"
+                    )
+            elif isinstance(child, dict | list):
+                stack.append((child, depth + 1, _path(where, key)))
+
+
+def _path(where: str, key: str | int) -> str:
+    """The path of ``key`` (a field name or a list index) under ``where``."""
+    if isinstance(key, int):
+        return f"{where}[{key}]"
+    return f"{where}.{key}" if where else key
 
 
 def body_limit(method: str, path: str, settings: Settings) -> int:

@@ -73,14 +73,14 @@ class Price(_Entry):
         return self
 
     def matches(self, usage: Usage) -> bool:
-        conditions = (
-            (self.resolution, usage.resolution),
-            (self.audio, usage.audio),
-            (self.voice, usage.voice),
-            (self.with_video, usage.with_video),
-            (self.with_image, usage.with_image),
+        # spelled out: every admission prices its task through here (a tuple + all() costs 3×)
+        return (
+            (self.resolution is None or self.resolution == usage.resolution)
+            and (self.audio is None or self.audio == usage.audio)
+            and (self.voice is None or self.voice == usage.voice)
+            and (self.with_video is None or self.with_video == usage.with_video)
+            and (self.with_image is None or self.with_image == usage.with_image)
         )
-        return all(want is None or want == have for want, have in conditions)
 
 
 class Usage(_Entry):
@@ -148,7 +148,10 @@ class Offer(_Entry):
 
     def price(self, usage: Usage) -> Price | None:
         """The first price line that matches, or None when the catalogue has no price for it."""
-        return next((p for p in self.prices if p.matches(usage)), None)
+        for line in self.prices:
+            if line.matches(usage):
+                return line
+        return None
 
     def units(self, usage: Usage) -> Decimal | None:
         """Units a request with this usage costs (None = no published price)."""
