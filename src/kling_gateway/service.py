@@ -84,6 +84,9 @@ REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
 
 T = TypeVar("T")
 
+# How a request is stored (json.dumps with these arguments builds a new encoder on every call)
+_REQUEST_JSON = json.JSONEncoder(separators=(",", ":")).encode
+
 
 def family_or_404(name: str) -> Family:
     family = FAMILIES.get(name)
@@ -282,7 +285,7 @@ class TaskService:
             external_task_id=body.get("external_task_id"),
             status=TaskStatus.SUBMITTED,
             status_msg="",
-            request=json.dumps(body, separators=(",", ":")),
+            request=_REQUEST_JSON(body),
             result=None,
             info_extra=None,
             final_unit_deduction=None,
@@ -514,16 +517,15 @@ def unknown_fields(model: BaseModel, where: str = "") -> Iterator[tuple[str, Any
     """Every field of ``model`` (and its nested models) the model does not define, by path."""
     for name, value in (model.model_extra or {}).items():
         yield f"{where}{name}", value
-    given = model.model_fields_set  # a field left to its default holds no client's fields
-    for name in type(model).model_fields:
-        if name not in given:
-            continue
-        value = getattr(model, name, None)
-        items = value if isinstance(value, list) else [value]
-        for i, item in enumerate(items):
-            if isinstance(item, BaseModel):
-                index = f"[{i}]" if isinstance(value, list) else ""
-                yield from unknown_fields(item, f"{where}{name}{index}.")
+    fields = model.__dict__  # the declared fields' values (extras live in model_extra)
+    for name in model.model_fields_set:  # a field left to its default holds no client's fields
+        value = fields.get(name)
+        if isinstance(value, BaseModel):
+            yield from unknown_fields(value, f"{where}{name}.")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    yield from unknown_fields(item, f"{where}{name}[{i}].")
 
 
 def _int_in_range(name: str, raw: Any, default: int, bounds: tuple[int, int]) -> int:
