@@ -188,10 +188,18 @@ class TaskAnswers:
 
     def cached(self, account_id: str, family: str, ref: str, base_url: str) -> Answer | None:
         """The answer of a finished task of this account and family, when built in this bucket."""
+        return self._kept(account_id, family, ref, base_url, self.signer.bucket())
+
+    def finder(self, account_id: str, family: str, base_url: str) -> Callable[[str], Answer | None]:
+        """:meth:`cached` for the many refs of one page: the URL bucket is read once."""
+        bucket = self.signer.bucket()
+        return lambda ref: self._kept(account_id, family, ref, base_url, bucket)
+
+    def _kept(
+        self, account_id: str, family: str, ref: str, base_url: str, bucket: int | None
+    ) -> Answer | None:
         item = self._finished.get((account_id, family if self.by_family else "", ref, base_url))
-        if item is None or item[0] != self.signer.bucket():
-            return None
-        return item[1]
+        return item[1] if item is not None and item[0] == bucket else None
 
     def of(self, row: TaskRow, base_url: str, ref: str | None = None) -> Answer:
         """The answer for ``row`` (read from the store just now); kept when the task is finished,

@@ -7,29 +7,32 @@ serve and for how long.
 - a task's answer is kept only once the task is terminal, is found again by task id and by
   external_task_id within the account only, and carries signed URLs that verify and still live
   at least the URL TTL; a new URL bucket rebuilds it;
-- list pages (deferred join on the list index) keep newest-first order across pages.
+- list pages (deferred join on the list index) keep newest-first order across pages; deep pages
+  read through keyset anchors are the plain OFFSET query's rows, also after tasks are inserted
+  (by this process or another one on the same store) or withdrawn.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from inprocess import InProcessGateway
 from kling_gateway import auth
 from kling_gateway.errors import KlingError
 from kling_gateway.gateway import Gateway
-from kling_gateway.ids import now_ms
+from kling_gateway.ids import new_numeric_id, now_ms
 from kling_gateway.present import TaskAnswers
 from kling_gateway.storage import signing
 from kling_gateway.store.tables import tasks
+from kling_gateway.store.tasks import TaskStore
 from kling_gateway.tokens import mint_jwt
 from support import Account
 
@@ -257,6 +260,57 @@ async def test_list_splices_kept_answers_and_reads_tasks_still_changing(rig: Rig
     await rig.move(running, "failed", from_status="processing", status_msg="boom")
     third = await listed()
     assert third[running]["task_status"] == "failed" and third[running]["task_status_msg"] == "boom"
+
+
+async def test_deep_pages_through_anchors_are_the_offset_query_after_inserts_and_withdrawals(
+    rig: Rig,
+) -> None:
+    """Pages read through anchors (where earlier pages started) equal ``LIMIT/OFFSET`` on the
+    list index, ties on created_at included; a task inserted here or through another process's
+    store, or withdrawn, moves every offset, and the next pages still equal the OFFSET query."""
+    created = [await rig.create() for _ in range(11)]
+    async with rig.gateway.db.write.begin() as conn:  # ties: ordered by id among equal created_at
+        for n, task_id in enumerate(created):
+            await conn.execute(update(tasks).where(tasks.c.id == task_id).values(created_at=1_000 + n // 3))
+    account, family = rig.key.account_id, "videos/text2video"
+
+    async def offset_query(page: int) -> list[str]:
+        query = (
+            select(tasks.c.id)
+            .where(tasks.c.account_id == account, tasks.c.family == family)
+            .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+            .limit(2)
+            .offset((page - 1) * 2)
+        )
+        async with rig.gateway.db.read.connect() as conn:
+            return [r[0] for r in (await conn.execute(query)).all()]
+
+    async def listed(page: int) -> list[str]:
+        reply = await rig.http.get(TEXT2VIDEO, params={"pageNum": page, "pageSize": 2}, headers=rig.headers)
+        assert reply.status_code == 200, reply.text
+        return [t["task_id"] for t in reply.json()["data"]]
+
+    async def pages_match() -> None:
+        for page in (6, 3, 5, 4, 2, 7):  # a page past the end too
+            assert await listed(page) == await offset_query(page), page
+
+    await pages_match()
+    anchored = rig.gateway.tasks.anchors.nearest(account, family, 9)
+    assert anchored is not None and anchored.offset == 8  # page 5's start
+    await pages_match()  # now through the anchors
+
+    newest = await rig.create()
+    assert (await listed(5))[0] != anchored.key[1]  # the offsets moved by one
+    await pages_match()
+
+    other_process = TaskStore(rig.gateway.db)  # another gateway on the store: its own anchors
+    row = await rig.gateway.tasks.get(newest)
+    assert row is not None
+    await other_process.insert(replace(row, id=new_numeric_id(), created_at=1_001), runnable=False)
+    await pages_match()
+
+    assert await rig.gateway.tasks.withdraw(created[10], now_ms())  # near the head: the anchors move
+    await pages_match()
 
 
 # ---- the new standard's GET /tasks ---------------------------------------------------------------

@@ -80,7 +80,7 @@ async def query_tasks(request: Request) -> Response:
         account,
         query.get("task_ids"),
         query.get("external_task_ids"),
-        known=lambda task_id: records.cached(account.id, "", task_id, base),
+        known=records.finder(account.id, "", base),
     )
     rows = [item for item in items if isinstance(item, TaskRow)]
     await services.signer.prepare_rows(rows)

@@ -119,7 +119,7 @@ def _list(family: Family) -> Handler:
             family.name,
             query.get("pageNum"),
             query.get("pageSize"),
-            known=lambda task_id: answers.cached(account.id, family.name, task_id, base),
+            known=answers.finder(account.id, family.name, base),
         )
         rows = [item for item in items if isinstance(item, TaskRow)]
         await services.signer.prepare_rows(rows)

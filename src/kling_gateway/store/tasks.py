@@ -9,15 +9,28 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, outerjoin, select, update
+from sqlalchemy import (
+    BigInteger,
+    String,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    outerjoin,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import GatewayError, KlingError
 from ..schemas.tasks import ACTIVE_STATUSES, TERMINAL_STATUSES
+from .anchors import ListAnchors
 from .database import Database, PointQuery
 from .resources import ResourceInsert, ResourceStore, insert_resources
-from .tables import resources, selection_sessions, task_events, tasks, videos
+from .tables import accounts, resources, selection_sessions, task_events, tasks, videos
 
 INSERT_BATCH = 128  # most new tasks committed in one transaction
 
@@ -112,14 +125,33 @@ _BY_EXTERNAL = PointQuery(
     )
 )
 
-# A list page's task ids, newest first: walked in the list index alone (it holds every column
-# this query needs), so a deep offset reads no table row.
-_PAGE_IDS = PointQuery(
-    select(tasks.c.id)
-    .where(tasks.c.account_id == bindparam("account_id"), tasks.c.family == bindparam("family"))
-    .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
-    .limit(bindparam("limit"))
-    .offset(bindparam("offset"))
+# A list page's keys, newest first, with the account's list_version read in the same statement
+# (see store/anchors.py): walked in the list index alone (it holds every column but the version,
+# one primary-key lookup), so a deep offset reads no table row. From an anchor, the index is
+# entered at the anchor's key (a row-value range both databases seek on) instead of its head.
+_VERSION = select(accounts.c.list_version).where(accounts.c.id == bindparam("account_id")).scalar_subquery()
+
+
+def _page_keys(*where: Any) -> PointQuery:
+    return PointQuery(
+        select(_VERSION, tasks.c.created_at, tasks.c.id)
+        .where(tasks.c.account_id == bindparam("account_id"), tasks.c.family == bindparam("family"), *where)
+        .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+
+
+_PAGE_FROM_HEAD = _page_keys()
+_PAGE_FROM_ANCHOR = _page_keys(
+    tuple_(tasks.c.created_at, tasks.c.id)
+    <= tuple_(bindparam("anchor_created_at", type_=BigInteger), bindparam("anchor_id", type_=String))
+)
+INLINE_SCAN = 1_000  # list index entries a page may walk inline on SQLite (~0.1 ms), else on its thread
+_BUMP_VERSION = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("bump_account_id"))
+    .values(list_version=accounts.c.list_version + 1)
 )
 _BY_IDS: dict[int, PointQuery] = {}  # rows by primary key, one statement per count of ids
 
@@ -135,9 +167,14 @@ def _by_ids(count: int) -> PointQuery:
 T = TypeVar("T")
 
 
-async def read_rows(db: Database, query: PointQuery, params: dict[str, Any]) -> Sequence[Sequence[Any]]:
-    """Rows of an indexed read: on SQLite on the range reader's thread (plain sqlite3), else
-    through the read pool."""
+async def read_rows(
+    db: Database, query: PointQuery, params: dict[str, Any], scan: int
+) -> Sequence[Sequence[Any]]:
+    """Rows of an indexed read that walks about ``scan`` index entries: on SQLite inline when
+    that is short (:data:`INLINE_SCAN`: a thread hand-off costs more), else on the range
+    reader's thread (plain sqlite3); on PostgreSQL through the read pool."""
+    if db.point_reader is not None and scan <= INLINE_SCAN:
+        return db.point_reader.all(query.sqlite_sql, query.sqlite_params(params))
     reader = db.range_reader
     if reader is not None:
         return await reader.rows(query.sqlite_sql, query.sqlite_params(params))
@@ -180,6 +217,7 @@ class TaskStore:
     def __init__(self, db: Database):
         self.db = db
         self.resources = ResourceStore(db)
+        self.anchors = ListAnchors()
         self.runnable_hooks: list[RunnableHook] = []
         self.batch_admission: list[BatchAdmission] = []
         self.admission_hooks: list[AdmissionHook] = []
@@ -295,6 +333,10 @@ class TaskStore:
                     await conn.execute(insert(tasks), [row.__dict__ for row in admitted])
                 for check in checks:
                     await check.write(conn)
+                # the accounts' list pages move: their anchors expire (in account order, like
+                # the ledger's locks, so concurrent batches never deadlock on PostgreSQL)
+                bumps = [{"bump_account_id": a} for a in sorted({r.account_id for r in admitted})]
+                await conn.execute(_BUMP_VERSION, bumps)
                 await conn.execute(
                     insert(task_events),
                     [{"task_id": r.id, "status": r.status, "created_at": r.created_at} for r in admitted],
@@ -334,15 +376,12 @@ class TaskStore:
         """One list page, newest first: per task, what ``known(task_id)`` has for it (a finished
         task's answer the caller keeps), else its row.
 
-        The page's ids come from the list index alone; only the rows ``known`` lacks are read,
-        by primary key. On SQLite both reads run on the range reader's thread (plain sqlite3)."""
-        params = {
-            "account_id": account_id,
-            "family": family,
-            "limit": page_size,
-            "offset": (page_num - 1) * page_size,
-        }
-        ids = [str(r[0]) for r in await read_rows(self.db, _PAGE_IDS, params)]
+        The page's ids come from the list index alone, entered at the nearest anchor this
+        process has seen (store/anchors.py); only the rows ``known`` lacks are read, by primary
+        key. On SQLite a short index walk runs inline, a long one on the range reader's thread."""
+        offset = (page_num - 1) * page_size
+        keys = await self._page_keys(account_id, family, offset, page_size)
+        ids = [str(r[2]) for r in keys]
         have = {task_id: known(task_id) for task_id in ids}
         rows = await rows_by_ids(self.db, [task_id for task_id, found in have.items() if found is None])
         page: list[TaskRow | T] = []
@@ -353,6 +392,31 @@ class TaskStore:
             elif task_id in rows:  # else removed between the two reads
                 page.append(rows[task_id])
         return page
+
+    async def _page_keys(
+        self, account_id: str, family: str, offset: int, limit: int
+    ) -> Sequence[Sequence[Any]]:
+        """(list_version, created_at, id) of the page's rows: exactly the plain OFFSET query's rows.
+
+        Through the nearest anchor when its version is still the account's (read in the same
+        statement), else from the head of the list; the page's first row becomes an anchor."""
+        params: dict[str, Any] = {"account_id": account_id, "family": family, "limit": limit}
+        anchor = self.anchors.nearest(account_id, family, offset)
+        keys: Sequence[Sequence[Any]] = ()
+        if anchor is not None:
+            params.update(
+                offset=offset - anchor.offset, anchor_created_at=anchor.key[0], anchor_id=anchor.key[1]
+            )
+            keys = await read_rows(self.db, _PAGE_FROM_ANCHOR, params, offset - anchor.offset + limit)
+            if keys and keys[0][0] != anchor.version:  # a task was inserted or deleted since
+                self.anchors.forget(account_id, family, keys[0][0])
+                keys = ()
+        if not keys:  # no anchor, a moved one, or past the end (the head read is the judge)
+            params["offset"] = offset
+            keys = await read_rows(self.db, _PAGE_FROM_HEAD, params, offset + limit)
+        if keys:
+            self.anchors.learn(account_id, family, keys[0][0], offset, (keys[0][1], keys[0][2]))
+        return keys
 
     async def page_live(
         self, account_id: str, family: str, kind: str, page_num: int, page_size: int
@@ -564,6 +628,12 @@ class TaskStore:
             for hook in self.withdraw_hooks:
                 await hook(conn, task_id)
             await conn.execute(delete(task_events).where(task_events.c.task_id == task_id))
+            owner = select(tasks.c.account_id).where(tasks.c.id == task_id).scalar_subquery()
+            await conn.execute(
+                update(accounts)
+                .where(accounts.c.id == owner)
+                .values(list_version=accounts.c.list_version + 1)
+            )
             await conn.execute(delete(tasks).where(tasks.c.id == task_id))
         return True
 
