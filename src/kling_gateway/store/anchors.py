@@ -5,8 +5,8 @@ A list page is ``ORDER BY created_at DESC, id DESC LIMIT n OFFSET o``. An anchor
 at offset ``a`` has sort key ``(created_at, id)``"; the page at offset ``o ≥ a`` is then the rows
 with key ≤ that key, ``OFFSET o - a``: the same rows, after a seek and ``o - a`` steps instead of
 ``o``. An anchor stays true exactly while no task of the account is inserted or deleted, so each
-is kept with the account's ``list_version`` (bumped in the transaction of every task insert and
-delete, store/tasks.py) read in the same statement as the row it came from; a page read through
+is kept with the account's ``list_version`` (bumped by a trigger with every task row inserted or
+deleted, migration v18_list_version) read in the same statement as the row it came from; a page read through
 an anchor reads the version again in its own statement and is used only when it is unchanged.
 Otherwise the anchors of that list are dropped and the page is read from the head. Statements
 see one snapshot on both databases, so the check holds across gateway processes too.

@@ -35,7 +35,8 @@ accounts = Table(
     Column("monthly_unit_cap", BigInteger, nullable=True),  # milli-units per UTC month
     Column("rate_limit_per_second", Float, nullable=True),  # overrides the global setting
     Column("rate_limit_burst", Integer, nullable=True),
-    # bumped with every task insert and delete of the account (list anchors, store/anchors.py)
+    # bumped by a trigger with every task row of the account inserted or deleted (migration
+    # v18_list_version; list anchors, store/anchors.py)
     Column("list_version", BigInteger, nullable=False, default=0, server_default="0"),
 )
 

@@ -148,11 +148,6 @@ _PAGE_FROM_ANCHOR = _page_keys(
     <= tuple_(bindparam("anchor_created_at", type_=BigInteger), bindparam("anchor_id", type_=String))
 )
 INLINE_SCAN = 1_000  # list index entries a page may walk inline on SQLite (~0.1 ms), else on its thread
-_BUMP_VERSION = (
-    update(accounts)
-    .where(accounts.c.id == bindparam("bump_account_id"))
-    .values(list_version=accounts.c.list_version + 1)
-)
 _BY_IDS: dict[int, PointQuery] = {}  # rows by primary key, one statement per count of ids
 
 
@@ -333,10 +328,6 @@ class TaskStore:
                     await conn.execute(insert(tasks), [row.__dict__ for row in admitted])
                 for check in checks:
                     await check.write(conn)
-                # the accounts' list pages move: their anchors expire (in account order, like
-                # the ledger's locks, so concurrent batches never deadlock on PostgreSQL)
-                bumps = [{"bump_account_id": a} for a in sorted({r.account_id for r in admitted})]
-                await conn.execute(_BUMP_VERSION, bumps)
                 await conn.execute(
                     insert(task_events),
                     [{"task_id": r.id, "status": r.status, "created_at": r.created_at} for r in admitted],
@@ -628,12 +619,6 @@ class TaskStore:
             for hook in self.withdraw_hooks:
                 await hook(conn, task_id)
             await conn.execute(delete(task_events).where(task_events.c.task_id == task_id))
-            owner = select(tasks.c.account_id).where(tasks.c.id == task_id).scalar_subquery()
-            await conn.execute(
-                update(accounts)
-                .where(accounts.c.id == owner)
-                .values(list_version=accounts.c.list_version + 1)
-            )
             await conn.execute(delete(tasks).where(tasks.c.id == task_id))
         return True
 
