@@ -44,7 +44,8 @@ def error(status: int, code: int, message: str) -> JSONResponse:
 class FakeUpstream:
     """Modes: ok, down (500/5000), hang (no answer for 3 s), malformed, busy (429/1303 for the next
     ``busy_left`` creates). Prompt markers: [reject] 1201, [fail] upstream failure, [never] stays
-    processing, [early] callback sent before the create reply."""
+    processing, [early] callback sent before the create reply. The list query honours
+    ``pageNum`` and at most ``page_cap`` tasks a page."""
 
     port: int = field(default_factory=free_port)
     mode: str = "ok"
@@ -57,6 +58,8 @@ class FakeUpstream:
     prompts: list[str] = field(default_factory=list)
     single_calls: int = 0
     list_calls: int = 0
+    page_cap: int = 500  # the largest pageSize the list query honours
+    pages: list[int] = field(default_factory=list)  # pageNum of every list call
     max_active: int = 0
     server: uvicorn.Server | None = None
 
@@ -169,9 +172,11 @@ class FakeUpstream:
         if not self._authorized(request):
             return error(401, 1002, "token invalid")
         self.list_calls += 1
-        size = int(request.query_params.get("pageSize", 30))
-        items = [self._view(t) for t in sorted(self.tasks.values(), key=lambda t: -int(t["id"]))][:size]
-        return envelope(items)
+        size = min(self.page_cap, int(request.query_params.get("pageSize", 30)))
+        page = int(request.query_params.get("pageNum", 1))
+        self.pages.append(page)
+        newest = sorted(self.tasks.values(), key=lambda t: -int(t["id"]))
+        return envelope([self._view(t) for t in newest[(page - 1) * size : page * size]])
 
     async def file(self, request: Request) -> Response:
         return Response(png_bytes(320, 240), media_type="image/png")
@@ -336,6 +341,25 @@ def test_concurrency_queue_busy_bursts_and_batched_polling(tmp_path: Path) -> No
         for position, tid in enumerate(ids):  # creation order, up to swaps inside one free window
             assert sent.index(f"kg-{tid}") <= position + 1, (ids, sent)
         assert upstream.list_calls > 0  # several tasks tracked: status checks batched via list queries
+    finally:
+        front.stop()
+        upstream.stop()
+
+
+def test_list_sweep_pages_past_the_first_page(tmp_path: Path) -> None:
+    """10 tasks tracked, the upstream's pages hold 3: one sweep reads pages 1–4, so every task
+    learns its end from the list (single queries only before the first sweep) and none waits."""
+    upstream = FakeUpstream(callbacks=False, done_after=1.5, page_cap=3).start()
+    front, account = start_front(tmp_path, [channel("only", upstream, callbacks=False)])
+    try:
+        with httpx.Client(base_url=front.base_url, timeout=30) as http:
+            ids = [create(http, account, f"paged {i}") for i in range(10)]
+            results = [wait_for_task(http, PATH, tid, account.bearer, timeout=30) for tid in ids]
+        assert [r["task_status"] for r in results] == ["succeed"] * 10, results
+        assert upstream.create_calls == 10
+        assert max(upstream.pages) >= 4  # the oldest tasks are on page 4
+        assert upstream.single_calls <= 2, upstream.single_calls  # at most the lone first task
+        assert upstream.list_calls < 10 * 8  # pages shared by all tasks, not a page per check
     finally:
         front.stop()
         upstream.stop()
