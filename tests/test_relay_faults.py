@@ -346,31 +346,17 @@ def test_concurrency_queue_busy_bursts_and_batched_polling(tmp_path: Path) -> No
         upstream.stop()
 
 
-def test_list_sweep_pages_past_the_first_page(tmp_path: Path) -> None:
-    """10 tasks tracked, the upstream's pages hold 3: one sweep reads pages 1–4, so every task
-    learns its end from the list (single queries only before the first sweep) and none waits."""
-    upstream = FakeUpstream(callbacks=False, done_after=1.5, page_cap=3).start()
-    front, account = start_front(tmp_path, [channel("only", upstream, callbacks=False)])
-    try:
-        with httpx.Client(base_url=front.base_url, timeout=30) as http:
-            ids = [create(http, account, f"paged {i}") for i in range(10)]
-            results = [wait_for_task(http, PATH, tid, account.bearer, timeout=30) for tid in ids]
-        assert [r["task_status"] for r in results] == ["succeed"] * 10, results
-        assert upstream.create_calls == 10
-        assert max(upstream.pages) >= 4  # the oldest tasks are on page 4
-        assert upstream.single_calls <= 2, upstream.single_calls  # at most the lone first task
-        assert upstream.list_calls < 10 * 8  # pages shared by all tasks, not a page per check
-    finally:
-        front.stop()
-        upstream.stop()
-
-
-def test_full_relay_queue_answers_1303_at_create_and_changes_nothing(tmp_path: Path) -> None:
+def test_full_relay_queue_1303_and_list_sweeps_past_the_first_page(tmp_path: Path) -> None:
+    """Default-model tasks meet a full queue (1303 at create). ``kling-v1-5`` tasks go to a
+    second upstream whose list pages hold 3 tasks: with 10 tracked, one sweep reads pages 1–4, so
+    every task learns its end from the list (single queries at most before the first sweep)."""
     upstream = FakeUpstream(callbacks=False, done_after=0.8).start()
+    paged = FakeUpstream(callbacks=False, done_after=1.5, page_cap=3).start()
     front, account = start_front(
         tmp_path,
         [
             channel("only", upstream, max_concurrent=1, max_queue=2, queue_recheck=0.2, callbacks=False),
+            channel("paged", paged, models=["kling-v1-5"], priority=10, callbacks=False),
         ],
     )
     try:
@@ -384,9 +370,22 @@ def test_full_relay_queue_answers_1303_at_create_and_changes_nothing(tmp_path: P
                 assert "max_queue 2" in answer.json()["message"]
             listed = http.get(PATH, params={"pageSize": 50}, headers=account.bearer).json()["data"]
             assert sorted(t["task_id"] for t in listed) == sorted(accepted)  # refusals created nothing
+            swept = []
+            for i in range(10):
+                body = {"prompt": f"paged {i}", "model_name": "kling-v1-5"}
+                response = http.post(PATH, json=body, headers=account.bearer)
+                assert response.status_code == 200, response.text
+                swept.append(response.json()["data"]["task_id"])
             results = [wait_for_task(http, PATH, tid, account.bearer, timeout=40) for tid in accepted]
+            paged_results = [wait_for_task(http, PATH, tid, account.bearer, timeout=30) for tid in swept]
         assert [r["task_status"] for r in results] == ["succeed"] * len(accepted)
         assert upstream.create_calls == len(accepted)
+        assert [r["task_status"] for r in paged_results] == ["succeed"] * 10, paged_results
+        assert paged.create_calls == 10
+        assert max(paged.pages) >= 4  # the oldest tasks are on page 4
+        assert paged.single_calls <= 2, paged.single_calls  # at most the lone first task
+        assert paged.list_calls < 10 * 8  # pages shared by all tasks, not a page per check
     finally:
         front.stop()
         upstream.stop()
+        paged.stop()
