@@ -113,12 +113,11 @@ class RelayCore:
         """A list sweep saw these tasks change upstream: make them runnable now (never raises)."""
         if self.relay_store is None:
             return
-        woke = False
         try:
-            for task_id in task_ids:
-                woke = await self.relay_store.runnable_now(task_id, now_ms()) or woke
+            woke = await self.relay_store.runnable_now(task_ids, now_ms())
         except Exception:  # waking early is an optimisation; the task still rechecks on its own
             log.debug("could not wake polled tasks", exc_info=True)
+            return
         if woke and self._wake:
             self._wake()
 

@@ -179,13 +179,14 @@ class StatusTracker:
 
     # ---- list sweeps --------------------------------------------------------------------
 
-    async def _sweep(self, client: UpstreamClient, key: Key) -> None:
-        """Page through the family's list until every tracked task was seen; call with the lock."""
+    async def _sweep(self, client: UpstreamClient, key: Key) -> list[str]:
+        """Page through the family's list until every tracked task was seen; call with the lock.
+        Returns the tracked tasks whose status changed (to wake once the lock is released)."""
         channel = client.channel
         tracked = self._of(key)
         wanted = {t.upstream_id for t in tracked.values()}
         if not wanted:
-            return
+            return []
         known = [t.created_at for t in tracked.values()]
         oldest = min(c for c in known if c is not None) if None not in known else None
         size = min(MAX_PAGE_SIZE, max(channel.poll.page_size, len(wanted)))
@@ -204,9 +205,7 @@ class StatusTracker:
             if oldest is not None and created and min(created) < oldest:
                 break  # newest first: the rest is older than every tracked task
         self._swept[key] = at
-        changed = self._remember(key, items, at)
-        if changed:
-            await self._wake(changed)
+        return self._remember(key, items, at)
 
     async def _sweep_loop(self, client: UpstreamClient, key: Key) -> None:
         channel = client.channel
@@ -218,16 +217,19 @@ class StatusTracker:
                 if due > 0:  # look again within a window: new young tasks shorten the interval
                     await asyncio.sleep(min(due, channel.poll.batch_window))
                     continue
+                changed: list[str] = []
                 async with lock:
                     if time.monotonic() - self._swept.get(key, NEVER) < interval:
                         continue  # a check swept meanwhile
                     try:
-                        await self._sweep(client, key)
+                        changed = await self._sweep(client, key)
                     except (Rejected, NotFound):
                         self._no_list.add(key)  # this upstream has no list query
                     except UpstreamError as exc:
                         metrics.ERRORS.labels(channel.name, str(exc.code)).inc()
                         self._swept[key] = time.monotonic()  # try again one interval later
+                if changed:
+                    await self._wake(changed)
         except asyncio.CancelledError:
             self._sweepers.pop(key, None)
             raise
@@ -294,24 +296,25 @@ class StatusTracker:
         if channel.poll.list_queries and key not in self._no_list and self.count(*key) >= 2:
             self._ensure_sweeper(client, key)
             lock = self._list_locks.setdefault(key, asyncio.Lock())
+            changed: list[str] = []
             async with lock:  # concurrent checks (and the sweep) coalesce onto one sweep
                 hit = self._current(channel, key, upstream_id)
-                if hit is not None:
-                    return hit
                 swept = self._swept.get(key, NEVER)
                 item = self._tracked.get(task_id)
                 fresh_sweep = time.monotonic() - swept <= self._window(channel, key)
-                if fresh_sweep and key in self._sweepers and item is not None and item.since > swept:
-                    return None
-                if not fresh_sweep:
+                if hit is None and not fresh_sweep:
                     try:  # no recent sweep: sweep now; a task missing from a recent one asks alone
-                        await self._sweep(client, key)
+                        changed = await self._sweep(client, key)
                     except (Rejected, NotFound):
                         self._no_list.add(key)  # this upstream has no list query: single queries
                     else:
                         hit = self._current(channel, key, upstream_id)
-                        if hit is not None:
-                            return hit
+            if changed:
+                await self._wake(changed)
+            if hit is not None:
+                return hit
+            if fresh_sweep and key in self._sweepers and item is not None and item.since > swept:
+                return None  # tracked since the latest sweep began: the next one covers it
         async with self._limit(channel):
             metrics.STATUS_CALLS.labels(channel.name, "single").inc()
             data = await client.get(family, upstream_id)
