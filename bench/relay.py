@@ -14,7 +14,8 @@ the same task mix (submissions interleaved round-robin):
 
 Freshness of a task = the moment the client could see it terminal minus the upstream's terminal
 ``updated_at``. For the fronts the bench lists each front's tasks every 100 ms and notes when a task
-first shows terminal there; the upstream ``updated_at`` comes from the upstream's own list
+first shows terminal there (every second at scale, where a 100 ms watcher would load the front
+more than its polling does); the upstream ``updated_at`` comes from the upstream's own list
 (matched on ``external_task_id = "kg-<front task id>"``). For the baseline it is when the poller's
 call first saw the end. Status calls: the fronts' ``kling_relay_status_calls_total`` (single and
 list queries) over ``kling_relay_finished_total`` from ``GET /metrics``; the baseline's own calls.
