@@ -44,7 +44,8 @@ def error(status: int, code: int, message: str) -> JSONResponse:
 class FakeUpstream:
     """Modes: ok, down (500/5000), hang (no answer for 3 s), malformed, busy (429/1303 for the next
     ``busy_left`` creates). Prompt markers: [reject] 1201, [fail] upstream failure, [never] stays
-    processing, [early] callback sent before the create reply."""
+    processing, [early] callback sent before the create reply. The list query honours
+    ``pageNum`` and at most ``page_cap`` tasks a page."""
 
     port: int = field(default_factory=free_port)
     mode: str = "ok"
@@ -57,6 +58,8 @@ class FakeUpstream:
     prompts: list[str] = field(default_factory=list)
     single_calls: int = 0
     list_calls: int = 0
+    page_cap: int = 500  # the largest pageSize the list query honours
+    pages: list[int] = field(default_factory=list)  # pageNum of every list call
     max_active: int = 0
     server: uvicorn.Server | None = None
 
@@ -169,9 +172,11 @@ class FakeUpstream:
         if not self._authorized(request):
             return error(401, 1002, "token invalid")
         self.list_calls += 1
-        size = int(request.query_params.get("pageSize", 30))
-        items = [self._view(t) for t in sorted(self.tasks.values(), key=lambda t: -int(t["id"]))][:size]
-        return envelope(items)
+        size = min(self.page_cap, int(request.query_params.get("pageSize", 30)))
+        page = int(request.query_params.get("pageNum", 1))
+        self.pages.append(page)
+        newest = sorted(self.tasks.values(), key=lambda t: -int(t["id"]))
+        return envelope([self._view(t) for t in newest[(page - 1) * size : page * size]])
 
     async def file(self, request: Request) -> Response:
         return Response(png_bytes(320, 240), media_type="image/png")
@@ -341,12 +346,17 @@ def test_concurrency_queue_busy_bursts_and_batched_polling(tmp_path: Path) -> No
         upstream.stop()
 
 
-def test_full_relay_queue_answers_1303_at_create_and_changes_nothing(tmp_path: Path) -> None:
+def test_full_relay_queue_1303_and_list_sweeps_past_the_first_page(tmp_path: Path) -> None:
+    """Default-model tasks meet a full queue (1303 at create). ``kling-v1-5`` tasks go to a
+    second upstream whose list pages hold 3 tasks: with 10 tracked, one sweep reads pages 1–4, so
+    every task learns its end from the list (single queries at most before the first sweep)."""
     upstream = FakeUpstream(callbacks=False, done_after=0.8).start()
+    paged = FakeUpstream(callbacks=False, done_after=1.5, page_cap=3).start()
     front, account = start_front(
         tmp_path,
         [
             channel("only", upstream, max_concurrent=1, max_queue=2, queue_recheck=0.2, callbacks=False),
+            channel("paged", paged, models=["kling-v1-5"], priority=10, callbacks=False),
         ],
     )
     try:
@@ -360,9 +370,22 @@ def test_full_relay_queue_answers_1303_at_create_and_changes_nothing(tmp_path: P
                 assert "max_queue 2" in answer.json()["message"]
             listed = http.get(PATH, params={"pageSize": 50}, headers=account.bearer).json()["data"]
             assert sorted(t["task_id"] for t in listed) == sorted(accepted)  # refusals created nothing
+            swept = []
+            for i in range(10):
+                body = {"prompt": f"paged {i}", "model_name": "kling-v1-5"}
+                response = http.post(PATH, json=body, headers=account.bearer)
+                assert response.status_code == 200, response.text
+                swept.append(response.json()["data"]["task_id"])
             results = [wait_for_task(http, PATH, tid, account.bearer, timeout=40) for tid in accepted]
+            paged_results = [wait_for_task(http, PATH, tid, account.bearer, timeout=30) for tid in swept]
         assert [r["task_status"] for r in results] == ["succeed"] * len(accepted)
         assert upstream.create_calls == len(accepted)
+        assert [r["task_status"] for r in paged_results] == ["succeed"] * 10, paged_results
+        assert paged.create_calls == 10
+        assert max(paged.pages) >= 4  # the oldest tasks are on page 4
+        assert paged.single_calls <= 2, paged.single_calls  # at most the lone first task
+        assert paged.list_calls < 10 * 8  # pages shared by all tasks, not a page per check
     finally:
         front.stop()
         upstream.stop()
+        paged.stop()

@@ -94,17 +94,23 @@ class RelayStore:
                 .values(engine=channel, upstream_task_id=upstream_task_id)
             )
 
-    async def runnable_now(self, task_id: str, now: int) -> bool:
-        """Make a task (not currently leased) runnable at once: an upstream callback arrived."""
+    async def runnable_now(self, task_ids: Sequence[str], now: int) -> int:
+        """Make tasks (not currently leased) runnable at once, in one write: an upstream callback
+        arrived, or a list sweep saw them change; returns how many. Workers claim in
+        ``available_at`` order: it is set back to the task's creation, so news the upstream has
+        already delivered is not queued behind every task that became runnable since (a burst of
+        creates still going out)."""
+        if not task_ids:
+            return 0
         return await self.store.make_runnable(
             update(tasks)
             .where(
-                tasks.c.id == task_id,
+                tasks.c.id.in_(list(task_ids)),
                 tasks.c.status.in_(ACTIVE_STATUSES),
                 tasks.c.lease_owner.is_(None),
                 tasks.c.available_at > now,
             )
-            .values(available_at=now)
+            .values(available_at=tasks.c.created_at)
         )
 
     async def wake_waiting(self, channels: Sequence[str], count: int, now: int) -> int:

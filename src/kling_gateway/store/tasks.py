@@ -508,19 +508,20 @@ class TaskStore:
             .where(tasks.c.id == task_id, tasks.c.lease_owner == owner, tasks.c.status.in_(ACTIVE_STATUSES))
             .values(lease_owner=None, lease_expires_at=None, available_at=available_at, **values)
         )
-        return await self.make_runnable(stmt)
+        return await self.make_runnable(stmt) > 0
 
-    async def make_runnable(self, stmt: Any) -> bool:
-        """Run an UPDATE that makes one task runnable; tell the runnable hooks in its transaction."""
+    async def make_runnable(self, stmt: Any) -> int:
+        """Run an UPDATE that makes tasks runnable; tell the runnable hooks in its transaction;
+        returns how many it made runnable."""
         async with self.db.write.begin() as conn:
             if not self.runnable_hooks:
-                return (await conn.execute(stmt)).rowcount == 1
+                return int((await conn.execute(stmt)).rowcount)
             freed = (
                 await conn.execute(stmt.returning(tasks.c.id, tasks.c.engine, tasks.c.available_at))
-            ).first()
-            if freed is not None:
-                await self._runnable(conn, freed[0], freed[1], freed[2], True)
-        return freed is not None
+            ).all()
+            for task_id, engine, available_at in freed:
+                await self._runnable(conn, task_id, engine, available_at, True)
+        return len(freed)
 
     async def expired_leases(self, now: int) -> list[str]:
         query = select(tasks.c.id).where(
@@ -532,11 +533,12 @@ class TaskStore:
             return [r[0] for r in (await conn.execute(query)).all()]
 
     async def clear_expired_lease(self, task_id: str, now: int) -> bool:
-        return await self.make_runnable(
+        stmt = (
             update(tasks)
             .where(tasks.c.id == task_id, tasks.c.status.in_(ACTIVE_STATUSES), tasks.c.lease_expires_at < now)
             .values(lease_owner=None, lease_expires_at=None)
         )
+        return await self.make_runnable(stmt) > 0
 
     # ---- transitions (compare-and-set) -------------------------------------------------
 

@@ -136,5 +136,5 @@ class CallbackReceiver:
             )
             return
         self.inbox.put(task_id, body)
-        if await self.relay_store.runnable_now(task_id, now_ms()):
+        if await self.relay_store.runnable_now([task_id], now_ms()):
             self.wake()

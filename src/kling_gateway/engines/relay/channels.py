@@ -38,9 +38,10 @@ class PollConfig:
     factor: float = 0.5
     max_interval: float = 15.0
     callback_slowdown: float = 4.0
-    batch_window: float = 1.0  # a list-query snapshot younger than this answers status checks
-    list_queries: bool = True  # batch status checks through GET <family>?pageNum&pageSize
-    page_size: int = 100
+    batch_window: float = 1.0  # list sweeps at most this often; a snapshot this young answers
+    list_queries: bool = True  # sweep tracked tasks through GET <family>?pageNum&pageSize
+    page_size: int = 100  # smallest list page a sweep asks for (it asks up to 500)
+    max_pages: int = 20  # pages one sweep reads at most
     concurrency: int = 4  # status calls in flight per channel
 
 
@@ -218,6 +219,7 @@ def parse_channel(table: dict[str, Any], index: int = 0) -> ChannelConfig:
         batch_window=_number(name, poll_table, "batch_window", defaults.batch_window),
         list_queries=bool(poll_table.get("list_queries", kind != "cometapi")),
         page_size=_number(name, poll_table, "page_size", defaults.page_size, kind=int, minimum=1),
+        max_pages=_number(name, poll_table, "max_pages", defaults.max_pages, kind=int, minimum=1),
         concurrency=_number(name, poll_table, "concurrency", defaults.concurrency, kind=int, minimum=1),
     )
     max_concurrent = _number(name, table, "max_concurrent", None, kind=int, minimum=1)

@@ -68,7 +68,7 @@ class RelayCore:
         }
         self.failovers: dict[str, Counter[str]] = {c.name: Counter() for c in channels}
         self.inbox = inbox if inbox is not None else Inbox()
-        self.tracker = StatusTracker()
+        self.tracker = StatusTracker(self._wake_tasks)
         self.signer = UrlSigner(settings.secret(), settings.url_ttl_seconds)
         self.relay_store: RelayStore | None = None
         self._wake: Callable[[], None] | None = None
@@ -109,6 +109,18 @@ class RelayCore:
         except Exception:  # waking early is an optimisation; the queue re-checks on its own
             log.debug("could not wake waiting tasks", exc_info=True)
 
+    async def _wake_tasks(self, task_ids: list[str]) -> None:
+        """A list sweep saw these tasks change upstream: make them runnable now (never raises)."""
+        if self.relay_store is None:
+            return
+        try:
+            woke = await self.relay_store.runnable_now(task_ids, now_ms())
+        except Exception:  # waking early is an optimisation; the task still rechecks on its own
+            log.debug("could not wake polled tasks", exc_info=True)
+            return
+        if woke and self._wake:
+            self._wake()
+
     def files_client(self) -> httpx.AsyncClient:
         if self._files is None:
             self._files = create_client(self.settings)  # guarded: result URLs come from upstreams
@@ -118,6 +130,7 @@ class RelayCore:
         if self._closed:
             return
         self._closed = True
+        await self.tracker.close()
         for client in self.clients.values():
             await client.aclose()
         if self._files is not None:
@@ -183,7 +196,7 @@ class RelayCore:
             channel = self.channels.get(row.engine or "")
             if channel is None:
                 raise TaskFailure(f"channel '{row.engine}' that holds the task is no longer configured")
-            self.tracker.track(task.task_id, channel.name, task.family, row.upstream_task_id)
+            self.tracker.track(task.task_id, channel.name, task.family, row.upstream_task_id, row.created_at)
             return await self._tracked_step(channel, None, row, task, ctx, prepared)
         return await self._submit(row, task, ctx, prepared, owner)
 
@@ -307,7 +320,7 @@ class RelayCore:
             return None
         metrics.SUBMITS.labels(channel.name, "adopted").inc()
         await self.relay_store.set_upstream(task.task_id, channel.name, upstream_id)
-        self.tracker.track(task.task_id, channel.name, task.family, upstream_id)
+        self.tracker.track(task.task_id, channel.name, task.family, upstream_id, row.created_at)
         return data
 
     async def _submit(
@@ -380,7 +393,7 @@ class RelayCore:
             upstream_id = str(data["task_id"])
             await rs.set_upstream(task.task_id, channel.name, upstream_id)
             metrics.SUBMITS.labels(channel.name, "ok").inc()
-            self.tracker.track(task.task_id, channel.name, task.family, upstream_id)
+            self.tracker.track(task.task_id, channel.name, task.family, upstream_id, row.created_at)
             return await self._tracked_step(channel, data, row, task, ctx, prepared)
         delay = min(waits) if waits else 1.0
         remaining = limit_s - (now_ms() - row.created_at) / 1000
@@ -417,12 +430,17 @@ class RelayCore:
         elapsed = now_ms() - row.created_at
         if data is None:
             try:
-                data = await self.tracker.status(self.clients[channel.name], task.family, upstream_id)
+                data = await self.tracker.status(
+                    self.clients[channel.name], task.family, upstream_id, task.task_id
+                )
             except UpstreamError as exc:
                 metrics.ERRORS.labels(channel.name, str(exc.code)).inc()
                 if elapsed > channel.timeout * 1000:
                     raise TaskFailure(f"upstream stopped answering ({exc.wire})") from None
                 raise RescheduleTask(self._delay(channel, task, row), engine=channel.name) from None
+        if data is not None:
+            self.tracker.acted(task.task_id, data)
+        data = data or {}  # none: the next list sweep covers the task, nothing was asked
         status = data.get("task_status")
         if status in (TaskStatus.PROCESSING, TaskStatus.SUCCEED):
             await ctx.mark_processing()

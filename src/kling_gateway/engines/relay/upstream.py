@@ -207,8 +207,9 @@ class UpstreamClient:
             raise ChannelDown(5000, "malformed answer (task without task_status)")
         return data
 
-    async def list(self, family: str, page_size: int) -> list[dict[str, Any]]:
-        data = (await self._call("GET", family, params={"pageNum": 1, "pageSize": page_size}))["data"]
+    async def list(self, family: str, page_size: int, page: int = 1) -> list[dict[str, Any]]:
+        """One page of the family's tasks, newest first (the official list query)."""
+        data = (await self._call("GET", family, params={"pageNum": page, "pageSize": page_size}))["data"]
         if not isinstance(data, list):
             raise ChannelDown(5000, "malformed answer (list without an array)")
         return [item for item in data if isinstance(item, dict) and item.get("task_id")]
