@@ -22,8 +22,13 @@ install: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(BIN)/kling-gateway serve
 
+# Two pytest-xdist workers (TEST_WORKERS=0 runs in one process): most e2e tests wait on child
+# processes (start-up, polling), so two workers use a 2-core machine's idle time. --dist loadfile
+# keeps each test file on one worker, so a module's gateway fixtures start once, as in a plain run.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.test-installed
-	$(BIN)/python -m pytest -q -ra --durations=15
+	$(BIN)/python -m pytest -q -ra --durations=15 -n $(TEST_WORKERS) --dist loadfile
 
 # The fast layer alone: unit tests and the app/store in-process (no gateway child processes).
 test-fast: $(VENV)/.test-installed
