@@ -97,7 +97,7 @@ class WorkerProcess:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
-    def start(self, timeout: float = 30.0) -> WorkerProcess:
+    def start(self, timeout: float = 90.0) -> WorkerProcess:
         env = GatewayProcess(self.data_dir, database_url=self.database_url, extra_env=self.extra_env).env()
         self.log_path = self.data_dir / f"{self.name}.log"
         args = [
@@ -124,7 +124,8 @@ class WorkerProcess:
             if "worker ready" in self.log():
                 return self
             time.sleep(0.1)
-        raise RuntimeError(f"worker did not start:\n{self.log()}")
+        self.stop()  # never leave a slow starter running behind a failed test
+        raise RuntimeError(f"worker did not start in {timeout} s:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""

@@ -174,7 +174,9 @@ class GatewayProcess:
             env["KLING_GATEWAY_DATABASE_URL"] = self.database_url
         return env
 
-    def start(self, timeout: float = 30.0) -> GatewayProcess:
+    def start(self, timeout: float = 90.0) -> GatewayProcess:
+        """Start the server and wait until /healthz answers; the deadline allows for a busy machine
+        (a start is ~5 s of imports on one core, and the suite runs on two workers)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"server-{self.port}.log"
         log = open(self.log_path, "ab")
@@ -213,7 +215,8 @@ class GatewayProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"gateway did not start:\n{self.log()}")
+        self.stop()  # never leave a slow starter running behind a failed test
+        raise RuntimeError(f"gateway did not start in {timeout} s:\n{self.log()}")
 
     def __enter__(self) -> GatewayProcess:
         try:
