@@ -24,11 +24,12 @@ serve: $(VENV)/.installed
 
 # Two pytest-xdist workers (TEST_WORKERS=0 runs in one process): most e2e tests wait on child
 # processes (start-up, polling), so two workers use a 2-core machine's idle time. --dist loadfile
-# keeps each test file on one worker, so a module's gateway fixtures start once, as in a plain run.
+# keeps each test file on one worker, so a module's gateway fixtures start once, as in a plain run;
+# files go out in collection order, long ones first (tests/conftest.py: _long_files_first).
 TEST_WORKERS ?= 2
 
 test: $(VENV)/.test-installed
-	$(BIN)/python -m pytest -q -ra --durations=15 -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -ra --durations=15 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The fast layer alone: unit tests and the app/store in-process (no gateway child processes).
 test-fast: $(VENV)/.test-installed

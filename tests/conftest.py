@@ -4,6 +4,7 @@ and the suite's layers as markers (see ``pytest_collection_modifyitems``)."""
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -101,3 +102,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("backend") == "postgres":
             item.add_marker(pytest.mark.postgres)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        _long_files_first(items)
+
+
+def _long_files_first(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test``: ``--dist loadfile --no-loadscope-reorder``) files are handed
+    out in collection order, so the files holding ``slow`` tests go first, then the other e2e files,
+    and the in-process files last: they fill the workers' tails. Each file keeps its own order."""
+
+    def rank(path: object) -> int:
+        mine = [i for i in items if i.path == path]
+        if any(i.get_closest_marker("slow") for i in mine):
+            return 0
+        return 1 if any(i.get_closest_marker("e2e") for i in mine) else 2
+
+    ranks: dict[object, int] = {}
+    for item in items:
+        if item.path not in ranks:
+            ranks[item.path] = rank(item.path)
+    items.sort(key=lambda i: ranks[i.path])  # stable: files stay in order within a rank

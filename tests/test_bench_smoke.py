@@ -18,6 +18,8 @@ import pytest
 
 from support import require_service
 
+pytestmark = pytest.mark.slow  # the module's fixture runs every bench section (tens of seconds)
+
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = (
     "query",
