@@ -64,7 +64,7 @@ def test_version() -> None:
     assert out.exit_code == 0 and out.output.strip() == f"kling-gateway {__version__}"
 
 
-def test_shell_completion_completes_commands() -> None:
+def test_shell_completion_completes_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     env = {
         **os.environ,
         "_KLING_GATEWAY_COMPLETE": "complete_bash",
@@ -75,6 +75,9 @@ def test_shell_completion_completes_commands() -> None:
         [sys.executable, "-m", "kling_gateway"], env=env, capture_output=True, text=True, timeout=60
     )
     assert out.stdout.split() == ["create", "list", "revoke", "rotate", "limits"], out.stderr
+    # typer's own switch: take the shell named here instead of detecting the one that runs pytest
+    # (without it "bash" is ignored and the result depends on the process tree: under xdist it failed)
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     script = runner.invoke(app, ["--show-completion", "bash"], prog_name="kling-gateway")
     assert "_kling_gateway_completion" in script.output
 
