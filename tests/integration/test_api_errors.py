@@ -113,7 +113,7 @@ CASES = [
         "jwt-not-yet-valid",
         "GET",
         T2V + "/1",
-        token({"iss": ak, "exp": now + 3600, "nbf": now + 600}, sk),
+        token({"iss": ak, "exp": now + 6 * 3600, "nbf": now + 3 * 3600}, sk),  # `now` is collection time
         None,
         401,
         1003,
