@@ -346,23 +346,14 @@ def test_concurrency_queue_busy_bursts_and_batched_polling(tmp_path: Path) -> No
         upstream.stop()
 
 
-<<<<<<< HEAD
 def test_full_relay_queue_1303_and_list_sweeps_past_the_first_page(tmp_path: Path) -> None:
     """Default-model tasks meet a full queue (1303 at create). ``kling-v1-5`` tasks go to a
     second upstream whose list pages hold 3 tasks: with 10 tracked, one sweep reads pages 1–4, so
     every task learns its end from the list (single queries at most before the first sweep)."""
-    upstream = FakeUpstream(callbacks=False, done_after=0.8).start()
-    paged = FakeUpstream(callbacks=False, done_after=1.5, page_cap=3).start()
-    front, account = start_front(
-        tmp_path,
-        [
-            channel("only", upstream, max_concurrent=1, max_queue=2, queue_recheck=0.2, callbacks=False),
-            channel("paged", paged, models=["kling-v1-5"], priority=10, callbacks=False),
-=======
-def test_full_relay_queue_answers_1303_at_create_and_changes_nothing(tmp_path: Path) -> None:
-    # The upstream holds its tasks until the refusals are checked: on a loaded machine the six
-    # creates can take longer than a task, and a finished one would free a slot mid-burst.
+    # The first upstream holds its tasks until the refusals are checked: on a loaded machine the
+    # six creates can take longer than a task, and a finished one would free a slot mid-burst.
     upstream = FakeUpstream(callbacks=False, done_after=3600).start()
+    paged = FakeUpstream(callbacks=False, done_after=1.5, page_cap=3).start()
     front, account = start_front(
         tmp_path,
         [
@@ -375,7 +366,7 @@ def test_full_relay_queue_answers_1303_at_create_and_changes_nothing(tmp_path: P
                 callbacks=False,
                 timeout=60,
             ),
->>>>>>> 1ee4561 (Tests: a gateway/worker that misses its start deadline is stopped, not orphaned; deadline 90 s for a busy machine; the full-relay-queue test holds upstream tasks until the refusals are checked)
+            channel("paged", paged, models=["kling-v1-5"], priority=10, callbacks=False),
         ],
     )
     try:
@@ -389,16 +380,13 @@ def test_full_relay_queue_answers_1303_at_create_and_changes_nothing(tmp_path: P
                 assert "max_queue 2" in answer.json()["message"]
             listed = http.get(PATH, params={"pageSize": 50}, headers=account.bearer).json()["data"]
             assert sorted(t["task_id"] for t in listed) == sorted(accepted)  # refusals created nothing
-<<<<<<< HEAD
+            upstream.done_after = 0.8  # now let them finish
             swept = []
             for i in range(10):
                 body = {"prompt": f"paged {i}", "model_name": "kling-v1-5"}
                 response = http.post(PATH, json=body, headers=account.bearer)
                 assert response.status_code == 200, response.text
                 swept.append(response.json()["data"]["task_id"])
-=======
-            upstream.done_after = 0.8  # now let them finish
->>>>>>> 1ee4561 (Tests: a gateway/worker that misses its start deadline is stopped, not orphaned; deadline 90 s for a busy machine; the full-relay-queue test holds upstream tasks until the refusals are checked)
             results = [wait_for_task(http, PATH, tid, account.bearer, timeout=40) for tid in accepted]
             paged_results = [wait_for_task(http, PATH, tid, account.bearer, timeout=30) for tid in swept]
         assert [r["task_status"] for r in results] == ["succeed"] * len(accepted)
