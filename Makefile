@@ -22,13 +22,12 @@ install: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(BIN)/kling-gateway serve
 
-# One process by default: on this project's 2-core CI machine two pytest-xdist workers were slower
-# (the suite is CPU-bound: renders, servers, load; 20 min 30 s with 2 workers against 16 min 30 s in
-# one, measured 2026-12-03 with `.ci/run`), and load-sensitive browser tests timed out.
-# `make test TEST_WORKERS=4` spreads files over more cores where there are some: --dist loadfile
-# keeps each test file on one worker, so a module's gateway fixtures start once, and files go out
-# long ones first (tests/conftest.py: _long_files_first).
-TEST_WORKERS ?= 0
+# Two pytest-xdist workers (TEST_WORKERS=0 runs in one process; more where there are cores): the
+# suite keeps about one core busy, so a second worker uses the other one. Measured with `.ci/run`
+# on a fresh clone, 2-core machine, 2026-12-03: 2 workers, suite 20 min 30 s; one process, 73 % of
+# the suite after 24 min. --dist loadfile keeps each test file on one worker, so a module's gateway
+# fixtures start once; files go out long ones first (tests/conftest.py: _long_files_first).
+TEST_WORKERS ?= 2
 
 test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -q -ra --durations=15 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder

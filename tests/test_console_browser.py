@@ -28,7 +28,9 @@ from test_relay_faults import FakeUpstream, channel
 
 CHROMIUM = os.environ.get("KLING_TEST_CHROMIUM", "/usr/bin/chromium")
 ADMIN = "console-admin-token"
-TIMEOUT_MS = 60_000
+# a default wait, not a timing check: generous, because beside a second test worker a render that
+# takes 6 s alone took over 60 s (seen under pytest-xdist on 2 cores)
+TIMEOUT_MS = 180_000
 
 
 def _playwright_ready() -> bool:
