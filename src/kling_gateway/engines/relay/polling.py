@@ -64,6 +64,7 @@ class StatusTracker:
         """``wake(task_ids)`` makes tasks runnable now (a sweep saw their status change)."""
         self._wake = wake
         self._tracked: dict[str, Tracked] = {}
+        self._by_key: dict[Key, dict[str, Tracked]] = {}  # the same, per (channel, family)
         self._snapshots: dict[Key, dict[str, tuple[float, dict[str, Any]]]] = {}
         self._list_locks: dict[Key, asyncio.Lock] = {}
         self._limits: dict[str, asyncio.Semaphore] = {}
@@ -81,8 +82,11 @@ class StatusTracker:
         for it stops paging at upstream tasks older than that (less :data:`CLOCK_SKEW_MS`)."""
         item = self._tracked.get(task_id)
         if item is None or item.upstream_id != upstream_id:
+            if item is not None:
+                self._untrack(task_id, item)
             item = Tracked(channel, family, upstream_id, time.monotonic())
             self._tracked[task_id] = item
+            self._by_key.setdefault((channel, family), {})[task_id] = item
         if created_at is not None:
             item.created_at = created_at - CLOCK_SKEW_MS
         return item
@@ -90,17 +94,26 @@ class StatusTracker:
     def forget(self, task_id: str) -> Tracked | None:
         item = self._tracked.pop(task_id, None)
         if item is not None:
+            self._untrack(task_id, item)
             self._snapshots.get((item.channel, item.family), {}).pop(item.upstream_id, None)
         return item
+
+    def _untrack(self, task_id: str, item: Tracked) -> None:
+        key = (item.channel, item.family)
+        of_key = self._by_key.get(key, {})
+        of_key.pop(task_id, None)
+        if not of_key:
+            self._by_key.pop(key, None)
 
     def get(self, task_id: str) -> Tracked | None:
         return self._tracked.get(task_id)
 
     def count(self, channel: str, family: str) -> int:
-        return sum(1 for t in self._tracked.values() if t.channel == channel and t.family == family)
+        return len(self._by_key.get((channel, family), ()))
 
     def _of(self, key: Key) -> dict[str, Tracked]:
-        return {tid: t for tid, t in self._tracked.items() if (t.channel, t.family) == key}
+        """The tracked tasks of ``key`` (the live index: do not hold it across an await)."""
+        return self._by_key.get(key, {})
 
     # ---- pacing -------------------------------------------------------------------------
 
@@ -179,6 +192,15 @@ class StatusTracker:
 
     # ---- list sweeps --------------------------------------------------------------------
 
+    async def _sweep_if_listed(self, client: UpstreamClient, key: Key) -> list[str]:
+        """:meth:`_sweep`, and an upstream that refuses the list query gets single queries from
+        now on (call with the lock)."""
+        try:
+            return await self._sweep(client, key)
+        except (Rejected, NotFound):
+            self._no_list.add(key)
+            return []
+
     async def _sweep(self, client: UpstreamClient, key: Key) -> list[str]:
         """Page through the family's list until every tracked task was seen; call with the lock.
         Returns the tracked tasks whose status changed (to wake once the lock is released)."""
@@ -222,9 +244,7 @@ class StatusTracker:
                     if time.monotonic() - self._swept.get(key, NEVER) < interval:
                         continue  # a check swept meanwhile
                     try:
-                        changed = await self._sweep(client, key)
-                    except (Rejected, NotFound):
-                        self._no_list.add(key)  # this upstream has no list query
+                        changed = await self._sweep_if_listed(client, key)
                     except UpstreamError as exc:
                         metrics.ERRORS.labels(channel.name, str(exc.code)).inc()
                         self._swept[key] = time.monotonic()  # try again one interval later
@@ -302,13 +322,9 @@ class StatusTracker:
                 swept = self._swept.get(key, NEVER)
                 item = self._tracked.get(task_id)
                 fresh_sweep = time.monotonic() - swept <= self._window(channel, key)
-                if hit is None and not fresh_sweep:
-                    try:  # no recent sweep: sweep now; a task missing from a recent one asks alone
-                        changed = await self._sweep(client, key)
-                    except (Rejected, NotFound):
-                        self._no_list.add(key)  # this upstream has no list query: single queries
-                    else:
-                        hit = self._current(channel, key, upstream_id)
+                if hit is None and not fresh_sweep:  # no recent sweep: sweep now
+                    changed = await self._sweep_if_listed(client, key)
+                    hit = self._current(channel, key, upstream_id)
             if changed:
                 await self._wake(changed)
             if hit is not None:
