@@ -211,20 +211,20 @@ def _tasks_per_minute(api: Server, key: str, count: int) -> dict[str, float]:
 
 
 def _query_rps(
-    servers_: list[Server],
+    replicas: list[Server],
     headers: tuple[tuple[str, str], ...],
     path: str,
     connections: int,
     duration: float,
     load_tool: LoadTool = "auto",
 ) -> dict[str, Any]:
-    """GET ``path`` through ``servers_`` (connections split evenly, one wrk per replica, at once)."""
+    """GET ``path`` through ``replicas`` (connections split evenly, one wrk per replica, at once)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    per = max(1, connections // len(servers_))
+    per = max(1, connections // len(replicas))
     specs = [
         LoadSpec(server.base_url, (path,), headers=headers, connections=per, duration=duration)
-        for server in servers_
+        for server in replicas
     ]
     with ThreadPoolExecutor(len(specs)) as pool:
         results = list(pool.map(lambda spec: run_load(spec, load_tool), specs))

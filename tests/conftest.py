@@ -110,15 +110,8 @@ def _long_files_first(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``make test``: ``--dist loadfile --no-loadscope-reorder``) files are handed
     out in collection order, so the files holding ``slow`` tests go first, then the other e2e files,
     and the in-process files last: they fill the workers' tails. Each file keeps its own order."""
-
-    def rank(path: object) -> int:
-        mine = [i for i in items if i.path == path]
-        if any(i.get_closest_marker("slow") for i in mine):
-            return 0
-        return 1 if any(i.get_closest_marker("e2e") for i in mine) else 2
-
-    ranks: dict[object, int] = {}
+    ranks: dict[Path, int] = {}
     for item in items:
-        if item.path not in ranks:
-            ranks[item.path] = rank(item.path)
+        rank = 0 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("e2e") else 2
+        ranks[item.path] = min(rank, ranks.get(item.path, 2))
     items.sort(key=lambda i: ranks[i.path])  # stable: files stay in order within a rank
