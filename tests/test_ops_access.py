@@ -62,3 +62,19 @@ async def test_off_hides_them(tmp_path: Path, path: str) -> None:
             await gw.http.get(path, headers={"Authorization": "Bearer " + "t" * 20}), 404, 1203, "off"
         )
         assert (await gw.http.get("/healthz")).status_code == 200  # health stays open for probes
+
+
+async def test_a_store_failure_while_checking_a_key_is_a_5000_envelope(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The middleware sits outside FastAPI's server-error layer: an unexpected error in its own
+    ops check is answered by the app's handler (Kling envelope, request id), not dropped."""
+    async with in_process(tmp_path, ops_access="account") as gw:
+
+        async def store_down(_authorization: str | None) -> None:
+            raise OSError("database is unreachable")
+
+        monkeypatch.setattr(gw.gateway.auth, "authenticate", store_down)
+        resp = await gw.http.get("/metrics", headers={"Authorization": "Bearer kg-anything"})
+        assert_error(resp, 500, 5000, "")
+        assert resp.headers["x-request-id"] == resp.json()["request_id"]

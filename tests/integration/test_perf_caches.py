@@ -57,7 +57,7 @@ class Rig:
 
     @property
     def answers(self) -> TaskAnswers:
-        answers: TaskAnswers = self.running.app.state.services.answers
+        answers: TaskAnswers = self.running.app.services.answers
         return answers
 
     @property
@@ -322,7 +322,7 @@ async def test_tasks_by_ids_splice_kept_records_and_read_the_others(rig: Rig) ->
     finished, running = await rig.create(), await rig.create()
     result = {"videos": [{"id": "v1", "url": f"storage:{finished}/a1/video.mp4", "duration": "5.0"}]}
     await rig.move(finished, "succeed", from_status="submitted", result=result)
-    records = rig.running.app.state.services.records
+    records = rig.running.app.services.records
 
     async def asked(headers: dict[str, str]) -> list[dict[str, object]]:
         ids = f"{finished},{running},123456789012345678"

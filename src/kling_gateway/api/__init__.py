@@ -1,5 +1,5 @@
 """HTTP layer: routes, auth dependency, error handlers, request ids."""
 
-from .app import create_app
+from .app import GatewayApp, create_app
 
-__all__ = ["create_app"]
+__all__ = ["GatewayApp", "create_app"]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp
 
 from .. import __version__, health, logredact
 from ..config import Settings
@@ -43,6 +45,23 @@ PREFIXES = ("/v1", "/kling/v1")
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
+class GatewayApp(FastAPI):
+    """FastAPI with the gateway's own middleware outermost and its services as an attribute.
+
+    ``add_middleware`` would place :class:`GatewayMiddleware` inside FastAPI's server-error,
+    telemetry and body-limit layers, which a table route's request would pass through for
+    nothing (the middleware answers those requests itself, with the app's exception handlers,
+    and guards the body's size); :meth:`build_middleware_stack` wraps the stack FastAPI builds
+    in ``gateway_middleware`` instead."""
+
+    services: ApiServices  # what the handlers use (``deps.services_of``)
+    gateway_middleware: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.gateway_middleware is None else self.gateway_middleware(stack)
+
+
 def kling_endpoints() -> list[routes.Endpoint]:
     """The Kling route table, hot paths first (routes are tried in order): query, create and
     list, then the selection calls, event streams and callback logs, then the gateway's task
@@ -65,7 +84,7 @@ def create_app(
     *,
     gateway: Gateway | None = None,
     on_started: Callable[[Gateway], Awaitable[None]] | None = None,
-) -> FastAPI:
+) -> GatewayApp:
     if gateway is None:
         gateway = Gateway(settings or Settings())
 
@@ -84,7 +103,7 @@ def create_app(
     tables = [routes.mount(prefix, endpoints) for prefix in PREFIXES]
     account_endpoints = account.endpoints()  # /account/* at the host root and under /kling
     standard2_endpoints = standard2.endpoints()
-    app = FastAPI(
+    app = GatewayApp(
         title="kling-gateway",
         version=__version__,
         description="Kling media-generation API (official `/v1` and CometAPI `/kling/v1` layouts). "
@@ -108,7 +127,7 @@ def create_app(
             (standard2.PREFIXES, standard2_endpoints),
         ],
     )
-    app.state.services = ApiServices(
+    app.services = ApiServices(
         tasks=gateway.service,
         selection=gateway.selection,
         auth=gateway.auth,
@@ -168,5 +187,7 @@ def create_app(
     docs_assets.install(app)  # /docs and /redoc with same-origin assets (work offline)
     frontpage.install(app)  # GET /
     console.install(app)  # /console: the web console's static files
-    app.add_middleware(GatewayMiddleware, settings=gateway.settings, auth=gateway.auth, tables=tables)
+    app.gateway_middleware = functools.partial(
+        GatewayMiddleware, settings=gateway.settings, auth=gateway.auth, tables=tables
+    )
     return app

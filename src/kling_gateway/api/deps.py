@@ -1,6 +1,6 @@
 """What the routes use, handed over once: the narrow services, the caller's account, the base URL.
 
-``create_app`` stores one :class:`ApiServices` on ``app.state.services``; handlers take the parts
+``create_app`` stores one :class:`ApiServices` on its app's ``services``; handlers take the parts
 they use from it (never the whole gateway).
 """
 
@@ -57,7 +57,7 @@ class ApiServices:
 
 
 def services_of(request: Request) -> ApiServices:
-    services: ApiServices = request.app.state.services
+    services: ApiServices = request.scope["app"].services
     return services
 
 

@@ -1,4 +1,8 @@
-"""The one ASGI middleware in front of the routes (pure ASGI: no task or stream per request).
+"""The one ASGI middleware in front of the app (pure ASGI: no task or stream per request).
+
+It is the outermost layer: :class:`~kling_gateway.api.app.GatewayApp` wraps the whole stack
+FastAPI builds (server-error, telemetry and body-limit middleware included) in it, so a table
+route's request passes through no other layer.
 
 In order, for every HTTP request:
 
@@ -12,10 +16,10 @@ In order, for every HTTP request:
    ``/kling/v1``) fully matches is answered here by its route's handler, the endpoint of the
    same ``Route`` object the mount holds, called as a plain ``handler(request) -> Response``
    with the app's exception handlers (:meth:`GatewayMiddleware._answer`). This is the only path
-   a table route's requests take: the layers between here and the handler (FastAPI's exception
-   and exit-stack middleware, its router, the mount, Starlette's per-request wrapping in
-   ``request_response``) do nothing for these plain routes but cost about half of a cached
-   query's CPU. Anything the table does not match (404, 405, a redirect, every other route)
+   a table route's requests take: the layers between here and the handler (FastAPI's
+   server-error, telemetry, body-limit, exception and exit-stack middleware, its router, the
+   mount, Starlette's per-request wrapping in ``request_response``) do nothing for these plain
+   routes but cost more than half of a cached query's CPU. Anything the table does not match (404, 405, a redirect, every other route)
    takes the app's own path, unchanged.
 
 Kling bodies are read as JSON whatever the client labels them (curl -d sends a form type) by the
@@ -29,15 +33,14 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..auth import Authenticator
 from ..config import Settings
-from ..errors import KlingError
 from ..ids import new_request_id
 from . import guard, ops_access
-from .envelope import error
 from .routes import TableIndex
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -75,8 +78,9 @@ class GatewayMiddleware:
         if ops_access.is_ops_path(path):
             try:
                 await ops_access.check(path, _header(scope, b"authorization"), self.settings, self.auth)
-            except KlingError as exc:
-                await error(exc, rid)(scope, receive, send)
+            except Exception as exc:  # a refusal, or the store failing while it checks a key
+                request = Request(scope, receive, send)
+                await self._send(await self._handled(request, exc), scope, receive, send, rid)
                 return
         limit = guard.body_limit(scope["method"], path, self.settings)
         picked = self.table.pick(scope) if path.startswith(self.prefixes) else None
@@ -100,16 +104,27 @@ class GatewayMiddleware:
         """A table handler's answer, or the app's exception handler's for what it raised (as
         Starlette's ``request_response`` would give; the table's handlers are all ``async``, checked
         by :func:`~kling_gateway.api.routes.mount`). An exception while the response is sent (a
-        stream) goes up to the server-error middleware, as it would once the response started."""
+        stream, once it started) goes up to the server, which closes the connection: what
+        Starlette's server-error middleware does once a response has started."""
         request = Request(scope, receive, send)
         try:
             response = await endpoint(request)
         except Exception as exc:
-            handler = self._handler_for(scope, exc)
-            if handler is None:
-                raise
-            response = await handler(request, exc)
-            exc.__traceback__ = None  # a reused exception instance would keep its tracebacks
+            response = await self._handled(request, exc)
+        await self._send(response, scope, receive, send, rid)
+
+    async def _handled(self, request: Request, exc: Exception) -> Response:
+        """The app's exception handler's answer to ``exc`` (every exception has one: the app
+        installs a handler for ``Exception``); re-raised where none is installed."""
+        handler = self._handler_for(request.scope, exc)
+        if handler is None:
+            raise exc
+        response: Response = await handler(request, exc)
+        exc.__traceback__ = None  # a reused exception instance would keep its tracebacks
+        return response
+
+    @staticmethod
+    async def _send(response: Response, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
         if not any(name == REQUEST_ID_HEADER for name, _ in response.raw_headers):  # names are lower case
             response.raw_headers.append((REQUEST_ID_HEADER, rid.encode()))
         await response(scope, receive, send)

@@ -120,6 +120,9 @@ def _candidates(filed: Mapping[str, list[tuple[int, _T]]], path: str) -> list[_T
     return [item for _, item in sorted((item for hit in hits for item in hit), key=lambda i: i[0])]
 
 
+_KEPT_KEYS = 4096
+
+
 @dataclass(frozen=True)
 class _Filed:
     """One table route under one mount: its full path compiled, and what a match hands on."""
@@ -156,13 +159,28 @@ class TableIndex:
                 )
                 n += 1
         self._filed = filed
+        self._by_key: dict[str, list[_Filed]] = {}
+
+    def _candidates_of(self, path: str) -> list[_Filed]:
+        """:func:`_candidates` of ``path``, kept per key: a path filed itself (a list or a
+        create) is its own key; any other path has its parent's candidates (the walk would
+        look it up, miss, and go on to the parent), so a query's key is its family's path,
+        whatever the task id. Keys under a parameter (``…/{task_id}/events``) have no bound, so
+        the store is cleared when it holds :data:`_KEPT_KEYS`."""
+        key = path if path in self._filed else path[: max(path.rfind("/"), 0)]
+        found = self._by_key.get(key)
+        if found is None:
+            if len(self._by_key) >= _KEPT_KEYS:
+                self._by_key.clear()
+            found = self._by_key[key] = _candidates(self._filed, key)
+        return found
 
     def pick(self, scope: Scope) -> tuple[Route, Scope] | None:
         """The route that fully matches an HTTP ``scope``, with the keys the mount's and the
         route's matches add to it (``router`` and ``route`` too); None when none does."""
         path = get_route_path(scope)
         method = scope["method"]
-        for entry in _candidates(self._filed, path):
+        for entry in self._candidates_of(path):
             route = entry.route
             if route.methods is not None and method not in route.methods:
                 continue
