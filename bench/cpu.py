@@ -238,8 +238,9 @@ def _profile(store: SeededStore, config: BenchConfig, count: int, only: str) -> 
                 if only in s.label:
                     await cpu_per_request(app, s.calls[:50], 50)
                     profiler.start()
-                    for n in range(count):
-                        await asgi(app, s.calls[n % len(s.calls)])
+                    for start in range(0, count, CONCURRENCY):  # in flight together, as measured
+                        batch = range(start, min(count, start + CONCURRENCY))
+                        await asyncio.gather(*(asgi(app, s.calls[n % len(s.calls)]) for n in batch))
                     profiler.stop()
                     return
             raise SystemExit(f"no scenario matches {only!r}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
 
-from .database import Database, PointQuery
+from .database import Database, Statement
 from .tables import accounts
 
 
@@ -32,9 +32,9 @@ class AccountRow:
 
 
 _COLUMNS = [accounts.c[name] for name in AccountRow.__dataclass_fields__]
-_BY_KEY_HASH = PointQuery(select(*_COLUMNS).where(accounts.c.api_key_hash == bindparam("key")))
-_BY_ACCESS_KEY = PointQuery(select(*_COLUMNS).where(accounts.c.access_key == bindparam("key")))
-_BY_ID = PointQuery(select(*_COLUMNS).where(accounts.c.id == bindparam("key")))
+_BY_KEY_HASH = Statement(select(*_COLUMNS).where(accounts.c.api_key_hash == bindparam("key")))
+_BY_ACCESS_KEY = Statement(select(*_COLUMNS).where(accounts.c.access_key == bindparam("key")))
+_BY_ID = Statement(select(*_COLUMNS).where(accounts.c.id == bindparam("key")))
 
 
 LIMITS = (
@@ -74,7 +74,7 @@ class AccountStore:
     async def by_id(self, account_id: str) -> AccountRow | None:
         return await self._point(_BY_ID, {"key": account_id})
 
-    async def _point(self, query: PointQuery, params: dict[str, str]) -> AccountRow | None:
+    async def _point(self, query: Statement, params: dict[str, str]) -> AccountRow | None:
         """A lookup by a unique key (inline on SQLite: authentication is on every request)."""
         row = await self.db.point(query, params)
         return AccountRow(*row) if row else None

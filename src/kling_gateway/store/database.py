@@ -9,19 +9,21 @@ both names point at the same engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Select, event, text
+from sqlalchemy import Insert, Select, Table, Update, bindparam, event, insert, text
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, processors
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from ..fsmodes import DIR_MODE, create_private_file
@@ -85,21 +87,95 @@ class SQLitePointReader:
             self._conn = None
 
 
-class PointQuery:
-    """A lookup by an indexed key (one row, or one list page), written once in SQLAlchemy.
+# Bind conversions SQLite does itself: ``float()`` for a REAL column (its affinity makes an int a
+# REAL; a float is unchanged).
+_AS_SQLITE_DOES = (None, processors.to_float)
 
-    On SQLite it runs on the inline :class:`SQLitePointReader` as the same statement compiled
-    once for the SQLite dialect (``?`` placeholders, in :attr:`positions` order), so there is
-    no second SQL text to keep in step with the first."""
 
-    def __init__(self, stmt: Select[Any]):
+def insert_of(table: Table, names: Iterable[str]) -> Insert:
+    """An INSERT of these columns of ``table`` (each from the parameter of its name; the others
+    take their defaults), for :class:`Statement`."""
+    return insert(table).values({name: bindparam(name) for name in names})
+
+
+class Statement:
+    """A statement written once in SQLAlchemy: a lookup by an indexed key (one row, one list
+    page) or one of the create batch's writes.
+
+    On SQLite it runs straight on the driver's connection (the inline :class:`SQLitePointReader`
+    for reads, aiosqlite's for :class:`WriteTransaction`) as the same statement compiled once
+    for the SQLite dialect (``?`` placeholders, in :attr:`positions` order), so there is no
+    second SQL text to keep in step with the first. That hands the parameters over as they are:
+    a statement whose parameters SQLAlchemy would convert or expand (``in_``) for SQLite is
+    refused here."""
+
+    def __init__(self, stmt: Select[Any] | Insert | Update):
         self.stmt = stmt
-        compiled = stmt.compile(dialect=sqlite_dialect())
+        dialect = sqlite_dialect()
+        compiled = stmt.compile(dialect=dialect)
         self.sqlite_sql = str(compiled)
         self.positions: tuple[str, ...] = tuple(compiled.positiontup or ())
+        converted = [
+            n
+            for n, b in compiled.binds.items()
+            if b.expanding or b.type.bind_processor(dialect) not in _AS_SQLITE_DOES
+        ]
+        if converted:  # a list for ``in_`` is expanded by SQLAlchemy when it runs the statement
+            raise TypeError(f"parameters {converted} need SQLAlchemy's conversion: {self.sqlite_sql}")
+        # values the statement holds itself (``status == "queued"``): the caller does not pass them
+        self._fixed = {n: compiled.binds[n].value for n in self.positions if not compiled.binds[n].required}
 
-    def sqlite_params(self, params: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(params[name] for name in self.positions)
+    def sqlite_params(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        if not self._fixed:
+            return tuple(params[name] for name in self.positions)
+        fixed = self._fixed
+        return tuple(fixed[name] if name in fixed else params[name] for name in self.positions)
+
+
+class WriteTransaction:
+    """One write transaction: SQLAlchemy's connection (:attr:`conn`, for the hooks that run in
+    it) and :meth:`rows` / :meth:`execute` for a batch's own statements (:class:`Statement`).
+
+    On SQLite those run on the transaction's aiosqlite connection itself (its public
+    ``execute_fetchall`` / ``execute`` / ``executemany``): one hand-off to its thread per
+    statement, where SQLAlchemy's adapter takes three or four (cursor, execute, fetch, close)
+    and converts every row's parameters in Python. A create batch is a handful of statements,
+    so this is most of its store CPU. sqlite3's errors leave as SQLAlchemy's (``IntegrityError``
+    for a repeated external id), as they would through SQLAlchemy."""
+
+    def __init__(self, conn: AsyncConnection, driver: Any | None):
+        self.conn = conn
+        self._driver = driver  # aiosqlite.Connection on SQLite, else None
+
+    async def rows(self, query: Statement, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        if self._driver is None:
+            return list((await self.conn.execute(query.stmt, dict(params))).all())
+        try:
+            found = await self._driver.execute_fetchall(query.sqlite_sql, query.sqlite_params(params))
+        except sqlite3.Error as exc:
+            raise _dbapi_error(query, exc) from exc
+        return list(found)
+
+    async def execute(self, query: Statement, params: Sequence[Mapping[str, Any]]) -> int:
+        """Run ``query`` once per parameter set (executemany); the rows it changed (an
+        UPDATE's count: psycopg reports -1 for an INSERT)."""
+        if self._driver is None:
+            result = await self.conn.execute(query.stmt, [dict(p) for p in params])
+            return int(result.rowcount)
+        try:
+            if len(params) == 1:
+                cursor = await self._driver.execute(query.sqlite_sql, query.sqlite_params(params[0]))
+            else:
+                sets = [query.sqlite_params(p) for p in params]
+                cursor = await self._driver.executemany(query.sqlite_sql, sets)
+        except sqlite3.Error as exc:
+            raise _dbapi_error(query, exc) from exc
+        return int(cursor.rowcount)
+
+
+def _dbapi_error(query: Statement, exc: sqlite3.Error) -> StatementError:
+    """sqlite3's error as SQLAlchemy raises it (``IntegrityError`` for ``sqlite3.IntegrityError``)."""
+    return DBAPIError.instance(query.sqlite_sql, None, exc, sqlite3.Error)
 
 
 class SQLiteRangeReader(SQLitePointReader):
@@ -151,7 +227,16 @@ class Database:
             self.point_reader = None
             self.range_reader = None
 
-    async def point(self, query: PointQuery, params: dict[str, Any]) -> Sequence[Any] | None:
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[WriteTransaction]:
+        """A write transaction (committed when the block ends, rolled back when it raises)."""
+        async with self.write.begin() as conn:
+            driver = None
+            if self.dialect == "sqlite":
+                driver = (await conn.get_raw_connection()).driver_connection
+            yield WriteTransaction(conn, driver)
+
+    async def point(self, query: Statement, params: dict[str, Any]) -> Sequence[Any] | None:
         """One row by an indexed key: inline on SQLite (see :class:`SQLitePointReader`), else
         through the read pool."""
         if self.point_reader is not None:

@@ -21,17 +21,18 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import BindParameter
 
 from ..accounting import metrics as usage_metrics
 from ..accounting.pricing import Price, price_of
 from ..accounting.units import format_units
 from ..errors import Code, GatewayError, KlingError
 from ..schemas.tasks import ACTIVE_STATUSES, TaskStatus
-from .database import Database
+from .database import Database, Statement, WriteTransaction, insert_of
 from .tables import accounts, ledger, resource_packs, tasks
 
 PACK_TYPES = ("decreasing_total", "constant_period")
@@ -110,51 +111,92 @@ async def _lock_account(conn: AsyncConnection, account_id: str) -> Any:
     return (await conn.execute(query)).first()
 
 
-async def _spent_since(conn: AsyncConnection, account_id: str, since: int) -> int:
-    query = select(func.coalesce(func.sum(ledger.c.units_milli), 0)).where(
-        ledger.c.account_id == account_id, ledger.c.status != "refunded", ledger.c.created_at >= since
-    )
-    return int((await conn.execute(query)).scalar_one())
-
-
-async def _slots_in_use(conn: AsyncConnection, account_id: str, model: str, package_type: str) -> int:
-    """Concurrency slots held by the account's running tasks of this model version and pack type."""
-    query = (
-        select(func.coalesce(func.sum(ledger.c.slots), 0))
-        .select_from(ledger.join(tasks, tasks.c.id == ledger.c.task_id))
-        .where(
-            ledger.c.account_id == account_id,
-            ledger.c.model == model,
-            ledger.c.package_type == package_type,
-            tasks.c.status.in_(ACTIVE_STATUSES),
-        )
-    )
-    return int((await conn.execute(query)).scalar_one())
-
-
 async def _packs(conn: AsyncConnection, account_id: str) -> list[PackRow]:
     query = select(*_PACK_COLUMNS).where(resource_packs.c.account_id == account_id)
     return [PackRow(*r) for r in (await conn.execute(query)).all()]
 
 
 _LIMIT_COLUMNS = (accounts.c.max_concurrent_tasks, accounts.c.daily_unit_cap, accounts.c.monthly_unit_cap)
+_ACCOUNT: BindParameter[str] = bindparam("account_id")
+_ACTIVE = or_(*(tasks.c.status == status for status in ACTIVE_STATUSES))
 
 
-async def _lock_with_packs(conn: AsyncConnection, account_id: str) -> tuple[Any, list[PackRow]] | None:
-    """Lock the account row and read its limits and packs in one statement (None: no account)."""
+def _with_packs(*, locked: bool) -> Statement:
+    """The account's limits and its packs in one statement (one row per pack, or one row with
+    the pack columns NULL); ``locked``: the account row ``FOR UPDATE`` (PostgreSQL)."""
     query = (
         select(*_LIMIT_COLUMNS, *_PACK_COLUMNS)
         .select_from(accounts.outerjoin(resource_packs, resource_packs.c.account_id == accounts.c.id))
-        .where(accounts.c.id == account_id)
+        .where(accounts.c.id == _ACCOUNT)
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(of=accounts)
-    found = (await conn.execute(query)).all()
+    return Statement(query.with_for_update(of=accounts) if locked else query)
+
+
+# Admission's reads, built once (a create batch runs them per account)
+_WITH_PACKS = {False: _with_packs(locked=False), True: _with_packs(locked=True)}
+_ACTIVE_COUNT = Statement(
+    select(func.count()).select_from(tasks).where(tasks.c.account_id == _ACCOUNT, _ACTIVE)
+)
+_SPENT_SINCE = Statement(
+    select(func.coalesce(func.sum(ledger.c.units_milli), 0)).where(
+        ledger.c.account_id == _ACCOUNT,
+        ledger.c.status != "refunded",
+        ledger.c.created_at >= bindparam("since"),
+    )
+)
+_SLOTS_IN_USE = Statement(  # concurrency slots held by running tasks of one model and pack type
+    select(func.coalesce(func.sum(ledger.c.slots), 0))
+    .select_from(ledger.join(tasks, tasks.c.id == ledger.c.task_id))
+    .where(
+        ledger.c.account_id == _ACCOUNT,
+        ledger.c.model == bindparam("model"),
+        ledger.c.package_type == bindparam("package_type"),
+        _ACTIVE,
+    )
+)
+_ENTRY_FIELDS = (
+    "task_id",
+    "account_id",
+    "family",
+    "model",
+    "resolution",
+    "seconds",
+    "items",
+    "slots",
+    "package_type",
+    "units_milli",
+    "draws",
+    "status",
+    "upstream_units",
+    "created_at",
+    "settled_at",
+)
+_INSERT_ENTRY = Statement(insert_of(ledger, _ENTRY_FIELDS))  # what admission writes (``LedgerBatch.accept``)
+_DRAW_PACK = Statement(
+    update(resource_packs)
+    .where(resource_packs.c.id == bindparam("pack_id"), resource_packs.c.remaining_milli >= bindparam("take"))
+    .values(remaining_milli=resource_packs.c.remaining_milli - bindparam("take"))
+)
+
+
+async def _scalar(tx: WriteTransaction, query: Statement, **params: Any) -> int:
+    return int((await tx.rows(query, params))[0][0])
+
+
+async def _lock_with_packs(tx: WriteTransaction, account_id: str) -> tuple[Any, list[PackRow]] | None:
+    """Lock the account row and read its limits and packs in one statement (None: no account)."""
+    found = await tx.rows(_WITH_PACKS[tx.conn.dialect.name == "postgresql"], {"account_id": account_id})
     if not found:
         return None
     width = len(_LIMIT_COLUMNS)
     packs = [PackRow(*r[width:]) for r in found if r[width] is not None]
-    return found[0], packs
+    return _Limits(*found[0][:width]), packs
+
+
+class _Limits(NamedTuple):
+    max_concurrent_tasks: int | None
+    daily_unit_cap: int | None
+    monthly_unit_cap: int | None
 
 
 def _online(packs: Sequence[PackRow], package_type: str, now: int) -> list[PackRow]:
@@ -166,7 +208,7 @@ class _Account:
     """One account's admission state inside a batch: what the store holds, plus the batch's
     admitted tasks so far (each task sees the ones before it)."""
 
-    limits: Any  # (max_concurrent_tasks, daily_unit_cap, monthly_unit_cap)
+    limits: _Limits
     packs: list[PackRow]
     remaining: dict[str, int]  # pack id -> milli-units left after the batch's draws so far
     active: int = 0  # tasks in flight (counted only when max_concurrent_tasks is set)
@@ -247,22 +289,18 @@ class LedgerBatch:
             }
         )
 
-    async def write(self, conn: AsyncConnection) -> None:
+    async def write(self, tx: WriteTransaction) -> None:
         """The admitted tasks' ledger entries and the packs' new balances, after the task rows."""
         if not self._entries:
             return
-        await conn.execute(insert(ledger), self._entries)
+        await tx.execute(_INSERT_ENTRY, self._entries)
         for state in self.states.values():
             for pack in state.packs:
                 take = pack.remaining_milli - state.remaining[pack.id]
                 if take == 0:
                     continue
-                result = await conn.execute(
-                    update(resource_packs)
-                    .where(resource_packs.c.id == pack.id, resource_packs.c.remaining_milli >= take)
-                    .values(remaining_milli=resource_packs.c.remaining_milli - take)
-                )
-                if result.rowcount != 1:  # cannot happen under the account lock; never overdraw
+                changed = await tx.execute(_DRAW_PACK, [{"pack_id": pack.id, "take": take}])
+                if changed != 1:  # cannot happen under the account lock; never overdraw
                     raise AdmissionConflict(f"resource pack {pack.id} changed during admission")
 
     def committed(self, rows: Sequence[Any]) -> None:
@@ -329,7 +367,7 @@ class Admission:
     def __init__(self, price_of: PriceOf = price_of):
         self.price_of = price_of
 
-    async def prepare(self, conn: AsyncConnection, rows: Sequence[Any]) -> LedgerBatch:
+    async def prepare(self, tx: WriteTransaction, rows: Sequence[Any]) -> LedgerBatch:
         prices: dict[str, Price] = {}
         refused: dict[str, KlingError] = {}
         for row in rows:
@@ -339,29 +377,27 @@ class Admission:
                 refused[row.id] = exc
         states: dict[str, _Account] = {}
         for account_id in sorted({row.account_id for row in rows}):
-            found = await _lock_with_packs(conn, account_id)
+            found = await _lock_with_packs(tx, account_id)
             if found is None:
                 continue
             limits, packs = found
             state = _Account(limits, packs, {p.id: p.remaining_milli for p in packs})
             mine = [r for r in rows if r.account_id == account_id and r.id in prices]
             if limits.max_concurrent_tasks:
-                state.active = (
-                    await conn.execute(
-                        select(func.count())
-                        .select_from(tasks)
-                        .where(tasks.c.account_id == account_id, tasks.c.status.in_(ACTIVE_STATUSES))
-                    )
-                ).scalar_one()
+                state.active = await _scalar(tx, _ACTIVE_COUNT, account_id=account_id)
             for limit, start in ((limits.daily_unit_cap, day_start), (limits.monthly_unit_cap, month_start)):
                 if limit is None:
                     continue
                 for since in {start(int(r.created_at)) for r in mine}:
                     if since not in state.spent:
-                        state.spent[since] = await _spent_since(conn, account_id, since)
+                        state.spent[since] = await _scalar(
+                            tx, _SPENT_SINCE, account_id=account_id, since=since
+                        )
             if any(p.concurrency for p in packs):
-                for key in {(prices[r.id].model, prices[r.id].package_type) for r in mine}:
-                    state.slots[key] = await _slots_in_use(conn, account_id, *key)
+                for model, package_type in {(prices[r.id].model, prices[r.id].package_type) for r in mine}:
+                    state.slots[(model, package_type)] = await _scalar(
+                        tx, _SLOTS_IN_USE, account_id=account_id, model=model, package_type=package_type
+                    )
             states[account_id] = state
         return LedgerBatch(prices, refused, states)
 

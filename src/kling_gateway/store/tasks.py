@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..errors import GatewayError, KlingError
 from ..schemas.tasks import ACTIVE_STATUSES, TERMINAL_STATUSES
 from .anchors import ListAnchors
-from .database import Database, PointQuery
+from .database import Database, Statement, WriteTransaction, insert_of
 from .resources import ResourceInsert, ResourceStore, insert_resources
 from .tables import accounts, resources, selection_sessions, task_events, tasks, videos
 
@@ -55,7 +55,7 @@ class BatchCheck(Protocol):
     def accept(self, row: TaskRow) -> None:
         """``row`` is admitted: count it for the rows after it."""
 
-    async def write(self, conn: AsyncConnection) -> None:
+    async def write(self, tx: WriteTransaction) -> None:
         """Write what the admitted rows need (after their task rows), in the batch's transaction."""
 
     def committed(self, rows: Sequence[TaskRow]) -> None:
@@ -68,7 +68,7 @@ class BatchAdmission(Protocol):
     ``prepare`` reads (and locks) what the rules need once per batch, the rules then run per
     task in Python, so a batch of creates costs a few statements instead of several per task."""
 
-    async def prepare(self, conn: AsyncConnection, rows: Sequence[TaskRow]) -> BatchCheck: ...
+    async def prepare(self, tx: WriteTransaction, rows: Sequence[TaskRow]) -> BatchCheck: ...
 
 
 # Called inside the transaction that gives a task its terminal status, with (connection, task
@@ -116,8 +116,10 @@ class TaskRow:
 COLUMNS = [tasks.c[name] for name in TaskRow.__dataclass_fields__]
 
 
-_BY_ID = PointQuery(select(*COLUMNS).where(tasks.c.id == bindparam("id")))
-_BY_EXTERNAL = PointQuery(
+_INSERT_TASK = Statement(insert_of(tasks, TaskRow.__dataclass_fields__))
+_INSERT_EVENT = Statement(insert_of(task_events, ("task_id", "status", "created_at")))
+_BY_ID = Statement(select(*COLUMNS).where(tasks.c.id == bindparam("id")))
+_BY_EXTERNAL = Statement(
     select(*COLUMNS).where(
         tasks.c.account_id == bindparam("account_id"),
         tasks.c.external_task_id == bindparam("external_task_id"),
@@ -132,8 +134,8 @@ _BY_EXTERNAL = PointQuery(
 _VERSION = select(accounts.c.list_version).where(accounts.c.id == bindparam("account_id")).scalar_subquery()
 
 
-def _page_keys(*where: Any) -> PointQuery:
-    return PointQuery(
+def _page_keys(*where: Any) -> Statement:
+    return Statement(
         select(_VERSION, tasks.c.created_at, tasks.c.id)
         .where(tasks.c.account_id == bindparam("account_id"), tasks.c.family == bindparam("family"), *where)
         .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
@@ -148,14 +150,14 @@ _PAGE_FROM_ANCHOR = _page_keys(
     <= tuple_(bindparam("anchor_created_at", type_=BigInteger), bindparam("anchor_id", type_=String))
 )
 INLINE_SCAN = 1_000  # list index entries a page may walk inline on SQLite (~0.1 ms), else on its thread
-_BY_IDS: dict[int, PointQuery] = {}  # rows by primary key, one statement per count of ids
+_BY_IDS: dict[int, Statement] = {}  # rows by primary key, one statement per count of ids
 
 
-def _by_ids(count: int) -> PointQuery:
+def _by_ids(count: int) -> Statement:
     query = _BY_IDS.get(count)
     if query is None:
         ids: list[Any] = [bindparam(f"id{n}") for n in range(count)]
-        query = _BY_IDS[count] = PointQuery(select(*COLUMNS).where(tasks.c.id.in_(ids)))
+        query = _BY_IDS[count] = Statement(select(*COLUMNS).where(tasks.c.id.in_(ids)))
     return query
 
 
@@ -163,7 +165,7 @@ T = TypeVar("T")
 
 
 async def read_rows(
-    db: Database, query: PointQuery, params: dict[str, Any], scan: int
+    db: Database, query: Statement, params: dict[str, Any], scan: int
 ) -> Sequence[Sequence[Any]]:
     """Rows of an indexed read that walks about ``scan`` index entries: on SQLite inline when
     that is short (:data:`INLINE_SCAN`: a thread hand-off costs more), else on the range
@@ -307,34 +309,34 @@ class TaskStore:
         (the caller retries the batch one row at a time)."""
         refused: dict[str, Exception] = {}
         admitted: list[TaskRow] = []
-        async with self.db.write.begin() as conn:
-            checks = [await hook.prepare(conn, rows) for hook in self.batch_admission]
+        async with self.db.writing() as tx:
+            checks = [await hook.prepare(tx, rows) for hook in self.batch_admission]
             for row in sorted(rows, key=lambda r: r.account_id):
                 try:
                     for check in checks:
                         check.check(row)
                     for hook in self.admission_hooks:
-                        await hook(conn, row)
+                        await hook(tx.conn, row)
                 except KlingError as exc:
                     refused[row.id] = exc
                     continue
                 for check in checks:
                     check.accept(row)
                 if self.admission_hooks:  # the next row's hooks see this one
-                    await conn.execute(insert(tasks), [row.__dict__])
+                    await tx.execute(_INSERT_TASK, [row.__dict__])
                 admitted.append(row)
             if admitted:
                 if not self.admission_hooks:
-                    await conn.execute(insert(tasks), [row.__dict__ for row in admitted])
+                    await tx.execute(_INSERT_TASK, [row.__dict__ for row in admitted])
                 for check in checks:
-                    await check.write(conn)
-                await conn.execute(
-                    insert(task_events),
+                    await check.write(tx)
+                await tx.execute(
+                    _INSERT_EVENT,
                     [{"task_id": r.id, "status": r.status, "created_at": r.created_at} for r in admitted],
                 )
             for row in admitted:
                 if row.id not in self._held:
-                    await self._runnable(conn, row.id, row.engine, row.available_at, False)
+                    await self._runnable(tx.conn, row.id, row.engine, row.available_at, False)
         offered = [row for row in admitted if row.id not in self._held]
         for check in checks:
             check.committed(offered)
