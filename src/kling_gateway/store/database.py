@@ -22,9 +22,9 @@ from sqlalchemy import Insert, Select, Table, Update, bindparam, event, insert, 
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Connection, processors
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
 from ..fsmodes import DIR_MODE, create_private_file
 
@@ -32,8 +32,24 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 7_325_001
 
 
+_ENDED = "kling_gateway.transaction_ended"  # in a pooled connection's info: its transaction ended
+
+
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, max_overflow: int) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    # The pool rolls a returned connection back as it would (pool_reset_on_return="rollback"),
+    # except after a WriteTransaction ended its transaction itself (``_ENDED``): for a create
+    # batch that rollback would be one more hand-off to aiosqlite's thread.
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_reset_on_return=None
+    )
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(
+        dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, state: PoolResetState
+    ) -> None:
+        ended = record.info.pop(_ENDED, False)
+        if not (ended or state.transaction_was_reset or state.terminate_only or not state.asyncio_safe):
+            dbapi_connection.rollback()
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -133,49 +149,115 @@ class Statement:
 
 
 class WriteTransaction:
-    """One write transaction: SQLAlchemy's connection (:attr:`conn`, for the hooks that run in
-    it) and :meth:`rows` / :meth:`execute` for a batch's own statements (:class:`Statement`).
+    """One write transaction for a batch's own statements (:class:`Statement`):
+    :meth:`rows` reads, :meth:`execute` writes. This one runs them through SQLAlchemy's
+    transaction on :attr:`conn` (PostgreSQL, or SQLite when hooks run their own statements in
+    the transaction); on SQLite, :class:`_SQLiteTransaction` runs them on the driver."""
 
-    On SQLite those run on the transaction's aiosqlite connection itself (its public
-    ``execute_fetchall`` / ``execute`` / ``executemany``): one hand-off to its thread per
-    statement, where SQLAlchemy's adapter takes three or four (cursor, execute, fetch, close)
-    and converts every row's parameters in Python. A create batch is a handful of statements,
-    so this is most of its store CPU. sqlite3's errors leave as SQLAlchemy's (``IntegrityError``
-    for a repeated external id), as they would through SQLAlchemy."""
-
-    def __init__(self, conn: AsyncConnection, driver: Any | None):
+    def __init__(self, conn: AsyncConnection):
         self.conn = conn
-        self._driver = driver  # aiosqlite.Connection on SQLite, else None
+
+    @property
+    def postgres(self) -> bool:
+        return self.conn.dialect.name == "postgresql"
 
     async def rows(self, query: Statement, params: Mapping[str, Any]) -> list[Sequence[Any]]:
-        if self._driver is None:
-            return list((await self.conn.execute(query.stmt, dict(params))).all())
+        return list((await self.conn.execute(query.stmt, dict(params))).all())
+
+    async def execute(
+        self,
+        query: Statement,
+        params: Sequence[Mapping[str, Any]],
+        *,
+        unless_changed: Exception | None = None,
+    ) -> None:
+        """Run ``query`` once per parameter set; raise ``unless_changed`` (failing the
+        transaction) when it changes no row (a guarded UPDATE)."""
+        result = await self.conn.execute(query.stmt, [dict(p) for p in params])
+        if unless_changed is not None and result.rowcount == 0:
+            raise unless_changed
+
+
+_Write = tuple[str, list[tuple[Any, ...]], Exception | None]  # SQL, parameter sets, unless_changed
+
+
+class _SQLiteTransaction(WriteTransaction):
+    """The batch's statements straight on aiosqlite's connection, in its thread, as compiled
+    once for SQLite: ``BEGIN IMMEDIATE`` goes with the first read, writes wait for the next read
+    or the ``COMMIT`` and go with it. A create batch (its admission's reads, then its inserts)
+    is two hand-offs to aiosqlite's thread; through SQLAlchemy it was nine (a cursor, its
+    execute and its close per statement, the begin, the commit and the pool's reset), each a
+    thread switch and a wake-up of the event loop, and every row's parameters converted.
+
+    A function runs in aiosqlite's thread through ``Connection._execute`` (aiosqlite's own
+    methods are built on it; SQLAlchemy's adapter queues work on the same thread the same way).
+    sqlite3's errors leave as SQLAlchemy's (``IntegrityError`` for a repeated key), as they
+    would through SQLAlchemy. :attr:`conn` holds no transaction here: nothing else may run on it."""
+
+    def __init__(self, conn: AsyncConnection, driver: Any):
+        super().__init__(conn)
+        self._driver = driver  # aiosqlite.Connection
+        self._begun = False
+        self._writes: list[_Write] = []
+
+    async def rows(self, query: Statement, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        return await self._hand_off(query.sqlite_sql, query.sqlite_params(params), None)
+
+    async def execute(
+        self,
+        query: Statement,
+        params: Sequence[Mapping[str, Any]],
+        *,
+        unless_changed: Exception | None = None,
+    ) -> None:
+        self._writes.append((query.sqlite_sql, [query.sqlite_params(p) for p in params], unless_changed))
+
+    async def commit(self) -> None:
+        if self._begun or self._writes:
+            await self._hand_off(None, (), "COMMIT")
+
+    async def rollback(self) -> None:
+        if self._begun:
+            await self._driver._execute(_rollback, self._driver._conn)
+
+    async def _hand_off(
+        self, read: str | None, params: tuple[Any, ...], end: str | None
+    ) -> list[Sequence[Any]]:
+        writes, self._writes = self._writes, []
+        begin, self._begun = not self._begun, True
         try:
-            found = await self._driver.execute_fetchall(query.sqlite_sql, query.sqlite_params(params))
+            found: list[Sequence[Any]] = await self._driver._execute(
+                _run, self._driver._conn, begin, writes, read, params, end
+            )
         except sqlite3.Error as exc:
-            raise _dbapi_error(query, exc) from exc
-        return list(found)
-
-    async def execute(self, query: Statement, params: Sequence[Mapping[str, Any]]) -> int:
-        """Run ``query`` once per parameter set (executemany); the rows it changed (an
-        UPDATE's count: psycopg reports -1 for an INSERT)."""
-        if self._driver is None:
-            result = await self.conn.execute(query.stmt, [dict(p) for p in params])
-            return int(result.rowcount)
-        try:
-            if len(params) == 1:
-                cursor = await self._driver.execute(query.sqlite_sql, query.sqlite_params(params[0]))
-            else:
-                sets = [query.sqlite_params(p) for p in params]
-                cursor = await self._driver.executemany(query.sqlite_sql, sets)
-        except sqlite3.Error as exc:
-            raise _dbapi_error(query, exc) from exc
-        return int(cursor.rowcount)
+            raise DBAPIError.instance(read or end or "", None, exc, sqlite3.Error) from exc
+        return found
 
 
-def _dbapi_error(query: Statement, exc: sqlite3.Error) -> StatementError:
-    """sqlite3's error as SQLAlchemy raises it (``IntegrityError`` for ``sqlite3.IntegrityError``)."""
-    return DBAPIError.instance(query.sqlite_sql, None, exc, sqlite3.Error)
+def _run(
+    conn: sqlite3.Connection,
+    begin: bool,
+    writes: list[_Write],
+    read: str | None,
+    params: tuple[Any, ...],
+    end: str | None,
+) -> list[Any]:
+    """In aiosqlite's thread: BEGIN, the waiting writes, one read, the end, in that order."""
+    if begin:
+        conn.execute("BEGIN IMMEDIATE")
+    for sql, sets, unless_changed in writes:
+        cursor = conn.execute(sql, sets[0]) if len(sets) == 1 else conn.executemany(sql, sets)
+        if unless_changed is not None and cursor.rowcount == 0:
+            raise unless_changed
+    found = conn.execute(read, params).fetchall() if read is not None else []
+    if end is not None:
+        conn.execute(end)
+    return found
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 class SQLiteRangeReader(SQLitePointReader):
@@ -228,13 +310,27 @@ class Database:
             self.range_reader = None
 
     @contextlib.asynccontextmanager
-    async def writing(self) -> AsyncIterator[WriteTransaction]:
-        """A write transaction (committed when the block ends, rolled back when it raises)."""
-        async with self.write.begin() as conn:
-            driver = None
-            if self.dialect == "sqlite":
-                driver = (await conn.get_raw_connection()).driver_connection
-            yield WriteTransaction(conn, driver)
+    async def writing(self, *, shared: bool = False) -> AsyncIterator[WriteTransaction]:
+        """A write transaction, committed when the block ends, rolled back when it raises.
+        ``shared``: hooks run their own statements on its ``conn`` (SQLAlchemy's transaction
+        then, on SQLite too); otherwise SQLite runs it on the driver (:class:`_SQLiteTransaction`)."""
+        if self.dialect != "sqlite" or shared:
+            async with self.write.begin() as conn:
+                yield WriteTransaction(conn)
+            return
+        async with self.write.connect() as conn:
+            raw = await conn.get_raw_connection()
+            tx = _SQLiteTransaction(conn, raw.driver_connection)
+            try:
+                yield tx
+                await tx.commit()
+            except BaseException:
+                try:
+                    await tx.rollback()
+                except Exception:  # the connection is broken: the pool must not hand it out again
+                    await conn.invalidate()
+                raise
+            raw.info[_ENDED] = True  # nothing for the pool to roll back
 
     async def point(self, query: Statement, params: dict[str, Any]) -> Sequence[Any] | None:
         """One row by an indexed key: inline on SQLite (see :class:`SQLitePointReader`), else

@@ -185,7 +185,7 @@ async def _scalar(tx: WriteTransaction, query: Statement, **params: Any) -> int:
 
 async def _lock_with_packs(tx: WriteTransaction, account_id: str) -> tuple[Any, list[PackRow]] | None:
     """Lock the account row and read its limits and packs in one statement (None: no account)."""
-    found = await tx.rows(_WITH_PACKS[tx.conn.dialect.name == "postgresql"], {"account_id": account_id})
+    found = await tx.rows(_WITH_PACKS[tx.postgres], {"account_id": account_id})
     if not found:
         return None
     width = len(_LIMIT_COLUMNS)
@@ -299,9 +299,11 @@ class LedgerBatch:
                 take = pack.remaining_milli - state.remaining[pack.id]
                 if take == 0:
                     continue
-                changed = await tx.execute(_DRAW_PACK, [{"pack_id": pack.id, "take": take}])
-                if changed != 1:  # cannot happen under the account lock; never overdraw
-                    raise AdmissionConflict(f"resource pack {pack.id} changed during admission")
+                await tx.execute(  # the guard cannot fail under the account lock; never overdraw
+                    _DRAW_PACK,
+                    [{"pack_id": pack.id, "take": take}],
+                    unless_changed=AdmissionConflict(f"resource pack {pack.id} changed during admission"),
+                )
 
     def committed(self, rows: Sequence[Any]) -> None:
         """Count the tasks in the usage metrics at the price they were charged (once the charge

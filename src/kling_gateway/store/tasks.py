@@ -309,7 +309,7 @@ class TaskStore:
         (the caller retries the batch one row at a time)."""
         refused: dict[str, Exception] = {}
         admitted: list[TaskRow] = []
-        async with self.db.writing() as tx:
+        async with self.db.writing(shared=bool(self.admission_hooks or self.runnable_hooks)) as tx:
             checks = [await hook.prepare(tx, rows) for hook in self.batch_admission]
             for row in sorted(rows, key=lambda r: r.account_id):
                 try:
