@@ -82,16 +82,14 @@ def _nul_in_target(scope: Scope) -> bool:
     return b"\x00" in query or (b"%00" in query and b"\x00" in unquote_to_bytes(query))
 
 
-def refusal(scope: Scope, settings: Settings) -> KlingError | None:
+def refusal(scope: Scope, limit: int) -> KlingError | None:
     """Why the request is refused before it reaches a route (NUL in the target, a declared body
-    above the route's cap), else None."""
+    above the route's cap ``limit``, from :func:`body_limit`), else None."""
     if _nul_in_target(scope):
         return KlingError(Code.INVALID_REQUEST, "request path or query contains a NUL byte (%00)")
     declared = _content_length(scope)
-    if declared is not None:
-        limit = body_limit(scope["method"], scope.get("path", ""), settings)
-        if declared > limit:
-            return body_too_large(limit)
+    if declared is not None and declared > limit:
+        return body_too_large(limit)
     return None
 
 

@@ -70,11 +70,12 @@ class GatewayMiddleware:
             return
         state = scope.setdefault("state", {})
         rid: str = state.setdefault("request_id", new_request_id())
-        refusal = guard.refusal(scope, self.settings)
+        path: str = scope.get("path", "")
+        limit = guard.body_limit(scope["method"], path, self.settings)
+        refusal = guard.refusal(scope, limit)
         if refusal is not None:
             await guard.refuse(send, refusal, rid)
             return
-        path: str = scope.get("path", "")
         if ops_access.is_ops_path(path):
             try:
                 await ops_access.check(path, _header(scope, b"authorization"), self.settings, self.auth)
@@ -82,7 +83,6 @@ class GatewayMiddleware:
                 request = Request(scope, receive, send)
                 await self._send(await self._handled(request, exc), scope, receive, send, rid)
                 return
-        limit = guard.body_limit(scope["method"], path, self.settings)
         picked = self.table.pick(scope) if path.startswith(self.prefixes) else None
         if picked is not None:
             route, child = picked

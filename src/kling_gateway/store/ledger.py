@@ -281,7 +281,7 @@ class LedgerBatch:
                 "slots": price.slots,
                 "package_type": price.package_type,
                 "units_milli": price.milli,
-                "draws": json.dumps(draws),
+                "draws": json.dumps(draws) if draws else "[]",  # no packs: not metered
                 "status": "charged",
                 "upstream_units": None,
                 "created_at": int(row.created_at),
