@@ -4,6 +4,7 @@ the official code, names the problem, and stores nothing; on SQLite and PostgreS
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -104,6 +105,17 @@ async def test_nul_in_a_body_string_is_a_1201(gw: InProcess, body: dict[str, Any
     account = await gw.account()
     resp = await gw.http.post(T2V, json=body, headers=account.bearer)
     assert_error(resp, 400, 1201, f"{field}: must not contain NUL")
+    assert await gw.task_count(account) == 0
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+async def test_nul_in_a_body_in_utf16_or_utf32_is_a_1201(gw: InProcess, encoding: str) -> None:
+    """JSON may come in UTF-16 or UTF-32 (json.loads reads them); the guard's shortcut for bodies
+    that cannot hold a NUL (``check_json``'s ``raw``) must not let these through."""
+    account = await gw.account()
+    body = json.dumps({"prompt": "a\u0000b"}).encode(encoding)
+    resp = await gw.http.post(T2V, content=body, headers=account.bearer)
+    assert_error(resp, 400, 1201, "prompt: must not contain NUL")
     assert await gw.task_count(account) == 0
 
 

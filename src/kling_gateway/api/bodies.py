@@ -24,7 +24,7 @@ def parse_json(raw: bytes, max_depth: int) -> Any:
         raise KlingError(Code.INVALID_REQUEST, f"request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise KlingError(Code.INVALID_REQUEST, f"request body nests deeper than {max_depth} levels") from None
-    check_json(value, max_depth)
+    check_json(value, max_depth, raw)
     return value
 
 
