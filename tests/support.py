@@ -15,10 +15,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from kling_gateway.store import TaskRow
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_DSN = os.environ.get("KLING_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
@@ -421,3 +424,35 @@ def wav_bytes(seconds: float, rate: int = 16000, freq: float = 440.0) -> bytes:
         w.setframerate(rate)
         w.writeframes(samples.tobytes())
     return buf.getvalue()
+
+
+def new_task_row(account_id: str, family: str, body: dict[str, Any]) -> TaskRow:
+    """A new task's row as the service makes it (``submitted``, now), for tests that write to
+    the store directly."""
+    from kling_gateway.ids import new_numeric_id, now_ms
+    from kling_gateway.store import TaskRow
+
+    now = now_ms()
+    return TaskRow(
+        id=new_numeric_id(),
+        account_id=account_id,
+        family=family,
+        external_task_id=body.get("external_task_id"),
+        status="submitted",
+        status_msg="",
+        request=json.dumps(body),
+        result=None,
+        info_extra=None,
+        final_unit_deduction=None,
+        callback_url=None,
+        engine="reference",
+        upstream_task_id=None,
+        attempts=0,
+        lease_owner=None,
+        lease_expires_at=None,
+        available_at=now,
+        created_at=now,
+        updated_at=now,
+        finished_at=None,
+        files_expired_at=None,
+    )

@@ -24,6 +24,7 @@ from .cli_common import (
 from .client.cli import register as _register_client_commands
 from .client.resource_cli import register as _register_resource_commands
 from .config import Settings
+from .heap import freeze_startup_heap
 
 _register_client_commands(app)  # submit, task get/list/wait/download
 _register_resource_commands(app)  # voices ..., elements ...
@@ -62,6 +63,7 @@ def start_banner(config: Path | None):  # type: ignore[no-untyped-def]
 
     async def banner(gateway) -> None:  # type: ignore[no-untyped-def]
         await _start_banner(gateway, _store_flags(gateway.settings, config))
+        freeze_startup_heap()  # started: what exists now lives as long as the process (heap.py)
 
     return banner
 

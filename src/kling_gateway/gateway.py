@@ -24,6 +24,7 @@ from .engines.relay.channels import webhook_secrets
 from .engines.router import EngineRouter
 from .fsmodes import private_dir
 from .health import PROBE_KEY
+from .heap import freeze_startup_heap
 from .idempotency import IdempotentCreates
 from .jobs import Dispatcher, Maintenance
 from .jobs.distributed import DistributedJobs, parse_queues
@@ -221,6 +222,7 @@ async def run_worker_process(settings: Settings, queues: Sequence[str]) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await gateway.start()
+    freeze_startup_heap()  # started: what exists now lives as long as the process (heap.py)
     log.info(
         "worker started: queues=%s concurrency=%d backend=%s",
         ",".join(gateway.queues),

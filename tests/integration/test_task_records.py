@@ -8,7 +8,6 @@ The rows are put in the store as a worker would leave them (one still ``submitte
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -18,10 +17,9 @@ import pytest_asyncio
 
 from inprocess import InProcessGateway, running_gateway
 from kling_gateway.catalog import format_units
-from kling_gateway.ids import new_numeric_id, now_ms
+from kling_gateway.ids import now_ms
 from kling_gateway.schemas import FAMILIES, TaskStatus
-from kling_gateway.store import TaskRow
-from support import Account, require_service
+from support import Account, new_task_row, require_service
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -42,33 +40,6 @@ async def account(app: InProcessGateway) -> Account:
     return await app.create_account("records")
 
 
-def row_of(account: Account, family: str, body: dict[str, Any]) -> TaskRow:
-    now = now_ms()
-    return TaskRow(
-        id=new_numeric_id(),
-        account_id=account.account_id,
-        family=family,
-        external_task_id=body.get("external_task_id"),
-        status=TaskStatus.SUBMITTED,
-        status_msg="",
-        request=json.dumps(body),
-        result=None,
-        info_extra=None,
-        final_unit_deduction=None,
-        callback_url=None,
-        engine="reference",
-        upstream_task_id=None,
-        attempts=0,
-        lease_owner=None,
-        lease_expires_at=None,
-        available_at=now,
-        created_at=now,
-        updated_at=now,
-        finished_at=None,
-        files_expired_at=None,
-    )
-
-
 def check_common(record: dict[str, Any], watermark: bool, units: str) -> None:
     assert record["watermark_info"] == {"enabled": watermark}
     assert isinstance(record["final_unit_deduction"], str)
@@ -82,8 +53,10 @@ async def test_every_family_record_carries_watermark_and_deductions(
     app: InProcessGateway, account: Account, family: str
 ) -> None:
     tag = family.replace("/", "-")
-    waiting = row_of(account, family, {"external_task_id": f"wait-{tag}"})
-    done = row_of(account, family, {"external_task_id": f"done-{tag}", "watermark_info": {"enabled": True}})
+    waiting = new_task_row(account.account_id, family, {"external_task_id": f"wait-{tag}"})
+    done = new_task_row(
+        account.account_id, family, {"external_task_id": f"done-{tag}", "watermark_info": {"enabled": True}}
+    )
     store = app.gateway.tasks
     await store.insert(waiting)
     await store.insert(done)

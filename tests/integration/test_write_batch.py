@@ -18,6 +18,7 @@ from kling_gateway.schemas.tasks import ACTIVE_STATUSES
 from kling_gateway.store.database import Statement, insert_of
 from kling_gateway.store.tables import tasks
 from kling_gateway.store.tasks import TaskRow
+from support import new_task_row
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -52,38 +53,12 @@ async def test_concurrent_creates_share_a_batch_and_a_repeated_external_id_fails
     assert sorted(t["task_id"] for t in listed.json()["data"]) == sorted(created)
 
 
-def _row(task_id: str, account_id: str) -> TaskRow:
-    return TaskRow(
-        id=task_id,
-        account_id=account_id,
-        family="videos/text2video",
-        external_task_id=None,
-        status="submitted",
-        status_msg="",
-        request='{"prompt":"x"}',
-        result=None,
-        info_extra=None,
-        final_unit_deduction=None,
-        callback_url=None,
-        engine="reference",
-        upstream_task_id=None,
-        attempts=0,
-        lease_owner=None,
-        lease_expires_at=None,
-        available_at=1,
-        created_at=1,
-        updated_at=1,
-        finished_at=None,
-        files_expired_at=None,
-    )
-
-
 async def test_a_failing_transaction_writes_nothing_and_raises_sqlalchemys_error(
     app_gateway: InProcessGateway,
 ) -> None:
     account = await app_gateway.create_account("rollback")
     db = app_gateway.gateway.db
-    first = _row("wb-first", account.account_id)
+    first = dataclasses.replace(new_task_row(account.account_id, "videos/text2video", {}), id="wb-first")
     others = [dataclasses.replace(first, id="wb-second"), first]  # the last repeats the primary key
     by_account = Statement(select(tasks.c.id).where(tasks.c.account_id == account.account_id))
     with pytest.raises(IntegrityError):

@@ -36,6 +36,7 @@ _PER_CALL = {  # family -> (package type, units per call)
     "audio/video-to-audio": ("audio", D("0.25")),
     "images/kolors-virtual-try-on": ("try_on", D("1")),
 }
+_PRICED_KEPT = 4096  # distinct (offer, usage) prices kept
 _EXTEND_SECONDS = 5  # each extension adds ~4-5 s (spec §8.4)
 
 
@@ -95,6 +96,9 @@ class Pricing:
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
+        # (the catalogue's offer, usage) -> its price: the price is a function of those alone, and
+        # every create is priced (Usage, the price lines, the rounding: about half of a price_of)
+        self._priced: dict[tuple[Any, ...], Price] = {}
         self.estimated_families = frozenset(
             offer.family
             for spec in catalog
@@ -158,19 +162,27 @@ class Pricing:
             seconds = whole_seconds(output_seconds)
         else:
             seconds = D(_seconds(body) if body.get("duration") else offer.default_duration)
+        audio = str(body.get("sound") or "off") == "on"
+        voice = bool(body.get("voice_list"))
+        with_video = bool(body.get("video_list") or body.get("video_url"))
+        with_image = bool(body.get("image") or body.get("image_reference"))
+        key = (id(served), resolution, audio, voice, with_video, with_image, seconds, items)
+        known = self._priced.get(key)
+        if known is not None:
+            return known
         usage = Usage(
             resolution=resolution or None,
-            audio=str(body.get("sound") or "off") == "on",
-            voice=bool(body.get("voice_list")),
-            with_video=bool(body.get("video_list") or body.get("video_url")),
-            with_image=bool(body.get("image") or body.get("image_reference")),
+            audio=audio,
+            voice=voice,
+            with_video=with_video,
+            with_image=with_image,
             seconds=seconds,
             items=items,
         )
         units = offer.units(usage)
         if units is None:
             return price_of(family, body)
-        return Price(
+        price = Price(
             to_milli(units),
             package_type_of(family),
             served.wire_id,
@@ -179,6 +191,10 @@ class Pricing:
             items,
             items,
         )
+        if len(self._priced) >= _PRICED_KEPT:
+            self._priced.clear()
+        self._priced[key] = price
+        return price
 
 
 def _model_of(body: dict[str, Any]) -> str | None:
