@@ -342,8 +342,12 @@ def test_playground_text2video_reaches_succeed_and_the_video_plays(
     assert set(legacy) <= queued and len(legacy) >= len(queued) - 2  # from the OpenAPI document
     assert {"v2/text-to-video", "v2/omni-video"} <= set(options)  # and the new standard's products
     assert "videos/text2video" in options and "videos/multi-elements/init-selection" not in options
+    # choosing the family re-renders the page (its URL names the family) once the models are
+    # fetched: fill the new form, not the one it replaces (under load the old one lived on)
+    page.locator("#playground").evaluate("f => { f.dataset.replaced = 'yes' }")
     page.get_by_label("Family").select_option("videos/text2video")
-    form = page.locator("#playground")
+    form = page.locator("#playground:not([data-replaced])")
+    form.wait_for()
     form.get_by_label("prompt", exact=True).fill("a paper boat on a pond")
     form.get_by_label("duration", exact=True).fill("5")
     suggested = form.locator("#f-model_name").evaluate("i => [...i.list.options].map(o => o.value)")
@@ -355,6 +359,13 @@ def test_playground_text2video_reaches_succeed_and_the_video_plays(
     page.screenshot(path=shots / "playground.png", full_page=True)
     form.get_by_role("button", name="Submit").click()
 
+    # the task page, or the API's error on the form (shown at once, instead of a wait to the end)
+    page.wait_for_function(
+        "() => location.hash.startsWith('#/task/') || document.querySelector('#pg-error')?.textContent"
+    )
+    assert page.locator("#pg-error").count() == 0 or not page.locator("#pg-error").inner_text(), page.locator(
+        "#pg-error"
+    ).inner_text()
     page.wait_for_url("**/console/#/task/videos/text2video/*")
     task_id = page.url.rsplit("/", 1)[1]
     page.locator('#history li[data-status="succeed"]').wait_for(timeout=120_000)  # live, from the stream
