@@ -17,13 +17,12 @@ from inprocess import InProcessGateway
 from kling_gateway.schemas.tasks import ACTIVE_STATUSES
 from kling_gateway.store.database import Statement, insert_of
 from kling_gateway.store.tables import tasks
-from kling_gateway.store.tasks import TaskRow
 from support import new_task_row
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 T2V = "/kling/v1/videos/text2video"
-INSERT_TASK = Statement(insert_of(tasks, TaskRow.__dataclass_fields__))
+INSERT_TASK = Statement(insert_of(tasks))
 
 
 async def test_concurrent_creates_share_a_batch_and_a_repeated_external_id_fails_alone(

@@ -19,8 +19,8 @@ In order, for every HTTP request:
    a table route's requests take: the layers between here and the handler (FastAPI's
    server-error, telemetry, body-limit, exception and exit-stack middleware, its router, the
    mount, Starlette's per-request wrapping in ``request_response``) do nothing for these plain
-   routes but cost more than half of a cached query's CPU. Anything the table does not match (404, 405, a redirect, every other route)
-   takes the app's own path, unchanged.
+   routes but cost more than half of a cached query's CPU. Anything the table does not match
+   (404, 405, a redirect, every other route) takes the app's own path, unchanged.
 
 Kling bodies are read as JSON whatever the client labels them (curl -d sends a form type) by the
 handlers themselves (``api/bodies.py``).

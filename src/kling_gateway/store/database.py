@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import operator
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -109,10 +109,11 @@ class SQLitePointReader:
 _AS_SQLITE_DOES = (None, processors.to_float)
 
 
-def insert_of(table: Table, names: Iterable[str]) -> Insert:
-    """An INSERT of these columns of ``table`` (each from the parameter of its name; the others
-    take their defaults), for :class:`Statement`."""
-    return insert(table).values({name: bindparam(name) for name in names})
+def insert_of(table: Table) -> Insert:
+    """An INSERT of a new row of ``table``, for :class:`Statement`: each column from the parameter
+    of its name, but those the database fills itself (a server default, the autoincrement key)."""
+    filled = [c for c in table.c if c.server_default is None and c is not table.autoincrement_column]
+    return insert(table).values({c.name: bindparam(c.name) for c in filled})
 
 
 class Statement:

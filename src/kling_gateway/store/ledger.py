@@ -154,24 +154,7 @@ _SLOTS_IN_USE = Statement(  # concurrency slots held by running tasks of one mod
         _ACTIVE,
     )
 )
-_ENTRY_FIELDS = (
-    "task_id",
-    "account_id",
-    "family",
-    "model",
-    "resolution",
-    "seconds",
-    "items",
-    "slots",
-    "package_type",
-    "units_milli",
-    "draws",
-    "status",
-    "upstream_units",
-    "created_at",
-    "settled_at",
-)
-_INSERT_ENTRY = Statement(insert_of(ledger, _ENTRY_FIELDS))  # what admission writes (``LedgerBatch.accept``)
+_INSERT_ENTRY = Statement(insert_of(ledger))  # what admission writes (``LedgerBatch.accept``)
 _DRAW_PACK = Statement(
     update(resource_packs)
     .where(resource_packs.c.id == bindparam("pack_id"), resource_packs.c.remaining_milli >= bindparam("take"))

@@ -117,8 +117,8 @@ class TaskRow:
 COLUMNS = [tasks.c[name] for name in TaskRow.__dataclass_fields__]
 
 
-_INSERT_TASK = Statement(insert_of(tasks, TaskRow.__dataclass_fields__))
-_INSERT_EVENT = Statement(insert_of(task_events, ("task_id", "status", "created_at")))
+_INSERT_TASK = Statement(insert_of(tasks))
+_INSERT_EVENT = Statement(insert_of(task_events))
 _BY_ID = Statement(select(*COLUMNS).where(tasks.c.id == bindparam("id")))
 _BY_EXTERNAL = Statement(
     select(*COLUMNS).where(
