@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 
@@ -17,7 +18,7 @@ from kling_gateway.jobs import Dispatcher, Maintenance
 from kling_gateway.push import ChangeHub
 from kling_gateway.storage.local import LocalStorage
 from kling_gateway.store import AccountRow, AccountStore, Database, TaskRow, TaskStore
-from support import png_bytes
+from support import new_task_row, png_bytes
 
 
 @pytest.fixture()
@@ -39,29 +40,8 @@ async def store(backend: str | None, tmp_path) -> AsyncIterator[TaskStore]:
 
 async def new_task(store: TaskStore, *, created_at: int | None = None, engine: str = "test") -> TaskRow:
     now = created_at or now_ms()
-    row = TaskRow(
-        id=new_numeric_id(),
-        account_id=store.test_account,
-        family="images/generations",
-        external_task_id=None,
-        status="submitted",
-        status_msg="",
-        request=json.dumps({"prompt": "p"}),
-        result=None,
-        info_extra=None,
-        final_unit_deduction=None,
-        callback_url=None,
-        engine=engine,
-        upstream_task_id=None,
-        attempts=0,
-        lease_owner=None,
-        lease_expires_at=None,
-        available_at=now,
-        created_at=now,
-        updated_at=now,
-        finished_at=None,
-        files_expired_at=None,
-    )
+    fresh = new_task_row(store.test_account, "images/generations", {"prompt": "p"})
+    row = dataclasses.replace(fresh, engine=engine, available_at=now, created_at=now, updated_at=now)
     await store.insert(row)
     return row
 

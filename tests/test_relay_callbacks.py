@@ -3,6 +3,7 @@ in the Kling envelope, and what a verified callback does (kept for the task's ne
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,10 @@ import pytest
 from kling_gateway.api import create_app
 from kling_gateway.config import Settings
 from kling_gateway.engines.relay.callbacks import callback_url
-from kling_gateway.ids import new_numeric_id, now_ms
+from kling_gateway.ids import now_ms
 from kling_gateway.keys import create_account
 from kling_gateway.schemas import TaskStatus
-from kling_gateway.store import TaskRow
+from support import new_task_row
 
 CHANNEL = {"name": "up", "type": "kling-compatible", "base_url": "http://127.0.0.1:9", "api_key": "k"}
 BASE = "http://gw.test"
@@ -34,29 +35,13 @@ async def gw(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
 
 async def _task(gateway: Any, status: TaskStatus, upstream_task_id: str | None) -> str:
     account = await create_account(gateway.accounts, gateway.box, "t")
-    now = now_ms()
-    row = TaskRow(
-        id=new_numeric_id(),
-        account_id=account.account_id,
-        family="videos/text2video",
-        external_task_id=None,
+    fresh = new_task_row(account.account_id, "videos/text2video", {})
+    row = dataclasses.replace(
+        fresh,
         status=status,
-        status_msg="",
-        request="{}",
-        result=None,
-        info_extra=None,
-        final_unit_deduction=None,
-        callback_url=None,
         engine="up",
         upstream_task_id=upstream_task_id,
-        attempts=0,
-        lease_owner=None,
-        lease_expires_at=None,
-        available_at=now + 60_000,
-        created_at=now,
-        updated_at=now,
-        finished_at=None,
-        files_expired_at=None,
+        available_at=fresh.created_at + 60_000,
     )
     await gateway.tasks.insert(row)
     return row.id

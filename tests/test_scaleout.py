@@ -6,7 +6,7 @@ reschedules are re-deferred with their delay, and queues keep render and relay w
 from __future__ import annotations
 
 import asyncio
-import json
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -25,7 +25,7 @@ from kling_gateway.present import UrlSigner
 from kling_gateway.push.pgbridge import libpq_url
 from kling_gateway.store import AccountRow, TaskRow
 from scaleout_support import require_procrastinate
-from support import PostgresDatabase, async_wait_until, postgres_available, require_service
+from support import PostgresDatabase, async_wait_until, new_task_row, postgres_available, require_service
 
 
 class ScriptedEngine(EngineBase):
@@ -89,30 +89,7 @@ async def cluster(database: PostgresDatabase, tmp_path) -> AsyncIterator[tuple[G
 
 
 async def insert_task(gateway: Gateway, engine: str = "reference", *, runnable: bool = True) -> str:
-    now = now_ms()
-    row = TaskRow(
-        id=new_numeric_id(),
-        account_id="acc_1",
-        family="images/generations",
-        external_task_id=None,
-        status="submitted",
-        status_msg="",
-        request=json.dumps({"prompt": "p"}),
-        result=None,
-        info_extra=None,
-        final_unit_deduction=None,
-        callback_url=None,
-        engine=engine,
-        upstream_task_id=None,
-        attempts=0,
-        lease_owner=None,
-        lease_expires_at=None,
-        available_at=now,
-        created_at=now,
-        updated_at=now,
-        finished_at=None,
-        files_expired_at=None,
-    )
+    row = dataclasses.replace(new_task_row("acc_1", "images/generations", {"prompt": "p"}), engine=engine)
     await gateway.tasks.insert(row, runnable=runnable)
     return row.id
 
@@ -215,31 +192,8 @@ async def test_reschedule_defers_a_new_job_after_the_delay(cluster) -> None:
     gateway, engine = cluster
     task_id = new_numeric_id()
     engine.reschedule_first.add(task_id)
-    now = now_ms()
     await gateway.tasks.insert(
-        TaskRow(
-            id=task_id,
-            account_id="acc_1",
-            family="images/generations",
-            external_task_id=None,
-            status="submitted",
-            status_msg="",
-            request="{}",
-            result=None,
-            info_extra=None,
-            final_unit_deduction=None,
-            callback_url=None,
-            engine="reference",
-            upstream_task_id=None,
-            attempts=0,
-            lease_owner=None,
-            lease_expires_at=None,
-            available_at=now,
-            created_at=now,
-            updated_at=now,
-            finished_at=None,
-            files_expired_at=None,
-        )
+        dataclasses.replace(new_task_row("acc_1", "images/generations", {}), id=task_id)
     )
     row = await wait_terminal(gateway, task_id)
     assert row.status == "succeed" and engine.runs[task_id] == 2
